@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the system packages flux needs to build and test on Debian/Ubuntu.
+# - libasound2-dev, pkg-config: cpal's ALSA backend (build time)
+# - sox, espeak-ng: test fixtures and benchmarks
+# - tmux: terminal tests
+# - curl, ca-certificates: rustup when no Rust toolchain is installed
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+pkgs=(libasound2-dev pkg-config sox espeak-ng tmux ca-certificates curl gcc)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  else
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component rustfmt,clippy
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+fi
+echo "setup: system packages and Rust toolchain ready ($(cargo --version))"

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Sets up a Debian machine (system packages, toolchain) and runs every check CI runs:
+# formatting, clippy with warnings as errors, and the whole test suite (unit + end-to-end
+# tests of the built binary against `flux serve` over loopback sockets).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup-debian.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --locked --all-targets 2>&1 | tee target/test-output.txt

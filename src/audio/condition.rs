@@ -1,0 +1,766 @@
+//! The conditioner: any [`Block`] in, fixed-size mono i16 LE [`Frame`]s at the target rate out.
+//!
+//! Steps, in order: downmix to mono (mean of channels), resample with rubato's FFT resampler
+//! (skipped when the rates match), quantize to i16, cut into `chunk_ms` frames. Every buffer
+//! is allocated once in [`Conditioner::new`]; a two-hour stream costs what a two-second one does.
+//!
+//! Timing is exact: the resampler's group delay is dropped from the front and its tail is
+//! flushed at the end, so output sample `k` is input time `k / out_rate`, and a stream of `n`
+//! input frames yields exactly `round(n * out_rate / in_rate)` samples.
+
+use bytes::Bytes;
+use rubato::audioadapter_buffers::direct::InterleavedSlice;
+use rubato::{Fft, FixedSync, Indexing, Resampler, WindowFunction};
+
+use super::{AudioError, Block, MAX_CHANNELS, MAX_SAMPLE_RATE};
+
+/// Output rates Flux accepts for linear16.
+pub const TARGET_RATES: [u32; 5] = [8000, 16000, 24000, 44100, 48000];
+
+/// Frame length Deepgram recommends for streaming.
+pub const DEFAULT_CHUNK_MS: u32 = 80;
+
+/// Longest frame we agree to build (10 s); longer makes no sense for live streaming.
+pub const MAX_CHUNK_MS: u32 = 10_000;
+
+/// Lower bound on the FFT block, in frames, on the shorter side of the resampler. The FFT
+/// resampler's anti-aliasing filter is as long as its input block, so this sets the filter's
+/// sharpness: at 512, 48k→16k keeps the passband flat past 7.2 kHz and rejects aliases by
+/// more than 100 dB, for a group delay (compensated) of 16 ms.
+const MIN_FFT_BLOCK: usize = 512;
+
+/// One frame of conditioned audio: mono, i16 little-endian, at `sample_rate`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub data: Bytes,
+    /// 0-based position in the stream of frames.
+    pub index: u64,
+    /// Offset of the first sample since the start of the stream, in samples at `sample_rate`.
+    pub start_sample: u64,
+    pub sample_rate: u32,
+}
+
+impl Frame {
+    /// Number of (mono, 16-bit) samples in the frame.
+    pub fn samples(&self) -> usize {
+        self.data.len() / 2
+    }
+
+    /// Audio time of the first sample, in seconds since the stream started.
+    pub fn start_secs(&self) -> f64 {
+        self.start_sample as f64 / f64::from(self.sample_rate)
+    }
+
+    /// Audio time just after the last sample.
+    pub fn end_secs(&self) -> f64 {
+        (self.start_sample + self.samples() as u64) as f64 / f64::from(self.sample_rate)
+    }
+}
+
+/// Downmix, resample, quantize and frame a stream of [`Block`]s.
+pub struct Conditioner {
+    in_rate: u32,
+    in_channels: u16,
+    /// `None` when input and output rates match: samples pass straight through, bit-exact.
+    resampler: Option<Box<Resample>>,
+    framer: Framer,
+    finished: bool,
+}
+
+impl Conditioner {
+    /// Set up for a stream of `in_rate`/`in_channels` blocks going out at `out_rate` (one of
+    /// [`TARGET_RATES`]) in frames of `chunk_ms` milliseconds.
+    pub fn new(
+        in_rate: u32,
+        in_channels: u16,
+        out_rate: u32,
+        chunk_ms: u32,
+    ) -> Result<Self, AudioError> {
+        if !(1..=MAX_SAMPLE_RATE).contains(&in_rate) {
+            return Err(conversion(format!(
+                "input rate {in_rate} Hz is out of range"
+            )));
+        }
+        if !(1..=MAX_CHANNELS).contains(&in_channels) {
+            return Err(conversion(format!(
+                "{in_channels} input channels is out of range"
+            )));
+        }
+        if !TARGET_RATES.contains(&out_rate) {
+            return Err(conversion(format!(
+                "output rate {out_rate} Hz is not one of {TARGET_RATES:?}"
+            )));
+        }
+        if !(1..=MAX_CHUNK_MS).contains(&chunk_ms) {
+            return Err(conversion(format!(
+                "frame length {chunk_ms} ms is out of range (1..={MAX_CHUNK_MS})"
+            )));
+        }
+        // At least 8 samples even at 8 kHz and 1 ms, so never zero.
+        let frame_samples = (u64::from(out_rate) * u64::from(chunk_ms) / 1000) as usize;
+        let resampler = if in_rate == out_rate {
+            None
+        } else {
+            Some(Box::new(Resample::new(in_rate, out_rate)?))
+        };
+        Ok(Conditioner {
+            in_rate,
+            in_channels,
+            resampler,
+            framer: Framer::new(frame_samples, out_rate),
+            finished: false,
+        })
+    }
+
+    /// Bytes in every frame except possibly the last.
+    pub fn frame_bytes(&self) -> usize {
+        self.framer.frame_bytes()
+    }
+
+    /// Condition one block, calling `out` for every frame it completes.
+    pub fn push(&mut self, block: &Block, out: &mut dyn FnMut(Frame)) -> Result<(), AudioError> {
+        self.check_block(block)?;
+        let channels = usize::from(self.in_channels);
+        let scale = 1.0 / channels as f32;
+        for frame in block.samples.chunks_exact(channels) {
+            let mono = frame.iter().map(|&x| super::sanitize(x)).sum::<f32>() * scale;
+            match &mut self.resampler {
+                Some(rs) => rs.push(mono, &mut self.framer, out)?,
+                None => self.framer.push(quantize(mono), out),
+            }
+        }
+        Ok(())
+    }
+
+    /// End of stream: flush the resampler's tail and emit the last, possibly short, frame.
+    /// Calling it again does nothing.
+    pub fn finish(&mut self, out: &mut dyn FnMut(Frame)) -> Result<(), AudioError> {
+        if self.finished {
+            return Ok(());
+        }
+        self.finished = true;
+        if let Some(rs) = &mut self.resampler {
+            rs.flush(&mut self.framer, out)?;
+        }
+        self.framer.flush(out);
+        Ok(())
+    }
+
+    fn check_block(&self, block: &Block) -> Result<(), AudioError> {
+        if self.finished {
+            return Err(conversion(
+                "audio pushed after the end of the stream".into(),
+            ));
+        }
+        if block.channels != self.in_channels || block.sample_rate != self.in_rate {
+            return Err(conversion(format!(
+                "the source changed format mid-stream ({} Hz {} ch, expected {} Hz {} ch)",
+                block.sample_rate, block.channels, self.in_rate, self.in_channels
+            )));
+        }
+        if !block
+            .samples
+            .len()
+            .is_multiple_of(usize::from(self.in_channels))
+        {
+            return Err(conversion(format!(
+                "a block of {} samples is not a whole number of {}-channel frames",
+                block.samples.len(),
+                self.in_channels
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn conversion(problem: String) -> AudioError {
+    AudioError::Conversion { problem }
+}
+
+/// f32 in [-1, 1] to i16: round to nearest, clamp overshoot, NaN to silence.
+fn quantize(x: f32) -> i16 {
+    if x.is_nan() {
+        return 0;
+    }
+    (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16
+}
+
+/// Mono resampling with delay compensation and exact output length.
+///
+/// rubato's `Fft` with `FixedSync::Input` and one FFT block per chunk: every call consumes
+/// exactly `input.len()` frames and produces exactly `output.len()`, so the resampler's
+/// behaviour is independent of how the caller's blocks are sized.
+struct Resample {
+    rs: Fft<f32>,
+    in_rate: u64,
+    out_rate: u64,
+    /// Input staging; the first `filled` frames are valid.
+    input: Vec<f32>,
+    filled: usize,
+    output: Vec<f32>,
+    /// Output frames of group delay still to drop from the front of the stream.
+    skip: usize,
+    frames_in: u64,
+}
+
+impl Resample {
+    fn new(in_rate: u32, out_rate: u32) -> Result<Self, AudioError> {
+        let fft_in = fft_block(in_rate, out_rate);
+        let rs = Fft::<f32>::new_custom(
+            in_rate as usize,
+            out_rate as usize,
+            fft_in,
+            1,
+            1,
+            WindowFunction::BlackmanHarris2,
+            FixedSync::Input,
+        )
+        .map_err(|e| {
+            conversion(format!(
+                "cannot build a {in_rate}→{out_rate} Hz resampler: {e}"
+            ))
+        })?;
+        Ok(Resample {
+            input: vec![0.0; rs.input_frames_next()],
+            output: vec![0.0; rs.output_frames_max()],
+            skip: rs.output_delay(),
+            rs,
+            in_rate: u64::from(in_rate),
+            out_rate: u64::from(out_rate),
+            filled: 0,
+            frames_in: 0,
+        })
+    }
+
+    fn push(
+        &mut self,
+        x: f32,
+        framer: &mut Framer,
+        out: &mut dyn FnMut(Frame),
+    ) -> Result<(), AudioError> {
+        self.input[self.filled] = x;
+        self.filled += 1;
+        self.frames_in += 1;
+        if self.filled == self.input.len() {
+            self.run(None, u64::MAX, framer, out)?;
+        }
+        Ok(())
+    }
+
+    /// Process the staged chunk (or its first `partial` frames, the rest read as silence) and
+    /// pass at most `limit` total output samples on to the framer.
+    fn run(
+        &mut self,
+        partial: Option<usize>,
+        limit: u64,
+        framer: &mut Framer,
+        out: &mut dyn FnMut(Frame),
+    ) -> Result<(), AudioError> {
+        let failed = |e: &dyn std::fmt::Display| conversion(format!("resampler failed: {e}"));
+        let frames_out = self.output.len();
+        let input =
+            InterleavedSlice::new(&self.input[..], 1, self.input.len()).map_err(|e| failed(&e))?;
+        let mut output = InterleavedSlice::new_mut(&mut self.output[..], 1, frames_out)
+            .map_err(|e| failed(&e))?;
+        let indexing = Indexing {
+            partial_len: partial,
+            ..Indexing::default()
+        };
+        let (_, produced) = self
+            .rs
+            .process_into_buffer(&input, &mut output, Some(&indexing))
+            .map_err(|e| failed(&e))?;
+        self.filled = 0;
+        let dropped = self.skip.min(produced);
+        self.skip -= dropped;
+        for &y in &self.output[dropped..produced] {
+            if framer.total_samples() >= limit {
+                break;
+            }
+            framer.push(quantize(y), out);
+        }
+        Ok(())
+    }
+
+    /// Feed the last partial chunk, then silence until the delayed tail is out, stopping at
+    /// exactly `round(frames_in * out_rate / in_rate)` samples.
+    fn flush(&mut self, framer: &mut Framer, out: &mut dyn FnMut(Frame)) -> Result<(), AudioError> {
+        let expected = expected_output(self.frames_in, self.in_rate, self.out_rate);
+        if self.filled > 0 {
+            self.run(Some(self.filled), expected, framer, out)?;
+        }
+        // The delay is half an output block, so one or two rounds of silence always suffice;
+        // the bound only guards against an infinite loop should rubato ever change.
+        for _ in 0..8 {
+            if framer.total_samples() >= expected {
+                return Ok(());
+            }
+            self.run(Some(0), expected, framer, out)?;
+        }
+        Err(conversion("resampler did not flush its tail".into()))
+    }
+}
+
+/// The FFT block size on the input side for `in_rate`→`out_rate`.
+///
+/// Block sizes must be whole multiples of the rates' minimal blocks (`rate / gcd`). We take
+/// the smallest multiple that gives both sides at least [`MIN_FFT_BLOCK`] frames, then make the
+/// output block even so the group delay (half the output block) is a whole number of samples
+/// and can be dropped exactly.
+fn fft_block(in_rate: u32, out_rate: u32) -> usize {
+    let g = gcd(in_rate, out_rate) as usize;
+    let (min_in, min_out) = (in_rate as usize / g, out_rate as usize / g);
+    let mut n = MIN_FFT_BLOCK.div_ceil(min_in.min(min_out));
+    if (n * min_out) % 2 == 1 {
+        n += 1;
+    }
+    n * min_in
+}
+
+fn gcd(mut a: u32, mut b: u32) -> u32 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// `round(frames * out / in)` in integers (no float error on long streams).
+fn expected_output(frames: u64, in_rate: u64, out_rate: u64) -> u64 {
+    let num = u128::from(frames) * u128::from(out_rate) * 2 + u128::from(in_rate);
+    (num / (u128::from(in_rate) * 2)) as u64
+}
+
+/// Collects i16 samples into fixed-size frames.
+struct Framer {
+    buf: Vec<u8>,
+    frame_bytes: usize,
+    next_index: u64,
+    next_start: u64,
+    rate: u32,
+}
+
+impl Framer {
+    fn new(frame_samples: usize, rate: u32) -> Self {
+        let frame_bytes = frame_samples.max(1) * 2;
+        Framer {
+            buf: Vec::with_capacity(frame_bytes),
+            frame_bytes,
+            next_index: 0,
+            next_start: 0,
+            rate,
+        }
+    }
+
+    fn frame_bytes(&self) -> usize {
+        self.frame_bytes
+    }
+
+    /// Samples accepted so far, emitted or pending.
+    fn total_samples(&self) -> u64 {
+        self.next_start + (self.buf.len() / 2) as u64
+    }
+
+    fn push(&mut self, sample: i16, out: &mut dyn FnMut(Frame)) {
+        self.buf.extend_from_slice(&sample.to_le_bytes());
+        if self.buf.len() == self.frame_bytes {
+            self.emit(out);
+        }
+    }
+
+    /// Emit whatever is pending as a (short) final frame; never an empty one.
+    fn flush(&mut self, out: &mut dyn FnMut(Frame)) {
+        if !self.buf.is_empty() {
+            self.emit(out);
+        }
+    }
+
+    fn emit(&mut self, out: &mut dyn FnMut(Frame)) {
+        let frame = Frame {
+            data: Bytes::copy_from_slice(&self.buf),
+            index: self.next_index,
+            start_sample: self.next_start,
+            sample_rate: self.rate,
+        };
+        self.next_index += 1;
+        self.next_start += (self.buf.len() / 2) as u64;
+        self.buf.clear();
+        out(frame);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic pseudo-random generator (xorshift), so failures reproduce.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn uniform(&mut self) -> f32 {
+            (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        }
+    }
+
+    fn block(samples: Vec<f32>, channels: u16, rate: u32) -> Block {
+        Block {
+            samples,
+            channels,
+            sample_rate: rate,
+        }
+    }
+
+    /// Run `signal` through a conditioner in blocks of the given frame counts (cycled).
+    fn run(
+        signal: &[f32],
+        channels: u16,
+        in_rate: u32,
+        out_rate: u32,
+        sizes: &[usize],
+    ) -> Vec<Frame> {
+        let mut c = Conditioner::new(in_rate, channels, out_rate, DEFAULT_CHUNK_MS).unwrap();
+        let mut frames = Vec::new();
+        let ch = usize::from(channels);
+        let mut pos = 0;
+        for &n in sizes.iter().cycle() {
+            if pos >= signal.len() {
+                break;
+            }
+            let end = (pos + n * ch).min(signal.len());
+            c.push(
+                &block(signal[pos..end].to_vec(), channels, in_rate),
+                &mut |f| frames.push(f),
+            )
+            .unwrap();
+            pos = end;
+        }
+        c.finish(&mut |f| frames.push(f)).unwrap();
+        check_frames(&frames, c.frame_bytes(), out_rate);
+        frames
+    }
+
+    /// The framing invariants: no empty frames, all full but the last, continuous numbering.
+    fn check_frames(frames: &[Frame], frame_bytes: usize, rate: u32) {
+        let mut start = 0;
+        for (i, f) in frames.iter().enumerate() {
+            assert!(!f.data.is_empty(), "frame {i} is empty");
+            if i + 1 < frames.len() {
+                assert_eq!(f.data.len(), frame_bytes, "frame {i} is short");
+            } else {
+                assert!(f.data.len() <= frame_bytes);
+            }
+            assert_eq!(f.index, i as u64);
+            assert_eq!(f.start_sample, start);
+            assert_eq!(f.sample_rate, rate);
+            start += f.samples() as u64;
+        }
+        for pair in frames.windows(2) {
+            assert_eq!(pair[0].end_secs(), pair[1].start_secs());
+        }
+    }
+
+    fn pcm(frames: &[Frame]) -> Vec<i16> {
+        frames
+            .iter()
+            .flat_map(|f| {
+                f.data
+                    .chunks_exact(2)
+                    .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            })
+            .collect()
+    }
+
+    fn noise(len: usize, seed: u64) -> Vec<f32> {
+        let mut rng = Rng(seed);
+        (0..len).map(|_| rng.uniform() * 0.8).collect()
+    }
+
+    fn tone(freq: f64, rate: u32, frames: usize, amp: f64) -> Vec<f32> {
+        (0..frames)
+            .map(|i| {
+                (amp * (2.0 * std::f64::consts::PI * freq * i as f64 / f64::from(rate)).sin())
+                    as f32
+            })
+            .collect()
+    }
+
+    /// Amplitude of the `freq` component (least squares against sin and cos), in dB re `amp`.
+    fn level_db(samples: &[i16], freq: f64, rate: u32, amp: f64) -> f64 {
+        let (mut s, mut c) = (0.0, 0.0);
+        for (i, &x) in samples.iter().enumerate() {
+            let ph = 2.0 * std::f64::consts::PI * freq * i as f64 / f64::from(rate);
+            s += f64::from(x) / 32768.0 * ph.sin();
+            c += f64::from(x) / 32768.0 * ph.cos();
+        }
+        let n = samples.len() as f64;
+        let measured = 2.0 * (s * s + c * c).sqrt() / n;
+        20.0 * (measured / amp).log10()
+    }
+
+    /// RMS of everything, in dB re a sine of amplitude `amp`.
+    fn rms_db(samples: &[i16], amp: f64) -> f64 {
+        let sum: f64 = samples
+            .iter()
+            .map(|&x| (f64::from(x) / 32768.0).powi(2))
+            .sum();
+        let rms = (sum / samples.len() as f64).sqrt();
+        20.0 * (rms / (amp / 2f64.sqrt())).log10()
+    }
+
+    const RATE_PAIRS: [(u32, u32); 7] = [
+        (48000, 16000),
+        (44100, 16000),
+        (22050, 24000),
+        (8000, 16000),
+        (96000, 48000),
+        (11025, 44100),
+        (16000, 8000),
+    ];
+
+    #[test]
+    fn block_boundaries_do_not_change_output() {
+        for (in_rate, out_rate) in RATE_PAIRS.into_iter().chain([(16000, 16000)]) {
+            let signal = noise(2 * (in_rate as usize * 13 / 10 + 17), u64::from(in_rate));
+            let one_shot = run(&signal, 2, in_rate, out_rate, &[usize::MAX / 4]);
+            for sizes in [
+                &[1usize][..],
+                &[7],
+                &[333],
+                &[4096],
+                &[1, 7, 333, 4096, 2, 1000],
+            ] {
+                let chunked = run(&signal, 2, in_rate, out_rate, sizes);
+                assert_eq!(chunked, one_shot, "{in_rate}->{out_rate}, blocks {sizes:?}");
+            }
+            let mut rng = Rng(7);
+            let random: Vec<usize> = (0..50).map(|_| (rng.next() % 5000) as usize + 1).collect();
+            assert_eq!(run(&signal, 2, in_rate, out_rate, &random), one_shot);
+        }
+    }
+
+    #[test]
+    fn output_length_is_exact() {
+        for (in_rate, out_rate) in RATE_PAIRS {
+            let chunk = Resample::new(in_rate, out_rate).unwrap().input.len();
+            for n in [
+                0,
+                1,
+                2,
+                3,
+                99,
+                chunk - 1,
+                chunk,
+                chunk + 1,
+                3 * chunk + 5,
+                50_001,
+            ] {
+                let frames = run(&noise(n, 3), 1, in_rate, out_rate, &[4096]);
+                let total: usize = frames.iter().map(Frame::samples).sum();
+                let want = (n as f64 * f64::from(out_rate) / f64::from(in_rate)).round() as usize;
+                assert_eq!(total, want, "{in_rate}->{out_rate}, {n} frames");
+            }
+        }
+    }
+
+    #[test]
+    fn resampler_delay_is_compensated() {
+        for (in_rate, out_rate) in RATE_PAIRS {
+            // An impulse at a time that falls on an output sample exactly.
+            let g = gcd(in_rate, out_rate) as usize;
+            let t_in = (in_rate as usize / g) * (1 + 4000 / (in_rate as usize / g));
+            let t_out = t_in * out_rate as usize / in_rate as usize;
+            let mut signal = vec![0.0f32; t_in * 2 + 10_000];
+            signal[t_in] = 0.9;
+            let out = pcm(&run(&signal, 1, in_rate, out_rate, &[1000]));
+            let peak = (0..out.len())
+                .max_by_key(|&i| out[i].unsigned_abs())
+                .unwrap();
+            assert!(
+                peak.abs_diff(t_out) <= 1,
+                "{in_rate}->{out_rate}: impulse at {t_out} came out at {peak}"
+            );
+        }
+    }
+
+    #[test]
+    fn tone_quality_48k_to_16k() {
+        let secs = 2;
+        let amp = 0.5;
+        let skip = 1600; // ignore the edges, where the tone starts and stops abruptly
+        let pass = pcm(&run(
+            &tone(1000.0, 48000, 48000 * secs, amp),
+            1,
+            48000,
+            16000,
+            &[4096],
+        ));
+        let pass_db = level_db(&pass[skip..pass.len() - skip], 1000.0, 16000, amp);
+        assert!(pass_db.abs() < 0.5, "1 kHz: {pass_db:.3} dB");
+
+        let edge = pcm(&run(
+            &tone(7200.0, 48000, 48000 * secs, amp),
+            1,
+            48000,
+            16000,
+            &[4096],
+        ));
+        let edge_db = level_db(&edge[skip..edge.len() - skip], 7200.0, 16000, amp);
+        assert!(edge_db.abs() < 0.5, "7.2 kHz (0.45 fs): {edge_db:.3} dB");
+
+        let stop = pcm(&run(
+            &tone(10_000.0, 48000, 48000 * secs, amp),
+            1,
+            48000,
+            16000,
+            &[4096],
+        ));
+        let stop_db = rms_db(&stop[skip..stop.len() - skip], amp);
+        assert!(stop_db < -60.0, "10 kHz: {stop_db:.1} dB");
+
+        // Just above the output Nyquist: the hardest alias to reject.
+        let near = pcm(&run(
+            &tone(8800.0, 48000, 48000 * secs, amp),
+            1,
+            48000,
+            16000,
+            &[4096],
+        ));
+        let near_db = rms_db(&near[skip..near.len() - skip], amp);
+        assert!(near_db < -60.0, "8.8 kHz: {near_db:.1} dB");
+        eprintln!(
+            "48k->16k: 1 kHz {pass_db:.4} dB, 7.2 kHz {edge_db:.4} dB, 8.8 kHz {near_db:.1} dB, 10 kHz {stop_db:.1} dB"
+        );
+    }
+
+    #[test]
+    fn same_rate_is_bit_exact_passthrough() {
+        let mut rng = Rng(11);
+        let values: Vec<i16> = (0..40_000)
+            .map(|_| rng.next() as i16)
+            .chain([i16::MIN, i16::MAX, 0])
+            .collect();
+        let mono: Vec<f32> = values.iter().map(|&v| f32::from(v) / 32768.0).collect();
+        assert_eq!(pcm(&run(&mono, 1, 16000, 16000, &[333])), values);
+        // Identical channels average back to the same values.
+        let stereo: Vec<f32> = mono.iter().flat_map(|&x| [x, x]).collect();
+        assert_eq!(pcm(&run(&stereo, 2, 16000, 16000, &[7])), values);
+        let c = Conditioner::new(16000, 1, 16000, 80).unwrap();
+        assert!(c.resampler.is_none());
+        assert_eq!(c.frame_bytes(), 2560);
+    }
+
+    #[test]
+    fn downmix_and_quantize() {
+        let samples = vec![
+            0.5,
+            -0.5,
+            1.0,
+            1.0,
+            f32::NAN,
+            0.5,
+            2.0,
+            2.0,
+            -3.0,
+            0.0,
+            f32::INFINITY,
+            0.0,
+        ];
+        let out = pcm(&run(&samples, 2, 8000, 8000, &[100]));
+        assert_eq!(out, vec![0, 32767, 8192, 32767, -32768, 16384]);
+        assert_eq!(quantize(f32::NAN), 0);
+        assert_eq!(quantize(-1.0), -32768);
+        assert_eq!(quantize(0.49 / 32768.0), 0);
+        assert_eq!(quantize(0.51 / 32768.0), 1);
+    }
+
+    #[test]
+    fn frame_sizes_and_times() {
+        let frames = run(&noise(16000 + 100, 5), 1, 16000, 16000, &[4096]);
+        assert_eq!(frames.len(), 13);
+        assert_eq!(frames[0].samples(), 1280);
+        assert_eq!(frames[12].samples(), 16100 - 12 * 1280);
+        assert_eq!(frames[1].start_secs(), 0.08);
+        assert_eq!(frames[12].end_secs(), 16100.0 / 16000.0);
+        for (rate, bytes) in [(8000, 1280), (24000, 3840), (44100, 7056), (48000, 7680)] {
+            assert_eq!(
+                Conditioner::new(48000, 2, rate, 80).unwrap().frame_bytes(),
+                bytes
+            );
+        }
+        assert!(
+            run(&[], 1, 48000, 16000, &[1]).is_empty(),
+            "no input, no frames"
+        );
+    }
+
+    #[test]
+    fn bad_setup_and_misuse_are_errors_not_panics() {
+        for (i, ch, o, ms) in [
+            (0, 1, 16000, 80),
+            (400_000, 1, 16000, 80),
+            (16000, 0, 16000, 80),
+            (16000, 65, 16000, 80),
+            (16000, 1, 22050, 80),
+            (16000, 1, 16000, 0),
+            (16000, 1, 16000, 10_001),
+        ] {
+            assert!(
+                matches!(
+                    Conditioner::new(i, ch, o, ms),
+                    Err(AudioError::Conversion { .. })
+                ),
+                "{i} {ch} {o} {ms}"
+            );
+        }
+        let mut c = Conditioner::new(48000, 2, 16000, 80).unwrap();
+        let mut sink = |_f: Frame| {};
+        assert!(
+            c.push(&block(vec![0.0; 3], 2, 48000), &mut sink).is_err(),
+            "partial frame"
+        );
+        assert!(
+            c.push(&block(vec![0.0; 4], 1, 48000), &mut sink).is_err(),
+            "channel change"
+        );
+        assert!(
+            c.push(&block(vec![0.0; 4], 2, 44100), &mut sink).is_err(),
+            "rate change"
+        );
+        c.push(&block(vec![0.1; 4000], 2, 48000), &mut sink)
+            .unwrap();
+        c.finish(&mut sink).unwrap();
+        c.finish(&mut sink).unwrap();
+        assert!(
+            c.push(&block(vec![0.0; 4], 2, 48000), &mut sink).is_err(),
+            "after finish"
+        );
+    }
+
+    #[test]
+    fn odd_rates_work() {
+        // Coprime rates make the FFT block one second long; slow to start but still exact.
+        for in_rate in [44_101u32, 7_999, 384_000] {
+            let n = in_rate as usize / 3 + 11;
+            let frames = run(&noise(n, 9), 1, in_rate, 16000, &[4096]);
+            let total: u64 = frames.iter().map(|f| f.samples() as u64).sum();
+            assert_eq!(total, expected_output(n as u64, u64::from(in_rate), 16000));
+        }
+    }
+
+    #[test]
+    fn integer_helpers() {
+        assert_eq!(gcd(48000, 16000), 16000);
+        assert_eq!(gcd(44100, 16000), 100);
+        assert_eq!(expected_output(3, 48000, 16000), 1);
+        assert_eq!(expected_output(1, 48000, 16000), 0);
+        assert_eq!(expected_output(2, 48000, 16000), 1); // 0.667 rounds up
+        assert_eq!(expected_output(441, 44100, 16000), 160);
+        assert_eq!(fft_block(48000, 16000), 1536);
+        assert_eq!(fft_block(16000, 48000), 512);
+        assert_eq!(fft_block(44100, 16000) % 441, 0);
+    }
+}

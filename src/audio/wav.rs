@@ -1,0 +1,766 @@
+//! WAV input (a file, or a WAV stream on stdin), read with hound in fixed-size blocks so that
+//! memory does not grow with the length of the recording.
+
+use std::fs::File;
+use std::io::{self, BufReader, Cursor, Read};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use super::{
+    AudioError, Block, MAX_CHANNELS, MAX_SAMPLE_RATE, RetryInterrupted, Source, SourceInfo,
+};
+
+/// Frames per block handed to the conditioner: about 85 ms at 48 kHz, small enough for smooth
+/// pacing, large enough that per-block overhead does not matter.
+pub const BLOCK_FRAMES: usize = 4096;
+
+/// Data-chunk sizes at or above this are placeholders written by tools that stream WAV to a
+/// pipe and cannot seek back to fix the header (sox writes 0x7ffff000). Such a stream simply
+/// ends at EOF; only a real (smaller) size makes an early EOF a truncation. The cost: a
+/// genuine WAV with over 2 GiB of data that is cut short ends quietly instead of with an error.
+const STREAMED_DATA_LEN: u32 = 0x7fff_f000;
+
+/// Shared between the reader we hand to hound and the source, so that after hound reports a
+/// bare I/O error we can still tell "the data ran out" from "the device failed", and after the
+/// header we know the raw data-chunk size that hound does not expose.
+#[derive(Default)]
+struct Probe {
+    /// The underlying reader returned 0 bytes for a non-empty buffer.
+    eof: AtomicBool,
+    /// The last 8 bytes consumed, little-endian packed (newest byte in the top 8 bits). Right
+    /// after the header this is the data chunk's "data" tag and its length.
+    last8: AtomicU64,
+}
+
+impl Probe {
+    /// The data chunk's declared length, if the last header bytes read were a data chunk header.
+    fn data_len(&self) -> Option<u32> {
+        let bytes = self.last8.load(Ordering::Relaxed).to_le_bytes();
+        (&bytes[..4] == b"data")
+            .then(|| u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]))
+    }
+}
+
+type Inner = io::Chain<Cursor<Vec<u8>>, BufReader<RetryInterrupted<Box<dyn Read + Send>>>>;
+
+/// The reader hound consumes: records EOF and the trailing header bytes in the [`Probe`].
+struct Tracked {
+    inner: Inner,
+    probe: Arc<Probe>,
+}
+
+impl Read for Tracked {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.probe.eof.store(true, Ordering::Relaxed);
+        }
+        let mut last8 = self.probe.last8.load(Ordering::Relaxed);
+        for &b in &buf[n.saturating_sub(8)..n] {
+            last8 = (last8 >> 8) | (u64::from(b) << 56);
+        }
+        self.probe.last8.store(last8, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// hound's sample iterator, typed by the file's sample format, yielding f32 in [-1, 1].
+enum Samples {
+    Int {
+        iter: hound::WavIntoSamples<Tracked, i32>,
+        scale: f32,
+    },
+    Float(hound::WavIntoSamples<Tracked, f32>),
+}
+
+impl Samples {
+    fn next_f32(&mut self) -> Option<Result<f32, hound::Error>> {
+        match self {
+            Samples::Int { iter, scale } => iter.next().map(|r| r.map(|v| v as f32 * *scale)),
+            Samples::Float(iter) => iter.next().map(|r| r.map(super::sanitize)),
+        }
+    }
+}
+
+/// A WAV file or stream: integer PCM of 8, 16, 24 or 32 bits, or 32-bit float, at any rate and
+/// channel count within [`MAX_SAMPLE_RATE`] and [`MAX_CHANNELS`].
+pub struct WavSource {
+    name: String,
+    info: SourceInfo,
+    samples: Samples,
+    probe: Arc<Probe>,
+    /// Bits per sample as declared, for messages.
+    bits: u16,
+    frames_read: u64,
+    /// An error found after the last good frames; handed out on the call after them.
+    pending: Option<AudioError>,
+    done: bool,
+}
+
+impl WavSource {
+    /// Open a WAV file by path. The display name in errors is the path as given.
+    pub fn open(path: &Path) -> Result<Self, AudioError> {
+        let name = path.display().to_string();
+        let file = File::open(path).map_err(|source| AudioError::Open {
+            input: name.clone(),
+            source,
+        })?;
+        Self::from_reader(&name, Box::new(file))
+    }
+
+    /// Read a WAV stream from any reader (e.g. stdin for `-`). Needs no `Seek`.
+    pub fn from_reader(name: &str, reader: Box<dyn Read + Send>) -> Result<Self, AudioError> {
+        let mut reader = BufReader::new(RetryInterrupted(reader));
+        let head = read_head(name, &mut reader)?;
+        check_riff_wave(name, &head)?;
+
+        let probe = Arc::new(Probe::default());
+        let tracked = Tracked {
+            inner: Cursor::new(head).chain(reader),
+            probe: Arc::clone(&probe),
+        };
+        let wav = hound::WavReader::new(tracked).map_err(|e| header_error(name, &probe, e))?;
+        let spec = wav.spec();
+        check_spec(name, &spec)?;
+
+        let streamed = probe.data_len().is_some_and(|len| len >= STREAMED_DATA_LEN);
+        let total_frames = (!streamed).then(|| u64::from(wav.duration()));
+        if total_frames == Some(0) {
+            return Err(AudioError::Empty { input: name.into() });
+        }
+        let info = SourceInfo {
+            sample_rate: spec.sample_rate,
+            channels: spec.channels,
+            total_frames,
+            description: describe(&spec),
+        };
+        let samples = match spec.sample_format {
+            hound::SampleFormat::Int => Samples::Int {
+                iter: wav.into_samples(),
+                // Exact power of two, so 16-bit input maps to f32 and back bit for bit.
+                scale: 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32,
+            },
+            hound::SampleFormat::Float => Samples::Float(wav.into_samples()),
+        };
+        Ok(WavSource {
+            name: name.into(),
+            info,
+            samples,
+            probe,
+            bits: spec.bits_per_sample,
+            frames_read: 0,
+            pending: None,
+            done: false,
+        })
+    }
+
+    /// Turn an error from hound's sample iterator into ours. `mid_frame` tells whether some
+    /// samples of the current frame had already been read (only then is a placeholder-length
+    /// stream's EOF a truncation).
+    fn sample_error(&self, e: hound::Error, mid_frame: bool) -> Option<AudioError> {
+        let input = self.name.clone();
+        match e {
+            hound::Error::IoError(_) if self.probe.eof.load(Ordering::Relaxed) => {
+                if self.info.total_frames.is_none() && !mid_frame {
+                    // A streamed WAV of unknown length ended cleanly on a frame boundary.
+                    return None;
+                }
+                Some(AudioError::Truncated {
+                    input,
+                    frames_read: self.frames_read,
+                    expected_frames: self.info.total_frames,
+                })
+            }
+            hound::Error::IoError(source) => Some(AudioError::Read { input, source }),
+            other => Some(AudioError::Unsupported {
+                input,
+                what: format!(
+                    "{}-bit samples in an unusual container ({other})",
+                    self.bits
+                ),
+            }),
+        }
+    }
+
+    /// Read up to [`BLOCK_FRAMES`] frames. On an error, keep the complete frames read so far
+    /// (a partial frame is dropped) and remember the error for the next call.
+    fn read_block(&mut self) -> Vec<f32> {
+        let channels = usize::from(self.info.channels);
+        let mut samples = Vec::with_capacity(BLOCK_FRAMES * channels);
+        let mut failure = None;
+        while samples.len() < BLOCK_FRAMES * channels {
+            match self.samples.next_f32() {
+                None => {
+                    self.done = true;
+                    break;
+                }
+                Some(Ok(x)) => samples.push(x),
+                Some(Err(e)) => {
+                    self.done = true;
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let partial = samples.len() % channels;
+        samples.truncate(samples.len() - partial);
+        self.frames_read += (samples.len() / channels) as u64;
+        if let Some(e) = failure {
+            self.pending = self.sample_error(e, partial != 0);
+        }
+        samples
+    }
+}
+
+impl Source for WavSource {
+    fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    fn next_block(&mut self) -> Result<Option<Block>, AudioError> {
+        if let Some(e) = self.pending.take() {
+            return Err(e);
+        }
+        if self.done {
+            return Ok(None);
+        }
+        let samples = self.read_block();
+        if samples.is_empty() {
+            if let Some(e) = self.pending.take() {
+                return Err(e);
+            }
+            if self.frames_read == 0 {
+                // Only reachable for streamed WAVs: a declared length of 0 fails in `open`.
+                return Err(AudioError::Empty {
+                    input: self.name.clone(),
+                });
+            }
+            return Ok(None);
+        }
+        Ok(Some(Block {
+            samples,
+            channels: self.info.channels,
+            sample_rate: self.info.sample_rate,
+        }))
+    }
+}
+
+/// Read the first 12 bytes (RIFF header) or as many as exist.
+fn read_head(name: &str, reader: &mut impl Read) -> Result<Vec<u8>, AudioError> {
+    let mut head = Vec::with_capacity(12);
+    reader
+        .take(12)
+        .read_to_end(&mut head)
+        .map_err(|source| AudioError::Read {
+            input: name.into(),
+            source,
+        })?;
+    if head.is_empty() {
+        return Err(AudioError::Empty { input: name.into() });
+    }
+    Ok(head)
+}
+
+fn check_riff_wave(name: &str, head: &[u8]) -> Result<(), AudioError> {
+    if head.len() == 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WAVE" {
+        return Ok(());
+    }
+    if head.starts_with(b"RF64") || head.starts_with(b"BW64") {
+        return Err(AudioError::Unsupported {
+            input: name.into(),
+            what: "RF64/BW64 (64-bit WAV)".into(),
+        });
+    }
+    Err(AudioError::NotWav {
+        input: name.into(),
+        reason: sniff(head),
+    })
+}
+
+/// A short guess at what a non-WAV input is, so the user knows which conversion to run.
+fn sniff(head: &[u8]) -> String {
+    let what = if head.len() < 12 && head.starts_with(b"RIFF") {
+        "too short to be a WAV file"
+    } else if head.starts_with(b"RIFF") {
+        "a RIFF file but not WAVE, perhaps AVI or WebP"
+    } else if head.starts_with(b"RIFX") {
+        "big-endian RIFX WAV"
+    } else if head.starts_with(b"ID3")
+        || (head.len() >= 2 && head[0] == 0xff && head[1] & 0xe0 == 0xe0)
+    {
+        "looks like MP3"
+    } else if head.starts_with(b"fLaC") {
+        "looks like FLAC"
+    } else if head.starts_with(b"OggS") {
+        "looks like Ogg (Vorbis/Opus)"
+    } else if head.starts_with(b"FORM") {
+        "looks like AIFF"
+    } else if head.len() >= 8 && &head[4..8] == b"ftyp" {
+        "looks like MP4/M4A"
+    } else if head.starts_with(b"\x1a\x45\xdf\xa3") {
+        "looks like WebM/Matroska"
+    } else {
+        "no RIFF/WAVE header; perhaps raw PCM"
+    };
+    format!("not a RIFF/WAVE file: {what}")
+}
+
+/// Map a hound header error to one of ours with a message a user can act on.
+fn header_error(name: &str, probe: &Probe, e: hound::Error) -> AudioError {
+    let input = name.to_string();
+    let unsupported = |what: &str| AudioError::Unsupported {
+        input: input.clone(),
+        what: what.into(),
+    };
+    match e {
+        hound::Error::IoError(_) if probe.eof.load(Ordering::Relaxed) => AudioError::NotWav {
+            input,
+            reason: "the header is incomplete: the input ends before any audio data".into(),
+        },
+        hound::Error::IoError(source) => AudioError::Read { input, source },
+        hound::Error::Unsupported => unsupported(
+            "compressed or unknown encoding (ADPCM, µ-law, A-law, MP3-in-WAV...) \
+             or an extensible WAV with an unknown subformat",
+        ),
+        hound::Error::FormatError(reason) => match reason {
+            "file contains zero channels" => unsupported("zero channels"),
+            "bits per sample is not 32" => {
+                unsupported("float samples that are not 32-bit, e.g. 64-bit float")
+            }
+            "bits per sample is not a multiple of 8" => {
+                unsupported("a sample size that is not a whole number of bytes, e.g. 12-bit")
+            }
+            "bits per sample is not 8 or 16" => unsupported("an unusual integer sample size"),
+            _ if probe.data_len() == Some(u32::MAX) => {
+                unsupported("streamed WAV whose header gives no length (0xFFFFFFFF)")
+            }
+            _ => AudioError::NotWav {
+                input,
+                reason: format!("malformed WAV header: {reason}"),
+            },
+        },
+        other => AudioError::NotWav {
+            input,
+            reason: format!("malformed WAV header: {other}"),
+        },
+    }
+}
+
+fn check_spec(name: &str, spec: &hound::WavSpec) -> Result<(), AudioError> {
+    let what = match spec.sample_format {
+        _ if spec.channels == 0 => Some("zero channels".to_string()),
+        _ if spec.channels > MAX_CHANNELS => Some(format!(
+            "{} channels (at most {MAX_CHANNELS} are accepted)",
+            spec.channels
+        )),
+        _ if spec.sample_rate == 0 || spec.sample_rate > MAX_SAMPLE_RATE => Some(format!(
+            "sample rate {} Hz (1 to {MAX_SAMPLE_RATE} Hz are accepted)",
+            spec.sample_rate
+        )),
+        hound::SampleFormat::Int if ![8, 16, 24, 32].contains(&spec.bits_per_sample) => {
+            Some(format!("{}-bit integer samples", spec.bits_per_sample))
+        }
+        hound::SampleFormat::Float if spec.bits_per_sample != 32 => {
+            Some(format!("{}-bit float samples", spec.bits_per_sample))
+        }
+        _ => None,
+    };
+    match what {
+        Some(what) => Err(AudioError::Unsupported {
+            input: name.into(),
+            what,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn describe(spec: &hound::WavSpec) -> String {
+    let kind = match spec.sample_format {
+        hound::SampleFormat::Int => "integer",
+        hound::SampleFormat::Float => "float",
+    };
+    format!(
+        "{} Hz, {} ch, {}-bit {kind} PCM",
+        spec.sample_rate, spec.channels, spec.bits_per_sample
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn spec(channels: u16, bits: u16, float: bool) -> hound::WavSpec {
+        hound::WavSpec {
+            channels,
+            sample_rate: 16000,
+            bits_per_sample: bits,
+            sample_format: if float {
+                hound::SampleFormat::Float
+            } else {
+                hound::SampleFormat::Int
+            },
+        }
+    }
+
+    fn write_int(dir: &Path, name: &str, spec: hound::WavSpec, values: &[i32]) -> PathBuf {
+        let path = dir.join(name);
+        let mut w = hound::WavWriter::create(&path, spec).unwrap();
+        for &v in values {
+            w.write_sample(v).unwrap();
+        }
+        w.finalize().unwrap();
+        path
+    }
+
+    fn write_float(dir: &Path, name: &str, spec: hound::WavSpec, values: &[f32]) -> PathBuf {
+        let path = dir.join(name);
+        let mut w = hound::WavWriter::create(&path, spec).unwrap();
+        for &v in values {
+            w.write_sample(v).unwrap();
+        }
+        w.finalize().unwrap();
+        path
+    }
+
+    /// Drain a source, returning all samples and the error it ended with (if any).
+    fn drain(src: &mut dyn Source) -> (Vec<f32>, Option<AudioError>) {
+        let mut all = Vec::new();
+        loop {
+            match src.next_block() {
+                Ok(Some(b)) => {
+                    assert!(!b.samples.is_empty(), "never an empty block");
+                    assert_eq!(b.samples.len() % usize::from(b.channels), 0);
+                    all.extend(b.samples);
+                }
+                Ok(None) => return (all, None),
+                Err(e) => {
+                    // After an error the source is finished.
+                    assert!(matches!(src.next_block(), Ok(None)));
+                    return (all, Some(e));
+                }
+            }
+        }
+    }
+
+    /// A 16-bit PCM header with a given data length, for hand-made streams.
+    fn header16(channels: u16, rate: u32, data_len: u32) -> Vec<u8> {
+        fmt_header(1, channels, rate, 16, 16, &[], data_len)
+    }
+
+    /// RIFF + fmt chunk (of `fmt_len` bytes, `extra` after the first 16) + data chunk header.
+    fn fmt_header(
+        tag: u16,
+        ch: u16,
+        rate: u32,
+        bits: u16,
+        fmt_len: u32,
+        extra: &[u8],
+        data_len: u32,
+    ) -> Vec<u8> {
+        let block_align = ch * bits.div_ceil(8);
+        let mut v = Vec::new();
+        v.extend(b"RIFF");
+        v.extend(data_len.wrapping_add(36).to_le_bytes());
+        v.extend(b"WAVEfmt ");
+        v.extend(fmt_len.to_le_bytes());
+        v.extend(tag.to_le_bytes());
+        v.extend(ch.to_le_bytes());
+        v.extend(rate.to_le_bytes());
+        v.extend((rate * u32::from(block_align)).to_le_bytes());
+        v.extend(block_align.to_le_bytes());
+        v.extend(bits.to_le_bytes());
+        v.extend(extra);
+        v.extend(b"data");
+        v.extend(data_len.to_le_bytes());
+        v
+    }
+
+    #[test]
+    fn reads_all_integer_depths_mono_and_stereo() {
+        let dir = tempfile::tempdir().unwrap();
+        for bits in [8u16, 16, 24, 32] {
+            for channels in [1u16, 2] {
+                let max = (1i64 << (bits - 1)) - 1;
+                let min = -(1i64 << (bits - 1));
+                let values: Vec<i32> = [min, -1, 0, 1, max, max / 2, min / 3, 7]
+                    .iter()
+                    .map(|&v| v as i32)
+                    .collect();
+                let path = write_int(
+                    dir.path(),
+                    &format!("i{bits}_{channels}.wav"),
+                    spec(channels, bits, false),
+                    &values,
+                );
+                let mut src = WavSource::open(&path).unwrap();
+                assert_eq!(src.info().channels, channels);
+                assert_eq!(src.info().sample_rate, 16000);
+                assert_eq!(src.info().total_frames, Some(8 / u64::from(channels)));
+                assert_eq!(
+                    src.info().description,
+                    format!("16000 Hz, {channels} ch, {bits}-bit integer PCM")
+                );
+                let (got, err) = drain(&mut src);
+                assert!(err.is_none(), "{err:?}");
+                let scale = (1i64 << (bits - 1)) as f64;
+                let want: Vec<f32> = values.iter().map(|&v| (v as f64 / scale) as f32).collect();
+                assert_eq!(got, want, "{bits}-bit {channels} ch");
+                assert_eq!(got[0], -1.0);
+            }
+        }
+    }
+
+    #[test]
+    fn reads_float_and_sanitizes_non_finite() {
+        let dir = tempfile::tempdir().unwrap();
+        let values = [
+            0.5f32,
+            -0.25,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            1.0,
+        ];
+        for channels in [1u16, 2] {
+            let path = write_float(
+                dir.path(),
+                &format!("f{channels}.wav"),
+                spec(channels, 32, true),
+                &values,
+            );
+            let mut src = WavSource::open(&path).unwrap();
+            assert_eq!(
+                src.info().description,
+                format!("16000 Hz, {channels} ch, 32-bit float PCM")
+            );
+            let (got, err) = drain(&mut src);
+            assert!(err.is_none());
+            assert_eq!(got, vec![0.5, -0.25, 0.0, 1.0, -1.0, 1.0]);
+        }
+    }
+
+    #[test]
+    fn long_file_comes_in_bounded_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let frames = BLOCK_FRAMES * 2 + 1234;
+        let values: Vec<i32> = (0..frames * 2).map(|i| (i % 30000) as i32).collect();
+        let path = write_int(dir.path(), "long.wav", spec(2, 16, false), &values);
+        let mut src = WavSource::open(&path).unwrap();
+        let mut sizes = Vec::new();
+        while let Some(b) = src.next_block().unwrap() {
+            sizes.push(b.frames());
+        }
+        assert_eq!(sizes, vec![BLOCK_FRAMES, BLOCK_FRAMES, 1234]);
+    }
+
+    #[test]
+    fn truncated_file_yields_complete_frames_then_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let values: Vec<i32> = (0..2000).map(|i| i - 1000).collect();
+        let path = write_int(dir.path(), "t.wav", spec(2, 16, false), &values);
+        let bytes = std::fs::read(&path).unwrap();
+        // 1000 stereo frames of 4 bytes; cut 5 bytes: 998 whole frames plus 3 stray bytes.
+        std::fs::write(&path, &bytes[..bytes.len() - 5]).unwrap();
+        let mut src = WavSource::open(&path).unwrap();
+        let (got, err) = drain(&mut src);
+        assert_eq!(got.len(), 998 * 2);
+        let want: Vec<f32> = values[..998 * 2]
+            .iter()
+            .map(|&v| v as f32 / 32768.0)
+            .collect();
+        assert_eq!(got, want);
+        match err {
+            Some(e @ AudioError::Truncated { .. }) => {
+                assert!(e.is_truncation());
+                let AudioError::Truncated {
+                    frames_read,
+                    expected_frames,
+                    ..
+                } = &e
+                else {
+                    unreachable!()
+                };
+                assert_eq!((*frames_read, *expected_frames), (998, Some(1000)));
+                assert!(e.to_string().contains("t.wav"));
+            }
+            other => panic!("expected truncation, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn truncated_inside_header_is_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_int(dir.path(), "h.wav", spec(1, 16, false), &[1, 2, 3]);
+        let bytes = std::fs::read(&path).unwrap();
+        for cut in [4, 12, 20, 30, 40] {
+            let r = WavSource::from_reader("cut", Box::new(Cursor::new(bytes[..cut].to_vec())));
+            assert!(
+                matches!(r, Err(AudioError::NotWav { .. })),
+                "cut {cut}: {:?}",
+                r.err()
+            );
+        }
+    }
+
+    #[test]
+    fn non_wav_inputs_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mp3 = dir.path().join("song.mp3");
+        std::fs::write(&mp3, b"ID3\x04\x00\x00\x00\x00\x00\x00 lots of mp3 data").unwrap();
+        let e = WavSource::open(&mp3).err().unwrap();
+        let msg = e.to_string();
+        assert!(matches!(e, AudioError::NotWav { .. }));
+        assert!(
+            msg.contains("song.mp3") && msg.contains("MP3") && msg.contains("sox"),
+            "{msg}"
+        );
+
+        let raw = WavSource::from_reader("stdin", Box::new(Cursor::new(vec![1u8; 100])));
+        let msg = raw.err().unwrap().to_string();
+        assert!(
+            msg.contains("stdin") && msg.contains("raw PCM") && msg.contains("--stdin"),
+            "{msg}"
+        );
+
+        let missing = WavSource::open(Path::new("/nonexistent/x.wav"))
+            .err()
+            .unwrap();
+        assert!(matches!(missing, AudioError::Open { .. }));
+        assert!(missing.to_string().contains("/nonexistent/x.wav"));
+    }
+
+    #[test]
+    fn empty_inputs_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_int(dir.path(), "empty.wav", spec(1, 16, false), &[]);
+        assert!(matches!(
+            WavSource::open(&path),
+            Err(AudioError::Empty { .. })
+        ));
+        let zero = WavSource::from_reader("stdin", Box::new(Cursor::new(Vec::new())));
+        assert!(matches!(zero, Err(AudioError::Empty { .. })));
+    }
+
+    #[test]
+    fn streamed_wav_without_seek_reads_to_eof() {
+        // What `sox ... -t wav -` writes to a pipe: a placeholder length, data until EOF.
+        let mut bytes = header16(1, 8000, STREAMED_DATA_LEN);
+        for v in [100i16, -200, 300] {
+            bytes.extend(v.to_le_bytes());
+        }
+        let mut src =
+            WavSource::from_reader("stdin", Box::new(Cursor::new(bytes.clone()))).unwrap();
+        assert_eq!(src.info().total_frames, None);
+        let (got, err) = drain(&mut src);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(
+            got,
+            vec![100.0 / 32768.0, -200.0 / 32768.0, 300.0 / 32768.0]
+        );
+
+        // Header and nothing else: empty.
+        let head = header16(1, 8000, STREAMED_DATA_LEN);
+        let mut src = WavSource::from_reader("stdin", Box::new(Cursor::new(head))).unwrap();
+        assert!(matches!(src.next_block(), Err(AudioError::Empty { .. })));
+
+        // Stereo stream ending in the middle of a frame: the whole frames, then truncation.
+        let mut bytes = header16(2, 8000, STREAMED_DATA_LEN);
+        for v in [1i16, 2, 3] {
+            bytes.extend(v.to_le_bytes());
+        }
+        let mut src = WavSource::from_reader("stdin", Box::new(Cursor::new(bytes))).unwrap();
+        let (got, err) = drain(&mut src);
+        assert_eq!(got.len(), 2);
+        assert!(err.is_some_and(|e| e.is_truncation()));
+    }
+
+    #[test]
+    fn unsupported_formats_are_explained() {
+        let pcm_guid = [
+            1u8, 0, 0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xaa, 0, 0x38, 0x9b, 0x71,
+        ];
+        let odd_guid = [
+            9u8, 0, 0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xaa, 0, 0x38, 0x9b, 0x71,
+        ];
+        let ext = |valid_bits: u16, guid: [u8; 16]| {
+            let mut extra = Vec::new();
+            extra.extend(22u16.to_le_bytes());
+            extra.extend(valid_bits.to_le_bytes());
+            extra.extend(4u32.to_le_bytes());
+            extra.extend(guid);
+            extra
+        };
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            (
+                "12-bit",
+                fmt_header(0xfffe, 1, 16000, 16, 40, &ext(12, pcm_guid), 4),
+                "12-bit",
+            ),
+            (
+                "unknown subformat",
+                fmt_header(0xfffe, 1, 16000, 16, 40, &ext(16, odd_guid), 4),
+                "subformat",
+            ),
+            (
+                "64-bit float",
+                fmt_header(3, 1, 16000, 64, 16, &[], 16),
+                "64-bit",
+            ),
+            ("mu-law", fmt_header(7, 1, 8000, 8, 16, &[], 4), "encoding"),
+            (
+                "zero channels",
+                fmt_header(1, 0, 16000, 16, 16, &[], 4),
+                "zero channels",
+            ),
+            ("absurd rate", header16(1, 500_000, 4), "500000"),
+            (
+                "too many channels",
+                header16(65, 16000, 130 * 2),
+                "65 channels",
+            ),
+        ];
+        for (label, mut bytes, needle) in cases {
+            bytes.extend([0u8; 260]);
+            match WavSource::from_reader("x.wav", Box::new(Cursor::new(bytes))) {
+                Err(e @ AudioError::Unsupported { .. }) => {
+                    let msg = e.to_string();
+                    assert!(
+                        msg.contains(needle) && msg.contains("x.wav"),
+                        "{label}: {msg}"
+                    );
+                }
+                other => panic!("{label}: expected Unsupported, got {:?}", other.err()),
+            }
+        }
+    }
+
+    #[test]
+    fn interrupted_reads_are_retried() {
+        struct Flaky {
+            data: Cursor<Vec<u8>>,
+            tick: bool,
+        }
+        impl Read for Flaky {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.tick = !self.tick;
+                if self.tick {
+                    return Err(io::Error::from(io::ErrorKind::Interrupted));
+                }
+                let n = buf.len().min(3);
+                self.data.read(&mut buf[..n])
+            }
+        }
+        let mut bytes = header16(1, 16000, 20);
+        bytes.extend((0..10i16).flat_map(|v| v.to_le_bytes()));
+        let flaky = Flaky {
+            data: Cursor::new(bytes),
+            tick: false,
+        };
+        let mut src = WavSource::from_reader("stdin", Box::new(flaky)).unwrap();
+        let (got, err) = drain(&mut src);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(got.len(), 10);
+    }
+}

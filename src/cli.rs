@@ -1,0 +1,284 @@
+//! The command line: subcommands and the argument groups they share.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  1    unexpected internal error
+  2    usage error (bad flags, invalid parameter values)
+  3    authentication or permission (missing credentials, 401, 402, 403)
+  4    connection failed or lost (DNS, TCP, TLS, 429, timeout)
+  5    bad input audio (unreadable, corrupt, unsupported format)
+  6    the server reported a fatal error
+  130  interrupted twice (Ctrl-C once finishes the stream cleanly)";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "flux",
+    version,
+    about = "Conversational speech recognition from the terminal, with Deepgram Flux",
+    long_about = "Conversational speech recognition from the terminal, with Deepgram Flux.\n\n\
+        flux streams audio (a WAV file, or raw PCM on stdin) to Deepgram's Flux model over \
+        WebSocket and prints the conversation's turns: finished turns as text, or every event \
+        as JSON lines. `flux serve` runs a local Flux-compatible server for offline work and CI.\n\n\
+        Credentials: DEEPGRAM_API_KEY, or --api-key-file FILE.",
+    after_help = EXIT_CODES,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Stream a WAV file through Flux, paced like live audio by default.
+    #[command(after_help = EXIT_CODES)]
+    File(FileArgs),
+    /// Stream live audio through Flux: raw PCM on stdin.
+    #[command(after_help = EXIT_CODES)]
+    Listen(ListenArgs),
+    /// Run a local Flux-compatible server, for offline development and CI.
+    #[command(after_help = SERVE_AFTER_HELP)]
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FileArgs {
+    /// The WAV file to stream (integer PCM 8/16/24/32-bit or 32-bit float, any rate and
+    /// channel count); `-` reads a WAV from stdin.
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    #[command(flatten)]
+    pub pace: PaceArgs,
+    #[command(flatten)]
+    pub stream: StreamArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Read raw PCM from stdin until end of input (e.g. from sox, ffmpeg or arecord).
+    #[arg(long, required = true)]
+    pub stdin: bool,
+    /// Sample rate of the PCM on stdin, in Hz.
+    #[arg(long, value_name = "HZ", required = true, value_parser = clap::value_parser!(u32).range(1..=384_000))]
+    pub rate: u32,
+    /// Interleaved channels in the PCM on stdin; they are mixed down to mono.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub channels: u16,
+    /// Sample format of the PCM on stdin.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = SampleFormat::S16le)]
+    pub sample_format: SampleFormat,
+    #[command(flatten)]
+    pub pace: PaceArgs,
+    #[command(flatten)]
+    pub stream: StreamArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SampleFormat {
+    /// Signed 16-bit little-endian integers.
+    S16le,
+    /// 32-bit little-endian IEEE floats in [-1, 1].
+    F32le,
+}
+
+/// How fast audio is sent.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Pacing")]
+pub struct PaceArgs {
+    /// Send audio FACTOR times faster than real time (1 = real time, the default). Flux is
+    /// built for live audio: its turn timers run on audio time, so results match real time,
+    /// but Deepgram does not promise the same transcripts for bursts.
+    #[arg(long, value_name = "FACTOR", conflicts_with = "fast", value_parser = parse_pace)]
+    pub pace: Option<f64>,
+    /// Send audio as fast as the connection takes it (for tests and batch jobs; same caveat
+    /// as --pace).
+    #[arg(long)]
+    pub fast: bool,
+}
+
+fn parse_pace(s: &str) -> Result<f64, String> {
+    let x: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if x.is_finite() && (0.1..=1000.0).contains(&x) {
+        Ok(x)
+    } else {
+        Err(format!(
+            "{s} is out of range; use 0.1 to 1000 (or --fast for no pacing)"
+        ))
+    }
+}
+
+/// Where the audio goes and how Flux should treat it.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Connection")]
+pub struct StreamArgs {
+    /// Send to this server instead of wss://api.deepgram.com: a base URL such as a
+    /// `flux serve` address (ws://127.0.0.1:8787), a regional host or self-hosted Deepgram.
+    /// `/v2/listen` is appended unless the path already ends with it.
+    #[arg(long, value_name = "URL", env = "FLUX_URL")]
+    pub url: Option<String>,
+    /// Read the API key from this file instead of DEEPGRAM_API_KEY (keeps it out of `ps`
+    /// and shell history).
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// Allow plain ws:// to a host that is not loopback (the audio and API key travel
+    /// unencrypted).
+    #[arg(long)]
+    pub allow_insecure: bool,
+    /// The server has no ForceEndTurn (self-hosted Deepgram): end the stream by sending
+    /// silence until the last turn ends instead.
+    #[arg(long)]
+    pub no_force_end_turn: bool,
+
+    /// Flux model: flux-general-en, or flux-general-multi for multilingual audio.
+    #[arg(
+        long,
+        value_name = "MODEL",
+        default_value = "flux-general-en",
+        help_heading = "Flux"
+    )]
+    pub model: String,
+    /// Sample rate sent to Flux, in Hz (audio is resampled to it).
+    #[arg(long, value_name = "HZ", default_value_t = 16000, value_parser = parse_sample_rate, help_heading = "Flux")]
+    pub sample_rate: u32,
+    /// Audio per WebSocket message, in milliseconds (Deepgram recommends 80).
+    #[arg(long, value_name = "MS", default_value_t = 80, value_parser = clap::value_parser!(u32).range(10..=1000), help_heading = "Flux")]
+    pub chunk_ms: u32,
+    /// End-of-turn confidence needed to end a turn (0.5 to 1.0; 1.0 leaves ends to
+    /// --eot-timeout-ms). Server default 0.7.
+    #[arg(long, value_name = "X", help_heading = "Flux")]
+    pub eot_threshold: Option<f64>,
+    /// Confidence for EagerEndOfTurn events (0.3 to 0.9, at most --eot-threshold); enables
+    /// EagerEndOfTurn and TurnResumed.
+    #[arg(long, value_name = "X", help_heading = "Flux")]
+    pub eager_eot_threshold: Option<f64>,
+    /// End a turn after this much audio without speech, whatever the confidence
+    /// (500 to 60000). Server default 5000.
+    #[arg(long, value_name = "MS", help_heading = "Flux")]
+    pub eot_timeout_ms: Option<u32>,
+    /// Boost recognition of a term or phrase; repeat for several.
+    #[arg(long = "keyterm", value_name = "TERM", help_heading = "Flux")]
+    pub keyterms: Vec<String>,
+    /// Expected language for flux-general-multi (en, es, fr, de, hi, ru, pt, ja, it, nl);
+    /// repeat for several.
+    #[arg(long = "language-hint", value_name = "LANG", help_heading = "Flux")]
+    pub language_hints: Vec<String>,
+    /// Usage-reporting label; repeat for several.
+    #[arg(long = "tag", value_name = "TAG", help_heading = "Flux")]
+    pub tags: Vec<String>,
+    /// Write numbers as digits ("25" rather than "twenty five").
+    #[arg(long, help_heading = "Flux")]
+    pub numerals: bool,
+    /// Mask profanity in transcripts.
+    #[arg(long, help_heading = "Flux")]
+    pub profanity_filter: bool,
+    /// Redact numbers from transcripts; repeat for several kinds.
+    #[arg(
+        long = "redact",
+        value_enum,
+        value_name = "KIND",
+        help_heading = "Flux"
+    )]
+    pub redact: Vec<RedactArg>,
+    /// Opt out of Deepgram's Model Improvement Program.
+    #[arg(long, help_heading = "Flux")]
+    pub mip_opt_out: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RedactArg {
+    /// Redact numbers.
+    Numbers,
+    /// Redact numbers more aggressively.
+    #[value(name = "aggressive_numbers", alias = "aggressive-numbers")]
+    AggressiveNumbers,
+}
+
+fn parse_sample_rate(s: &str) -> Result<u32, String> {
+    let rates = crate::flux::params::SAMPLE_RATES;
+    match s.parse::<u32>() {
+        Ok(r) if rates.contains(&r) => Ok(r),
+        _ => Err(format!(
+            "Flux accepts {}",
+            rates.map(|r| r.to_string()).join(", ")
+        )),
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
+    /// What to print on stdout: `text` prints one line per finished turn; `jsonl` prints
+    /// every event as one JSON object per line (docs/jsonl.md).
+    #[arg(long, value_enum, value_name = "FORMAT", conflicts_with_all = ["text", "jsonl"])]
+    pub format: Option<Format>,
+    /// Shorthand for --format text.
+    #[arg(long, conflicts_with = "jsonl")]
+    pub text: bool,
+    /// Shorthand for --format jsonl.
+    #[arg(long)]
+    pub jsonl: bool,
+    /// Print no status or warnings on stderr (errors are still printed).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+impl OutputArgs {
+    pub fn format(&self) -> Format {
+        match (self.format, self.text, self.jsonl) {
+            (Some(f), _, _) => f,
+            (None, _, true) => Format::Jsonl,
+            _ => Format::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One line per finished turn.
+    Text,
+    /// Every event, one JSON object per line.
+    Jsonl,
+}
+
+const SERVE_AFTER_HELP: &str = "\
+Routes: /v2/listen (Deepgram), /client/v4/accounts/ID/ai/run/@cf/deepgram/flux and /
+(Cloudflare). Prints its ws:// address as one line on stdout. See docs/serve.md for the
+script format, fault specs and log format.
+
+Examples:
+  flux serve --listen 127.0.0.1:8787 --script turns.txt
+  flux serve --listen 127.0.0.1:0 --log serve.jsonl --fault drop:at=2.5,conn=1";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the address is printed on stdout).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
+    pub listen: String,
+    /// Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes).
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "FLUX_SERVE_API_KEY",
+        hide_env_values = true
+    )]
+    pub api_key: Option<String>,
+    /// Transcript script: one line per turn, revealed word by word as the turn's speech goes on.
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
+    /// Append one JSON line per thing received (handshakes, audio frames, control messages,
+    /// closes) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Inject a fault, e.g. `drop:at=2.5,conn=1`, `reject:status=429`, `delay:ms=200`;
+    /// repeatable (docs/serve.md lists them all).
+    #[arg(long = "fault", value_name = "SPEC")]
+    pub faults: Vec<String>,
+}

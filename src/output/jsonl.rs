@@ -1,0 +1,56 @@
+//! `--format jsonl`: every event as one JSON object per line (schema: docs/jsonl.md).
+//!
+//! Server messages are written as received (normalized to carry `type`), so every field,
+//! known or not, survives and Deepgram's docs apply. Client events have `flux.*` types.
+
+use super::{Sink, write_line};
+use crate::session::Event;
+use std::io::{self, Write};
+
+pub struct JsonlSink<W: Write + Send> {
+    out: W,
+}
+
+impl<W: Write + Send> JsonlSink<W> {
+    pub fn new(out: W) -> Self {
+        JsonlSink { out }
+    }
+}
+
+impl<W: Write + Send> Sink for JsonlSink<W> {
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        let line = match event {
+            Event::Server(r) => r.raw.to_string(),
+            Event::Client(c) => serde_json::to_string(c).map_err(io::Error::other)?,
+        };
+        write_line(&mut self.out, &line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flux::ServerMessage;
+    use crate::session::ClientEvent;
+
+    #[test]
+    fn server_messages_verbatim_and_client_events_typed() {
+        let mut out = Vec::new();
+        let mut sink = JsonlSink::new(&mut out);
+        let raw = r#"{"type":"TurnInfo","event":"Update","transcript":"a","future":1}"#;
+        sink.event(&Event::Server(ServerMessage::parse(raw).unwrap()))
+            .unwrap();
+        sink.event(&Event::Client(ClientEvent::Warning {
+            code: "c".into(),
+            message: "m\n".into(),
+        }))
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], raw);
+        assert_eq!(
+            lines[1],
+            r#"{"type":"flux.warning","code":"c","message":"m\n"}"#
+        );
+    }
+}

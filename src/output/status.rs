@@ -1,0 +1,73 @@
+//! Messages for people on stderr: connection, warnings, turns left unconfirmed.
+//! Never fails the session: a closed stderr only silences it.
+
+use super::Sink;
+use crate::flux::ServerMessage;
+use crate::session::connect::sanitize;
+use crate::session::{ClientEvent, Event};
+use std::io::{self, Write};
+
+pub struct StatusSink<W: Write + Send> {
+    err: W,
+}
+
+impl<W: Write + Send> StatusSink<W> {
+    pub fn new(err: W) -> Self {
+        StatusSink { err }
+    }
+
+    fn say(&mut self, text: &str) {
+        let _ = writeln!(self.err, "flux: {text}");
+        let _ = self.err.flush();
+    }
+}
+
+impl<W: Write + Send> Sink for StatusSink<W> {
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        match event {
+            Event::Client(ClientEvent::Connected {
+                provider,
+                request_id,
+                model,
+                ..
+            }) => {
+                let id = request_id
+                    .as_deref()
+                    .map(|id| format!(", request id {id}"))
+                    .unwrap_or_default();
+                self.say(&format!("connected to {provider} ({model}{id})"));
+            }
+            Event::Client(ClientEvent::Warning { message, .. }) => {
+                self.say(&format!("warning: {message}"));
+            }
+            Event::Client(ClientEvent::UnconfirmedTurn {
+                turn_index, reason, ..
+            }) => {
+                let why = match reason.as_str() {
+                    "stream_closed" => "the server closed the stream",
+                    "server_error" => "the server reported an error",
+                    _ => "the connection was lost",
+                };
+                self.say(&format!(
+                    "warning: {why} before turn {turn_index} ended; its last transcript is printed but was not confirmed by EndOfTurn"
+                ));
+            }
+            Event::Server(r) => match &r.message {
+                ServerMessage::Warning(n)
+                    if n.code.as_deref() != Some("FORCE_END_TURN_NO_ACTIVE_TURN") =>
+                {
+                    self.say(&format!("server warning: {}", sanitize(&n.summary(), 300)));
+                }
+                ServerMessage::ConfigureFailure(n) => {
+                    self.say(&format!(
+                        "configure failed: {}",
+                        sanitize(&n.summary(), 300)
+                    ));
+                }
+                _ => {}
+            },
+            Event::Client(_) => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,87 @@
+//! `--format text`: one line per finished turn, nothing else on stdout.
+
+use super::{Sink, write_line};
+use crate::flux::{ServerMessage, TurnEvent};
+use crate::session::{ClientEvent, Event};
+use std::io::{self, Write};
+
+pub struct TextSink<W: Write + Send> {
+    out: W,
+}
+
+impl<W: Write + Send> TextSink<W> {
+    pub fn new(out: W) -> Self {
+        TextSink { out }
+    }
+}
+
+impl<W: Write + Send> Sink for TextSink<W> {
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        let transcript = match event {
+            Event::Server(r) => match &r.message {
+                ServerMessage::TurnInfo(t) if t.event == TurnEvent::EndOfTurn => &t.transcript,
+                _ => return Ok(()),
+            },
+            // The stream closed before the turn was confirmed: its text is still the user's.
+            Event::Client(ClientEvent::UnconfirmedTurn { transcript, .. }) => transcript,
+            Event::Client(_) => return Ok(()),
+        };
+        let line = one_line(transcript);
+        if line.is_empty() {
+            return Ok(());
+        }
+        write_line(&mut self.out, &line)
+    }
+}
+
+/// A transcript as a single line: control characters (including newlines a server might
+/// send) become spaces so one turn is always one line.
+pub fn one_line(text: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flux::ServerMessage;
+
+    fn server(json: &str) -> Event {
+        Event::Server(ServerMessage::parse(json).unwrap())
+    }
+
+    #[test]
+    fn prints_only_finished_turns_one_line_each() {
+        let mut out = Vec::new();
+        let mut sink = TextSink::new(&mut out);
+        sink.event(&server(
+            r#"{"type":"TurnInfo","event":"Update","transcript":"hel"}"#,
+        ))
+        .unwrap();
+        sink.event(&server(
+            r#"{"type":"TurnInfo","event":"EndOfTurn","transcript":"hello\nworld\u001b[2J"}"#,
+        ))
+        .unwrap();
+        sink.event(&server(
+            r#"{"type":"TurnInfo","event":"EndOfTurn","transcript":""}"#,
+        ))
+        .unwrap();
+        sink.event(&Event::Client(ClientEvent::UnconfirmedTurn {
+            turn_index: 1,
+            transcript: "last words".into(),
+            audio_window_start: 0.0,
+            audio_window_end: 1.0,
+            words: vec![],
+            confirmed: false,
+            reason: "stream_closed".into(),
+        }))
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "hello world [2J\nlast words\n"
+        );
+    }
+}

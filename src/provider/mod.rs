@@ -1,0 +1,152 @@
+//! Endpoint dialects: where to connect, how to authenticate, what the server can do.
+//!
+//! Provider differences live here and nowhere else; the session asks for an [`Endpoint`] and
+//! its [`Capabilities`] and never checks which provider it talks to.
+
+pub mod deepgram;
+mod secret;
+
+pub use secret::Secret;
+
+use crate::error::FluxError;
+use std::net::IpAddr;
+use url::Url;
+
+/// What a server supports beyond audio in, turns out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// `ForceEndTurn` ends the open turn; without it the stream ends by sending silence.
+    pub force_end_turn: bool,
+}
+
+/// Everything needed to open one connection.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Provider name for people and JSONL (`deepgram`).
+    pub provider: &'static str,
+    /// The full URL, query included. Holds no secrets (credentials travel in headers).
+    pub url: Url,
+    /// Extra request headers; values are secrets and never printed.
+    pub headers: Vec<(&'static str, Secret)>,
+    pub capabilities: Capabilities,
+}
+
+/// Refuses plain `ws://` to anything but loopback unless the user allowed it: the audio and
+/// the credentials would cross the network unencrypted.
+pub fn check_transport(url: &Url, allow_insecure: bool) -> Result<(), FluxError> {
+    match url.scheme() {
+        "wss" => Ok(()),
+        "ws" if allow_insecure || is_loopback(url) => Ok(()),
+        "ws" => Err(FluxError::Usage(format!(
+            "refusing plain ws:// to {}: audio and credentials would travel unencrypted; use \
+             wss://, or pass --allow-insecure if this network is trusted",
+            url.host_str().unwrap_or("?")
+        ))),
+        other => Err(FluxError::Usage(format!(
+            "unsupported URL scheme `{other}:`; use wss:// (or ws:// for a local server)"
+        ))),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// Parses a user-given base URL; `http(s)://` is taken to mean `ws(s)://`.
+pub fn parse_base_url(text: &str) -> Result<Url, FluxError> {
+    let mut url = Url::parse(text.trim()).map_err(|e| {
+        FluxError::Usage(format!(
+            "--url `{text}` is not a valid URL ({e}); expected e.g. wss://api.eu.deepgram.com or ws://127.0.0.1:8787"
+        ))
+    })?;
+    let scheme = match url.scheme() {
+        "http" => Some("ws"),
+        "https" => Some("wss"),
+        _ => None,
+    };
+    if let Some(s) = scheme {
+        // Changing between these "special" schemes always succeeds.
+        let _ = url.set_scheme(s);
+    }
+    if url.host().is_none() {
+        return Err(FluxError::Usage(format!("--url `{text}` has no host")));
+    }
+    Ok(url)
+}
+
+/// Reads a credential from a file (first line, trimmed). Warns when others can read it.
+pub fn read_key_file(path: &std::path::Path) -> Result<Secret, FluxError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        FluxError::Auth(format!(
+            "cannot read the API key file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let key = text.lines().next().unwrap_or("").trim();
+    if key.is_empty() {
+        return Err(FluxError::Auth(format!(
+            "the API key file {} is empty; put the key on its first line",
+            path.display()
+        )));
+    }
+    warn_if_shared(path);
+    Ok(Secret::new(key))
+}
+
+#[cfg(unix)]
+fn warn_if_shared(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            eprintln!(
+                "flux: warning: {} can be read by other users; run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_shared(_path: &std::path::Path) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_ws_only_to_loopback_unless_allowed() {
+        for ok in [
+            "ws://127.0.0.1:1/",
+            "ws://localhost/",
+            "ws://[::1]:9/",
+            "wss://example.com/",
+        ] {
+            check_transport(&Url::parse(ok).unwrap(), false).unwrap();
+        }
+        let remote = Url::parse("ws://10.0.0.5/").unwrap();
+        assert!(check_transport(&remote, false).is_err());
+        check_transport(&remote, true).unwrap();
+        assert!(check_transport(&Url::parse("ftp://x/").unwrap(), true).is_err());
+    }
+
+    #[test]
+    fn http_schemes_become_ws() {
+        assert_eq!(
+            parse_base_url("https://api.eu.deepgram.com")
+                .unwrap()
+                .scheme(),
+            "wss"
+        );
+        assert_eq!(
+            parse_base_url("http://127.0.0.1:8787").unwrap().scheme(),
+            "ws"
+        );
+        assert!(parse_base_url("not a url").is_err());
+    }
+}

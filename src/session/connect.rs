@@ -1,0 +1,236 @@
+//! Opening one WebSocket connection, and explaining a refused one.
+
+use crate::error::FluxError;
+use crate::flux::{ERROR_HEADER, REQUEST_ID_HEADER};
+use crate::provider::Endpoint;
+use serde_json::Value;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, Response};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite};
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Largest server message accepted. Real messages are a few KiB; the cap keeps a hostile or
+/// broken server from growing the client's memory without bound.
+const MAX_MESSAGE_BYTES: usize = 4 << 20;
+
+pub struct Connection {
+    pub ws: Ws,
+    /// `dg-request-id` from the upgrade response.
+    pub request_id: Option<String>,
+}
+
+/// Connects, within `timeout`, and maps every failure to the error kind (and exit code) a
+/// user can act on.
+pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Connection, FluxError> {
+    let mut request = endpoint
+        .url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| FluxError::Usage(format!("cannot use URL {}: {e}", endpoint.url)))?;
+    for (name, value) in &endpoint.headers {
+        let value = HeaderValue::from_str(value.expose()).map_err(|_| {
+            FluxError::Usage(format!(
+                "the {name} credential contains characters not allowed in an HTTP header (check \
+                 for a stray newline or quote)"
+            ))
+        })?;
+        request.headers_mut().insert(*name, value);
+    }
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES));
+    let attempt =
+        tokio_tungstenite::connect_async_tls_with_config(request, Some(config), true, None);
+    let host = host_port(endpoint);
+    match tokio::time::timeout(timeout, attempt).await {
+        Err(_) => Err(FluxError::Connection(format!(
+            "timed out after {}s connecting to {host}; check the URL and your network",
+            timeout.as_secs()
+        ))),
+        Ok(Ok((ws, response))) => Ok(Connection {
+            ws,
+            request_id: header(&response, REQUEST_ID_HEADER),
+        }),
+        Ok(Err(e)) => Err(explain(e, &host)),
+    }
+}
+
+fn host_port(endpoint: &Endpoint) -> String {
+    let url = &endpoint.url;
+    match (url.host_str(), url.port_or_known_default()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        _ => url.to_string(),
+    }
+}
+
+fn header<T>(response: &Response<T>, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| sanitize(s, 200))
+}
+
+fn explain(err: tungstenite::Error, host: &str) -> FluxError {
+    match err {
+        tungstenite::Error::Http(response) => refused(&response),
+        tungstenite::Error::Io(e) => FluxError::Connection(format!(
+            "cannot connect to {host}: {e}; is the server running and the URL right?"
+        )),
+        tungstenite::Error::Tls(e) => {
+            FluxError::Connection(format!("TLS handshake with {host} failed: {e}"))
+        }
+        tungstenite::Error::Url(e) => FluxError::Usage(format!("bad URL for {host}: {e}")),
+        other => FluxError::Connection(format!("WebSocket handshake with {host} failed: {other}")),
+    }
+}
+
+/// Turns a refused upgrade into one message: status, the server's error code and message,
+/// the request id, and what to do; the error kind follows the status.
+fn refused(response: &Response<Option<Vec<u8>>>) -> FluxError {
+    let status = response.status();
+    let request_id = header(response, REQUEST_ID_HEADER);
+    let body = response.body().as_deref().unwrap_or(&[]);
+    let detail = body_detail(body).or_else(|| header(response, ERROR_HEADER));
+    let mut message = format!(
+        "the server refused the connection: HTTP {} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )
+    .trim_end()
+    .to_string();
+    if let Some(d) = detail {
+        message.push_str(&format!(": {d}"));
+    }
+    if let Some(id) = request_id {
+        message.push_str(&format!(" (request id {id})"));
+    }
+    match status.as_u16() {
+        401 => FluxError::Auth(format!(
+            "{message}. Check the API key (DEEPGRAM_API_KEY or --api-key-file)."
+        )),
+        402 => FluxError::Auth(format!("{message}. The project is out of credit.")),
+        403 => FluxError::Auth(format!(
+            "{message}. The key's project may not have access to this model (check --model)."
+        )),
+        400 => FluxError::Usage(format!("{message}. Fix the parameter named above.")),
+        429 => FluxError::Connection(format!(
+            "{message}. Too many concurrent streams; try again later."
+        )),
+        404 | 405 => {
+            FluxError::Connection(format!("{message}. Is --url pointing at a Flux server?"))
+        }
+        _ => FluxError::Server(message),
+    }
+}
+
+/// `CODE: message` from a Deepgram (`err_code`/`err_msg`), Cloudflare (`errors[].message`) or
+/// other JSON error body; the body text itself when it is not JSON.
+fn body_detail(body: &[u8]) -> Option<String> {
+    if body.is_empty() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(body);
+    let Ok(json) = serde_json::from_str::<Value>(&text) else {
+        return Some(sanitize(&text, 300));
+    };
+    let s = |v: &Value| v.as_str().map(str::to_string);
+    let code = json
+        .get("err_code")
+        .and_then(s)
+        .or_else(|| json.get("category").and_then(s));
+    let msg = json
+        .get("err_msg")
+        .and_then(s)
+        .or_else(|| json.get("message").and_then(s))
+        .or_else(|| json.get("description").and_then(s))
+        .or_else(|| {
+            json.get("errors")?
+                .as_array()?
+                .iter()
+                .filter_map(|e| e.get("message").and_then(Value::as_str))
+                .next()
+                .map(str::to_string)
+        });
+    let detail = match (code, msg) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (Some(c), None) => c,
+        (None, Some(m)) => m,
+        (None, None) => text.to_string(),
+    };
+    Some(sanitize(&detail, 300))
+}
+
+/// Keeps server-supplied text printable and short: it goes to a terminal.
+pub fn sanitize(text: &str, max_chars: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max_chars)
+        .collect();
+    if text.chars().count() > max_chars {
+        out.push('…');
+    }
+    out.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, body: &str, headers: &[(&str, &str)]) -> Response<Option<Vec<u8>>> {
+        let mut b = Response::builder().status(status);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Some(body.as_bytes().to_vec())).unwrap()
+    }
+
+    #[test]
+    fn refusals_map_to_exit_codes_with_code_message_and_request_id() {
+        let r = response(
+            401,
+            r#"{"err_code":"INVALID_AUTH","err_msg":"Invalid credentials.","request_id":"x"}"#,
+            &[("dg-request-id", "req-1")],
+        );
+        let e = refused(&r);
+        assert_eq!(e.exit_code(), 3);
+        let m = e.to_string();
+        assert!(
+            m.contains("401")
+                && m.contains("INVALID_AUTH: Invalid credentials.")
+                && m.contains("req-1"),
+            "{m}"
+        );
+        assert_eq!(refused(&response(402, "", &[])).exit_code(), 3);
+        assert_eq!(refused(&response(403, "", &[])).exit_code(), 3);
+        assert_eq!(
+            refused(&response(400, "", &[("dg-error", "bad eot")])).exit_code(),
+            2
+        );
+        assert!(
+            refused(&response(400, "", &[("dg-error", "bad eot")]))
+                .to_string()
+                .contains("bad eot")
+        );
+        assert_eq!(refused(&response(429, "", &[])).exit_code(), 4);
+        assert_eq!(refused(&response(500, "", &[])).exit_code(), 6);
+        let cf = refused(&response(
+            400,
+            r#"{"errors":[{"message":"no model"}],"success":false}"#,
+            &[],
+        ));
+        assert!(cf.to_string().contains("no model"));
+    }
+
+    #[test]
+    fn server_text_is_sanitized() {
+        assert_eq!(sanitize("a\x1b[2Jb\n", 100), "a [2Jb");
+        assert_eq!(sanitize("abcdef", 3), "abc…");
+    }
+}

@@ -1,0 +1,83 @@
+//! What sinks see: every server message, plus the client's own session events.
+
+use crate::flux::{Received, Word};
+use serde::Serialize;
+
+/// One thing that happened in a session, in order.
+// Events are built once and handed to sinks by reference, never stored in bulk: boxing the
+// larger variant would only add an allocation per message.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A message from the server, typed, with its JSON as received.
+    Server(Received),
+    /// Something the client did or concluded.
+    Client(ClientEvent),
+}
+
+/// The client's own events. In JSONL their `type` starts with `flux.`, so they can never be
+/// mistaken for a server message (whose types are CamelCase, e.g. `TurnInfo`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type")]
+pub enum ClientEvent {
+    /// The WebSocket upgrade succeeded.
+    #[serde(rename = "flux.connected")]
+    Connected {
+        provider: String,
+        /// The URL with its query, never with credentials.
+        url: String,
+        /// From the `dg-request-id` response header, where the server sent one.
+        request_id: Option<String>,
+        model: String,
+        encoding: String,
+        sample_rate: u32,
+    },
+    /// No more input audio: the stream is being finished.
+    #[serde(rename = "flux.audio_finished")]
+    AudioFinished {
+        /// `end_of_input`, `interrupted`, `input_error` or `output_closed`.
+        reason: String,
+        audio_seconds: f64,
+        frames: u64,
+        bytes: u64,
+    },
+    /// The stream closed while a turn was open: its last transcript, not confirmed by an
+    /// EndOfTurn.
+    #[serde(rename = "flux.unconfirmed_turn")]
+    UnconfirmedTurn {
+        turn_index: u64,
+        transcript: String,
+        audio_window_start: f64,
+        audio_window_end: f64,
+        words: Vec<Word>,
+        confirmed: bool,
+        /// `stream_closed`, `connection_lost` or `server_error`.
+        reason: String,
+    },
+    /// A non-fatal problem on the client side (e.g. a server message that is not JSON).
+    #[serde(rename = "flux.warning")]
+    Warning { code: String, message: String },
+    /// The last line of every session.
+    #[serde(rename = "flux.summary")]
+    Summary(Box<Summary>),
+}
+
+/// Totals for a finished session.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Summary {
+    pub request_id: Option<String>,
+    /// Audio sent to the server, in seconds (including any silence flux added to end a turn).
+    pub audio_seconds: f64,
+    /// Duration of the input audio after conditioning, in seconds.
+    pub input_seconds: f64,
+    pub frames_sent: u64,
+    pub bytes_sent: u64,
+    /// Turns finished by EndOfTurn.
+    pub turns: u64,
+    /// Turns reported without an EndOfTurn (see flux.unconfirmed_turn).
+    pub unconfirmed_turns: u64,
+    pub wall_seconds: f64,
+    pub exit_code: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
