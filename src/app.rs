@@ -3,22 +3,27 @@
 
 use crate::audio::Source;
 use crate::audio::condition::Conditioner;
+use crate::audio::mic::meter::{self, Meter, Screen};
+use crate::audio::mic::{MicOptions, MicSource, MicStatus, devices};
 use crate::audio::raw::{RawFormat, RawPcmSource};
 use crate::audio::wav::WavSource;
 use crate::cli::{
-    Cli, Command, FileArgs, Format, ListenArgs, OutputArgs, PaceArgs, RedactArg, SampleFormat,
-    ServeArgs, StreamArgs,
+    Cli, Command, DevicesArgs, FileArgs, Format, ListenArgs, OutputArgs, PaceArgs, RedactArg,
+    SampleFormat, ServeArgs, StreamArgs,
 };
 use crate::error::{FluxError, exit};
 use crate::flux::{Dialect, Encoding, ParamError, Redact, StreamParams};
 use crate::output::jsonl::JsonlSink;
+use crate::output::live::{self, LiveOptions, LiveView};
+use crate::output::progress::{self, ProgressSink, Suspended};
 use crate::output::status::StatusSink;
 use crate::output::text::TextSink;
 use crate::output::{Fanout, Sink};
 use crate::provider::deepgram::{self, DeepgramOptions};
 use crate::serve;
+use crate::session::feed::{Tap, WavTap};
 use crate::session::{self, ClientEvent, Control, Event, Feed, SessionOptions, Summary};
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,12 +32,16 @@ use tokio::sync::mpsc;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// After the first Ctrl-C, how long a live source may take to end its input by itself.
+const LIVE_STOP_GRACE: Duration = Duration::from_secs(3);
+
 /// Runs the command line; `Ok` carries the exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::File(args) => run_file(args).await,
         Command::Listen(args) => run_listen(args).await,
         Command::Serve(args) => run_serve(args).await,
+        Command::Devices(args) => run_devices(args),
     }
 }
 
@@ -55,31 +64,126 @@ async fn run_file(args: FileArgs) -> anyhow::Result<u8> {
     } else {
         WavSource::open(&args.path)?
     };
-    stream(plan, source, &args.output, |_| None).await
+    let extras = Extras {
+        tap: save_tap(args.save_audio.as_deref(), &plan)?,
+        ..Extras::default()
+    };
+    stream(plan, source, &args.output, |_| None, extras).await
+}
+
+/// `flux devices`: input devices as a table, or JSONL for scripts.
+fn run_devices(args: DevicesArgs) -> anyhow::Result<u8> {
+    let list = devices::list(&cpal::default_host())?;
+    let mut out = io::stdout().lock();
+    let written = if args.jsonl {
+        list.iter().try_for_each(|d| {
+            serde_json::to_writer(&mut out, d).map_err(io::Error::from)?;
+            writeln!(out)
+        })
+    } else if list.is_empty() {
+        Ok(())
+    } else {
+        out.write_all(devices::table(&list).as_bytes())
+    };
+    match written.and_then(|()| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
+    }
+    if list.is_empty() {
+        eprintln!("flux: no audio input devices found; connect a microphone");
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// The `--save-audio` file, created before streaming so a bad path fails at once.
+fn save_tap(path: Option<&Path>, plan: &Plan) -> Result<Option<Box<dyn Tap>>, FluxError> {
+    path.map(|p| {
+        WavTap::create(p, plan.session.sample_rate)
+            .map(|t| Box::new(t) as Box<dyn Tap>)
+            .map_err(|e| {
+                FluxError::Usage(format!(
+                    "invalid --save-audio: cannot create {}: {e}",
+                    p.display()
+                ))
+            })
+    })
+    .transpose()
+}
+
+/// `flux listen --mic`: capture from a device until Ctrl-C, --duration or a device failure.
+async fn run_mic(args: ListenArgs) -> anyhow::Result<u8> {
+    let mut plan = Plan::new(&args.stream, &args.pace)?;
+    // The device's clock paces the audio; pacing it again would only add delay.
+    plan.session.pace = None;
+    let tap = save_tap(args.save_audio.as_deref(), &plan)?;
+    let stopped = Arc::new(AtomicBool::new(false));
+    let source = MicSource::open(MicOptions {
+        device: args.device.clone(),
+        duration: args.duration,
+        stopped: stopped.clone(),
+        buffer_ms: None,
+    })?;
+    if !args.output.quiet {
+        let until = match args.duration {
+            Some(d) => format!("for {d} s of audio (Ctrl-C to finish early)"),
+            None => "Ctrl-C to finish".into(),
+        };
+        eprintln!(
+            "flux: capturing from {} ({}); {until}",
+            source.id(),
+            source.format()
+        );
+    }
+    let meter = meter::enabled(args.output.quiet).then(|| (Screen::default(), source.status()));
+    let extras = Extras {
+        stopped,
+        live: true,
+        tap,
+        meter,
+        level: Some(source.status().level.cell()),
+    };
+    stream(
+        plan,
+        source,
+        &args.output,
+        |s: &MicSource| s.drop_report(),
+        extras,
+    )
+    .await
 }
 
 async fn run_listen(args: ListenArgs) -> anyhow::Result<u8> {
+    if args.mic {
+        return run_mic(args).await;
+    }
     let plan = Plan::new(&args.stream, &args.pace)?;
+    let Some(rate) = args.rate else {
+        return Err(FluxError::Usage("--stdin needs --rate HZ".into()).into());
+    };
+    let tap = save_tap(args.save_audio.as_deref(), &plan)?;
     let format = match args.sample_format {
         SampleFormat::S16le => RawFormat::S16Le,
         SampleFormat::F32le => RawFormat::F32Le,
     };
-    let source = RawPcmSource::new(
-        "stdin",
-        Box::new(io::stdin()),
-        args.rate,
-        args.channels,
-        format,
-    )?;
-    stream(plan, source, &args.output, |s: &RawPcmSource| {
-        let n = s.trailing_bytes();
-        (n > 0).then(|| {
-            format!(
-                "stdin ended with {n} byte(s) that do not make a whole sample frame; they were \
+    let source = RawPcmSource::new("stdin", Box::new(io::stdin()), rate, args.channels, format)?;
+    stream(
+        plan,
+        source,
+        &args.output,
+        |s: &RawPcmSource| {
+            let n = s.trailing_bytes();
+            (n > 0).then(|| {
+                format!(
+                    "stdin ended with {n} byte(s) that do not make a whole sample frame; they were \
                  not sent (check --sample-format and --channels)"
-            )
-        })
-    })
+                )
+            })
+        },
+        Extras {
+            tap,
+            ..Extras::default()
+        },
+    )
     .await
 }
 
@@ -166,8 +270,30 @@ fn flag_error(e: &ParamError) -> String {
     }
 }
 
+/// What some sources add to streaming.
+#[derive(Default)]
+struct Extras {
+    /// Set by the first Ctrl-C; a live source stops capturing when it sees it.
+    stopped: Arc<AtomicBool>,
+    /// The source ends by itself once `stopped` is set (a microphone), so the first Ctrl-C
+    /// ends the input and everything captured is still sent, as at end of input.
+    live: bool,
+    /// `--save-audio`.
+    tap: Option<Box<dyn Tap>>,
+    /// A level meter to draw on stderr while capturing, and the screen it shares.
+    meter: Option<(Screen, MicStatus)>,
+    /// The microphone level (f32 bits, dBFS) for the live view's status line.
+    level: Option<Arc<std::sync::atomic::AtomicU32>>,
+}
+
 /// Streams one source through one session and renders it; returns the exit code.
-async fn stream<S, N>(plan: Plan, source: S, output: &OutputArgs, end_note: N) -> anyhow::Result<u8>
+async fn stream<S, N>(
+    plan: Plan,
+    source: S,
+    output: &OutputArgs,
+    end_note: N,
+    extras: Extras,
+) -> anyhow::Result<u8>
 where
     S: Source + 'static,
     N: FnOnce(&S) -> Option<String> + Send + 'static,
@@ -179,22 +305,90 @@ where
         plan.session.sample_rate,
         plan.chunk_ms,
     )?;
-    let feed: mpsc::Receiver<Feed> = session::feed::spawn(source, conditioner, end_note);
+    let feed: mpsc::Receiver<Feed> =
+        session::feed::spawn_tapped(source, conditioner, end_note, extras.tap);
     let (control_tx, controls) = mpsc::channel(16);
-    let stopped = Arc::new(AtomicBool::new(false));
-    handle_interrupts(control_tx, stopped);
-    let mut sinks: Vec<Box<dyn Sink>> = vec![match output.format() {
-        Format::Text => Box::new(TextSink::new(io::stdout())),
-        Format::Jsonl => Box::new(JsonlSink::new(io::stdout())),
+    let format = match output.format() {
+        Format::Live if !live::available() => {
+            if !output.quiet {
+                eprintln!("flux: warning: --format live needs a terminal on stdout; printing text");
+            }
+            Format::Text
+        }
+        f => f,
+    };
+    // The live view shows the level, progress and status itself: no stderr meter or bar.
+    let extras_meter = extras.meter.filter(|_| format != Format::Live);
+    let total = info
+        .total_frames
+        .map(|frames| frames as f64 / f64::from(info.sample_rate.max(1)));
+    let bar = match total {
+        Some(t) if format != Format::Live && !output.quiet && progress::available() => {
+            Some(progress::bar(t, output.color_forced()))
+        }
+        _ => None,
+    };
+    // The view owns stderr too when it is the same terminal: status goes into the view.
+    let notes_in_view = format == Format::Live && io::stderr().is_terminal();
+    let (live_view, mut live_sink) = match format {
+        Format::Live => {
+            let (view, sink) = LiveView::start(LiveOptions {
+                color: live::colour_wanted(output.color_forced()),
+                controls: Some(control_tx.clone()),
+                stopped: Some(extras.stopped.clone()),
+                finish_grace: extras.live.then_some(LIVE_STOP_GRACE),
+                total_seconds: total,
+                mic_level: extras.level.clone(),
+                notes: notes_in_view && !output.quiet,
+            });
+            (Some(view), Some(sink))
+        }
+        _ => (None, None),
+    };
+    let stdout_bar = bar.clone().filter(|_| io::stdout().is_terminal());
+    let screen = extras_meter.as_ref().map(|(screen, _)| screen.clone());
+    handle_interrupts(control_tx, extras.stopped, extras.live, screen.clone());
+    let mut sinks: Vec<Box<dyn Sink>> = vec![match (format, &screen) {
+        (Format::Live, _) if live_sink.is_some() => match live_sink.take() {
+            Some(sink) => Box::new(sink),
+            None => Box::new(TextSink::new(io::stdout())),
+        },
+        // With a meter on the terminal, writers that share it erase the meter line first.
+        (Format::Text, Some(s)) if io::stdout().is_terminal() => {
+            Box::new(TextSink::new(s.writer(io::stdout())))
+        }
+        (Format::Jsonl, Some(s)) if io::stdout().is_terminal() => {
+            Box::new(JsonlSink::new(s.writer(io::stdout())))
+        }
+        (Format::Text | Format::Live, _) => Box::new(TextSink::new(Suspended::new(
+            stdout_bar.clone(),
+            io::stdout(),
+        ))),
+        (Format::Jsonl, _) => Box::new(JsonlSink::new(Suspended::new(stdout_bar, io::stdout()))),
     }];
-    if !output.quiet {
-        sinks.push(Box::new(StatusSink::new(io::stderr())));
+    if !output.quiet && !notes_in_view {
+        sinks.push(match &screen {
+            Some(s) => Box::new(StatusSink::new(s.writer(io::stderr()))),
+            None => Box::new(StatusSink::new(Suspended::new(bar.clone(), io::stderr()))),
+        });
+    }
+    if let (Some(bar), Some(total)) = (&bar, total) {
+        sinks.push(Box::new(ProgressSink::new(bar.clone(), total)));
     }
     let mut sink = Fanout(sinks);
 
+    let meter = extras_meter.map(|(screen, status)| Meter::start(screen, status));
     let started = Instant::now();
     let outcome = session::run(&plan.session, feed, &mut sink, controls).await;
     let wall = started.elapsed().as_secs_f64();
+    // Erase the meter, give the terminal back and clear the bar before the closing lines.
+    drop(meter);
+    if let Some(view) = live_view {
+        view.finish();
+    }
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
 
     let (code, error): (u8, Option<anyhow::Error>) = match (outcome.error, outcome.input_error) {
         (Some(e), _) => (e.exit_code(), Some(e.into())),
@@ -229,7 +423,7 @@ where
             summary.wall_seconds
         );
     }
-    if output.format() == Format::Jsonl {
+    if format == Format::Jsonl {
         // A failed write here means stdout closed at the very end; nothing is left to lose.
         let _ = sink.0[0].event(&Event::Client(ClientEvent::Summary(Box::new(summary))));
     }
@@ -246,7 +440,16 @@ fn round3(x: f64) -> f64 {
 /// First Ctrl-C (or SIGTERM): finish the stream like end of input (`stopped` tells live
 /// sources to stop capturing). Second Ctrl-C: exit 130 at once, after any line being written
 /// is complete (the stdout lock is taken first, so JSONL never ends in half a line).
-fn handle_interrupts(controls: mpsc::Sender<Control>, stopped: Arc<AtomicBool>) {
+///
+/// A live source ends its input itself once `stopped` is set, after handing over what it
+/// captured, so the session is only told to finish if that has not happened after
+/// [`LIVE_STOP_GRACE`] (e.g. a driver that hangs on close).
+fn handle_interrupts(
+    controls: mpsc::Sender<Control>,
+    stopped: Arc<AtomicBool>,
+    live: bool,
+    screen: Option<Screen>,
+) {
     tokio::spawn(async move {
         let mut interrupts = 0u32;
         loop {
@@ -259,9 +462,27 @@ fn handle_interrupts(controls: mpsc::Sender<Control>, stopped: Arc<AtomicBool>) 
             interrupts += 1;
             if interrupts == 1 {
                 stopped.store(true, Ordering::SeqCst);
-                let _ = controls.send(Control::Finish).await;
-                eprintln!("flux: finishing the stream (Ctrl-C again to quit at once)");
+                let message = "flux: finishing the stream (Ctrl-C again to quit at once)";
+                match &screen {
+                    Some(s) => {
+                        let _ = writeln!(s.writer(io::stderr()), "{message}");
+                    }
+                    // The live view shows "finishing" itself; a line here would tear it.
+                    None if live::is_active() => {}
+                    None => eprintln!("{message}"),
+                }
+                if live {
+                    let controls = controls.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(LIVE_STOP_GRACE).await;
+                        // Ignored by the session when the input has already ended.
+                        let _ = controls.send(Control::Finish).await;
+                    });
+                } else {
+                    let _ = controls.send(Control::Finish).await;
+                }
             } else {
+                live::restore_terminal();
                 let _out = io::stdout().lock();
                 let _ = io::stderr().flush();
                 std::process::exit(i32::from(exit::INTERRUPTED));

@@ -20,7 +20,7 @@ Exit codes:
     version,
     about = "Conversational speech recognition from the terminal, with Deepgram Flux",
     long_about = "Conversational speech recognition from the terminal, with Deepgram Flux.\n\n\
-        flux streams audio (a WAV file, or raw PCM on stdin) to Deepgram's Flux model over \
+        flux streams audio (a microphone, a WAV file, or raw PCM on stdin) to Deepgram's Flux model over \
         WebSocket and prints the conversation's turns: finished turns as text, or every event \
         as JSON lines. `flux serve` runs a local Flux-compatible server for offline work and CI.\n\n\
         Credentials: DEEPGRAM_API_KEY, or --api-key-file FILE.",
@@ -37,9 +37,12 @@ pub enum Command {
     /// Stream a WAV file through Flux, paced like live audio by default.
     #[command(after_help = EXIT_CODES)]
     File(FileArgs),
-    /// Stream live audio through Flux: raw PCM on stdin.
+    /// Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin).
     #[command(after_help = EXIT_CODES)]
     Listen(ListenArgs),
+    /// List audio input devices (ids for `flux listen --mic --device`).
+    #[command(after_help = DEVICES_AFTER_HELP)]
+    Devices(DevicesArgs),
     /// Run a local Flux-compatible server, for offline development and CI.
     #[command(after_help = SERVE_AFTER_HELP)]
     Serve(ServeArgs),
@@ -51,6 +54,10 @@ pub struct FileArgs {
     /// channel count); `-` reads a WAV from stdin.
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
+    /// Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after
+    /// conditioning) to this WAV file.
+    #[arg(long, value_name = "FILE.wav")]
+    pub save_audio: Option<PathBuf>,
     #[command(flatten)]
     pub pace: PaceArgs,
     #[command(flatten)]
@@ -60,13 +67,35 @@ pub struct FileArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["stdin", "mic"])))]
 pub struct ListenArgs {
     /// Read raw PCM from stdin until end of input (e.g. from sox, ffmpeg or arecord).
-    #[arg(long, required = true)]
+    #[arg(long)]
     pub stdin: bool,
-    /// Sample rate of the PCM on stdin, in Hz.
-    #[arg(long, value_name = "HZ", required = true, value_parser = clap::value_parser!(u32).range(1..=384_000))]
-    pub rate: u32,
+    /// Capture from a microphone (the default input device, or --device) until Ctrl-C or
+    /// --duration. Ctrl-C once finishes the last turn and exits 0; twice exits at once.
+    #[arg(long, conflicts_with_all = ["pace", "fast"])]
+    pub mic: bool,
+    /// Input device for --mic: an id from `flux devices`, or a unique part of an id or
+    /// description (case-insensitive).
+    #[arg(
+        long,
+        value_name = "ID",
+        conflicts_with = "stdin",
+        help_heading = "Microphone"
+    )]
+    pub device: Option<String>,
+    /// Stop after this many seconds of captured audio (counted in audio frames from the
+    /// device, not wall-clock time).
+    #[arg(long, value_name = "SECONDS", conflicts_with = "stdin", value_parser = parse_duration, help_heading = "Microphone")]
+    pub duration: Option<f64>,
+    /// Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after
+    /// conditioning) to this WAV file; `flux file FILE.wav` replays the session.
+    #[arg(long, value_name = "FILE.wav")]
+    pub save_audio: Option<PathBuf>,
+    /// Sample rate of the PCM on stdin, in Hz (required with --stdin).
+    #[arg(long, value_name = "HZ", required_if_eq("stdin", "true"), conflicts_with = "mic", value_parser = clap::value_parser!(u32).range(1..=384_000))]
+    pub rate: Option<u32>,
     /// Interleaved channels in the PCM on stdin; they are mixed down to mono.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub channels: u16,
@@ -79,6 +108,32 @@ pub struct ListenArgs {
     pub stream: StreamArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+fn parse_duration(s: &str) -> Result<f64, String> {
+    let x: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if x.is_finite() && x > 0.0 && x <= 86_400.0 {
+        Ok(x)
+    } else {
+        Err(format!(
+            "{s} is out of range; use more than 0 and at most 86400 seconds"
+        ))
+    }
+}
+
+const DEVICES_AFTER_HELP: &str = "\
+The default input device is marked with `*`. Pass an id, or a unique part of an id or
+description, to `flux listen --mic --device`. flux captures in each device's own default
+format (default_config) and converts in process. See docs/microphone.md.";
+
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    /// One JSON object per device: {id, description, default, channels, sample_rates,
+    /// default_config: {sample_format, sample_rate, channels}}.
+    #[arg(long)]
+    pub jsonl: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -215,8 +270,10 @@ fn parse_sample_rate(s: &str) -> Result<u32, String> {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
-    /// What to print on stdout: `text` prints one line per finished turn; `jsonl` prints
-    /// every event as one JSON object per line (docs/jsonl.md).
+    /// What to print on stdout: `live` shows turns as they happen in the terminal
+    /// (docs/live.md); `text` prints one line per finished turn; `jsonl` prints every event
+    /// as one JSON object per line (docs/jsonl.md). Default: live when stdout is a terminal,
+    /// text otherwise.
     #[arg(long, value_enum, value_name = "FORMAT", conflicts_with_all = ["text", "jsonl"])]
     pub format: Option<Format>,
     /// Shorthand for --format text.
@@ -228,6 +285,10 @@ pub struct OutputArgs {
     /// Print no status or warnings on stderr (errors are still printed).
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Colour in the live view and progress bar: auto (unless NO_COLOR is set and not
+    /// empty, or TERM=dumb), always or never. Nothing else is ever coloured.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 impl OutputArgs {
@@ -235,17 +296,37 @@ impl OutputArgs {
         match (self.format, self.text, self.jsonl) {
             (Some(f), _, _) => f,
             (None, _, true) => Format::Jsonl,
+            (None, true, _) => Format::Text,
+            _ if crate::output::live::available() => Format::Live,
             _ => Format::Text,
+        }
+    }
+
+    /// `--color` as a decision: `Some` when forced, `None` for auto.
+    pub fn color_forced(&self) -> Option<bool> {
+        match self.color {
+            ColorChoice::Auto => None,
+            ColorChoice::Always => Some(true),
+            ColorChoice::Never => Some(false),
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    /// Turns as they happen, redrawn in the terminal (stdout must be a terminal).
+    Live,
     /// One line per finished turn.
     Text,
     /// Every event, one JSON object per line.
     Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 const SERVE_AFTER_HELP: &str = "\

@@ -6,6 +6,7 @@
 //! treated alike and memory stays flat however long the stream is.
 
 pub mod condition;
+pub mod mic;
 pub mod raw;
 pub mod wav;
 
@@ -114,6 +115,11 @@ pub enum AudioError {
     /// programming error rather than bad input, but it is reported, never panicked on.
     #[error("cannot convert audio: {problem}")]
     Conversion { problem: String },
+
+    /// A capture device could not be found, opened, or kept running (microphone input).
+    /// `problem` says what happened and what to try.
+    #[error("{device}: {problem}")]
+    Device { device: String, problem: String },
 }
 
 impl AudioError {
@@ -133,6 +139,7 @@ impl AudioError {
             | AudioError::Truncated { input, .. }
             | AudioError::Read { input, .. }
             | AudioError::InvalidRaw { input, .. } => Some(input),
+            AudioError::Device { device, .. } => Some(device),
             AudioError::Conversion { .. } => None,
         }
     }

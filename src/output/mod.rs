@@ -5,6 +5,8 @@
 //! stdout surfaces as `BrokenPipe`, which the session takes as "stop quietly".
 
 pub mod jsonl;
+pub mod live;
+pub mod progress;
 pub mod status;
 pub mod text;
 

@@ -20,7 +20,10 @@ use crate::flux::Encoding;
 /// How the samples of a stream are laid out, known at the handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    Raw { encoding: Encoding, rate: u32 },
+    Raw {
+        encoding: Encoding,
+        rate: u32,
+    },
     /// No `encoding`: a container whose header tells the format.
     Container,
 }
@@ -155,7 +158,9 @@ impl Decoder {
         let mut bytes = bytes;
         if let Some(left) = &mut pcm.remaining {
             // Whatever follows the `data` chunk (LIST chunks and the like) is not audio.
-            let take = bytes.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+            let take = bytes
+                .len()
+                .min(usize::try_from(*left).unwrap_or(usize::MAX));
             bytes = &bytes[..take];
             *left -= take as u64;
         }
@@ -239,7 +244,9 @@ fn parse_wav_header(b: &[u8]) -> Result<Option<(Pcm, usize)>, Undecodable> {
         let body = at + 8;
         if id == b"data" {
             let Some((kind, channels, rate)) = fmt else {
-                return Err(Undecodable("WAV data chunk comes before its fmt chunk".into()));
+                return Err(Undecodable(
+                    "WAV data chunk comes before its fmt chunk".into(),
+                ));
             };
             // Streaming writers leave the size at 0 or 0xFFFFFFFF: read to the end then.
             let remaining = (len != 0 && len != u32::MAX).then_some(u64::from(len));

@@ -53,7 +53,7 @@ impl ActiveConfig {
     }
 
     /// Applies `Configure` entirely, or not at all (the error is the `ConfigureFailure`).
-    pub fn apply(&mut self, c: &Configure) -> Result<(), Notice> {
+    pub fn apply(&mut self, c: &Configure) -> Result<(), Box<Notice>> {
         let mut next = self.clone();
         if let Some(t) = &c.thresholds {
             if let Some(x) = t.eot_threshold {
@@ -71,14 +71,14 @@ impl ActiveConfig {
         }
         if let Some(h) = &c.language_hints {
             if !h.is_empty() && !self.is_multilingual() {
-                return Err(Notice::new(
+                return Err(Box::new(Notice::new(
                     INVALID_LANGUAGE_HINTS,
                     format!(
                         "language_hints work only with model={MULTILINGUAL_MODEL}; this stream \
                          uses {}",
                         self.model
                     ),
-                ));
+                )));
             }
             next.language_hints = h.clone();
         }
@@ -90,8 +90,8 @@ impl ActiveConfig {
         Ok(())
     }
 
-    fn check(&self) -> Result<(), Notice> {
-        let threshold = |msg: String| Notice::new(INVALID_THRESHOLD, msg);
+    fn check(&self) -> Result<(), Box<Notice>> {
+        let threshold = |msg: String| Box::new(Notice::new(INVALID_THRESHOLD, msg));
         let max_eot = self.max_eot();
         if !(0.5..=max_eot).contains(&self.eot_threshold) {
             return Err(threshold(format!(
@@ -124,9 +124,9 @@ impl ActiveConfig {
             )));
         }
         validate_keyterms(&self.keyterms, "keyterms")
-            .map_err(|e| Notice::new(INVALID_KEYTERMS, e.message))?;
+            .map_err(|e| Box::new(Notice::new(INVALID_KEYTERMS, e.message)))?;
         validate_language_hints(&self.language_hints, "language_hints")
-            .map_err(|e| Notice::new(INVALID_LANGUAGE_HINTS, e.message))?;
+            .map_err(|e| Box::new(Notice::new(INVALID_LANGUAGE_HINTS, e.message)))?;
         Ok(())
     }
 
@@ -182,7 +182,7 @@ mod tests {
 
     #[test]
     fn merged_rules_and_atomicity() {
-        let mut a = active("model=flux-general-en&eot_threshold=0.8&eager_eot_threshold=0.5");
+        let mut a = active("model=flux-general-en&eot_threshold=0.8&eager_eot_threshold=0.7");
         let before = a.clone();
         // Eager above the merged eot: refused, and the keyterms in the same message not applied.
         let err = a
@@ -196,8 +196,11 @@ mod tests {
             r#"{"type":"Configure","thresholds":{"eot_threshold":0.9,"eot_timeout_ms":6000},"keyterms":["a","b"],"numerals":true}"#,
         ))
         .unwrap();
-        assert_eq!((a.eot_threshold, a.eot_timeout_ms, a.numerals), (0.9, 6000, true));
-        assert_eq!(a.eager_eot_threshold, Some(0.5));
+        assert_eq!(
+            (a.eot_threshold, a.eot_timeout_ms, a.numerals),
+            (0.9, 6000, true)
+        );
+        assert_eq!(a.eager_eot_threshold, Some(0.7));
         let too_many = format!(
             r#"{{"type":"Configure","keyterms":[{}]}}"#,
             vec!["\"k\""; 101].join(",")
@@ -205,11 +208,15 @@ mod tests {
         let err = a.apply(&configure(&too_many)).unwrap_err();
         assert_eq!(err.code.as_deref(), Some(INVALID_KEYTERMS));
         let err = a
-            .apply(&configure(r#"{"type":"Configure","language_hints":["es"]}"#))
+            .apply(&configure(
+                r#"{"type":"Configure","language_hints":["es"]}"#,
+            ))
             .unwrap_err();
         assert_eq!(err.code.as_deref(), Some(INVALID_LANGUAGE_HINTS));
         let err = a
-            .apply(&configure(r#"{"type":"Configure","thresholds":{"eot_timeout_ms":100}}"#))
+            .apply(&configure(
+                r#"{"type":"Configure","thresholds":{"eot_timeout_ms":100}}"#,
+            ))
             .unwrap_err();
         assert_eq!(err.code.as_deref(), Some(INVALID_THRESHOLD));
     }
@@ -217,8 +224,10 @@ mod tests {
     #[test]
     fn multilingual_hints_replace_and_clear() {
         let mut a = active("model=flux-general-multi&language_hint=en");
-        a.apply(&configure(r#"{"type":"Configure","language_hints":["es","fr"]}"#))
-            .unwrap();
+        a.apply(&configure(
+            r#"{"type":"Configure","language_hints":["es","fr"]}"#,
+        ))
+        .unwrap();
         assert_eq!(a.languages(false), ["es"]);
         a.apply(&configure(r#"{"type":"Configure","language_hints":[]}"#))
             .unwrap();

@@ -60,7 +60,8 @@ pub struct Fault {
 
 impl Fault {
     pub fn parse(spec: &str) -> Result<Fault, FluxError> {
-        let fail = |why: String| FluxError::Usage(format!("invalid --fault `{spec}`: {why}; {FORMS}"));
+        let fail =
+            |why: String| FluxError::Usage(format!("invalid --fault `{spec}`: {why}; {FORMS}"));
         let (name, mut rest) = match spec.split_once(':') {
             Some((n, r)) => (n.trim(), r),
             None => (spec.trim(), ""),
@@ -103,13 +104,21 @@ impl Fault {
                         .parse::<u64>()
                         .ok()
                         .filter(|n| *n >= 1)
-                        .ok_or_else(|| fail(format!("conn={value} is not a connection number (1, 2, ...)")))?,
+                        .ok_or_else(|| {
+                            fail(format!(
+                                "conn={value} is not a connection number (1, 2, ...)"
+                            ))
+                        })?,
                 );
             } else if !allowed.contains(&key.as_str()) {
                 return Err(fail(format!("`{name}` takes no `{key}`")));
             }
         }
-        let get = |k: &str| keys.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        let get = |k: &str| {
+            keys.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
         let at = || -> Result<f64, FluxError> {
             match get("at") {
                 None => Ok(0.0),
@@ -128,7 +137,9 @@ impl Fault {
                         .parse::<u16>()
                         .ok()
                         .filter(|s| (400..=599).contains(s))
-                        .ok_or_else(|| fail(format!("status={v} is not an HTTP error status (400-599)")))?,
+                        .ok_or_else(|| {
+                            fail(format!("status={v} is not an HTTP error status (400-599)"))
+                        })?,
                 };
                 Kind::Reject {
                     status,
@@ -175,7 +186,11 @@ impl Fault {
                     .parse::<u64>()
                     .ok()
                     .filter(|ms| *ms <= 600_000)
-                    .ok_or_else(|| fail(format!("ms={v} is not a whole number of milliseconds (at most 600000)")))?;
+                    .ok_or_else(|| {
+                        fail(format!(
+                            "ms={v} is not a whole number of milliseconds (at most 600000)"
+                        ))
+                    })?;
                 Kind::Delay(Duration::from_millis(ms))
             }
             _ => unreachable!("names were checked above"),
@@ -270,7 +285,9 @@ mod tests {
             timed(2.5, Action::Drop)
         );
         assert_eq!(
-            Fault::parse("error:at=1,code=X_Y,close=4000,description=a, b=c").unwrap().kind,
+            Fault::parse("error:at=1,code=X_Y,close=4000,description=a, b=c")
+                .unwrap()
+                .kind,
             timed(
                 1.0,
                 Action::Error {

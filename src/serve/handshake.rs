@@ -60,7 +60,8 @@ impl RequestHead {
     /// Fields for the log's `handshake` line, secrets masked.
     pub fn log_fields(&self) -> Map<String, Value> {
         let mut headers = Map::new();
-        for (name, value) in &self.headers {
+        // Names starting with `:` are our own notes (the HTTP version), not headers.
+        for (name, value) in self.headers.iter().filter(|(n, _)| !n.starts_with(':')) {
             let masked = mask_header(name, value);
             // A repeated header becomes one comma-joined value, as HTTP allows.
             match headers.get_mut(name) {
@@ -144,17 +145,34 @@ pub fn evaluate(
         return Err(not_found(head, request_id));
     };
     if let Some((status, body)) = reject {
-        return Err(injected_refusal(dialect, *status, body.as_deref(), request_id));
+        return Err(injected_refusal(
+            dialect,
+            *status,
+            body.as_deref(),
+            request_id,
+        ));
     }
     let offered: Vec<&str> = head
         .header("sec-websocket-protocol")
-        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect())
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
+    // Deepgram's reference mentions a `token` query parameter for temporary tokens; it is
+    // credentials, not a stream parameter, so it is taken out before the query is checked.
+    let (query, query_token) = split_token(&head.query);
     if let Some(key) = api_key {
-        check_auth(head, dialect, &offered, key)
-            .map_err(|why| Refusal::new(Some(dialect), 401, "INVALID_AUTH", &why, request_id))?;
+        let by_query = dialect == Dialect::Deepgram && query_token.as_deref() == Some(key);
+        if !by_query {
+            check_auth(head, dialect, &offered, key).map_err(|why| {
+                Refusal::new(Some(dialect), 401, "INVALID_AUTH", &why, request_id)
+            })?;
+        }
     }
-    let params = StreamParams::from_query(&head.query, dialect)
+    let params = StreamParams::from_query(&query, dialect)
         .map_err(|e| param_refusal(dialect, &e, request_id))?;
     if let Some(enc @ (Encoding::Opus | Encoding::OggOpus)) = params.encoding {
         let message = format!(
@@ -178,7 +196,31 @@ pub fn evaluate(
     })
 }
 
-fn check_auth(head: &RequestHead, dialect: Dialect, offered: &[&str], key: &str) -> Result<(), String> {
+/// The query without its `token` parameters, and the token's value.
+fn split_token(query: &str) -> (String, Option<String>) {
+    let mut token = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let mut parsed = url::form_urlencoded::parse(pair.as_bytes());
+            match parsed.next() {
+                Some((k, v)) if k == "token" => {
+                    token = Some(v.into_owned());
+                    false
+                }
+                _ => true,
+            }
+        })
+        .collect();
+    (rest.join("&"), token)
+}
+
+fn check_auth(
+    head: &RequestHead,
+    dialect: Dialect,
+    offered: &[&str],
+    key: &str,
+) -> Result<(), String> {
     let header = head.header("authorization").map(str::trim);
     let (want, hint) = match dialect {
         Dialect::Deepgram => (
@@ -232,8 +274,17 @@ pub fn not_websocket(head: &RequestHead, request_id: &str) -> Refusal {
         return not_found(head, request_id);
     };
     if !head.method.eq_ignore_ascii_case("GET") {
-        let message = format!("Method {} is not allowed; Flux is WebSocket only (GET with Upgrade)", head.method);
-        return Refusal::new(Some(dialect), 405, "METHOD_NOT_ALLOWED", &message, request_id);
+        let message = format!(
+            "Method {} is not allowed; Flux is WebSocket only (GET with Upgrade)",
+            head.method
+        );
+        return Refusal::new(
+            Some(dialect),
+            405,
+            "METHOD_NOT_ALLOWED",
+            &message,
+            request_id,
+        );
     }
     Refusal::new(
         Some(dialect),
@@ -245,13 +296,22 @@ pub fn not_websocket(head: &RequestHead, request_id: &str) -> Refusal {
 }
 
 /// The refusal of a `reject` fault: the given body, or the service's usual one for the status.
-fn injected_refusal(dialect: Dialect, status: u16, body: Option<&str>, request_id: &str) -> Refusal {
+fn injected_refusal(
+    dialect: Dialect,
+    status: u16,
+    body: Option<&str>,
+    request_id: &str,
+) -> Refusal {
     if let Some(body) = body {
         let is_json = serde_json::from_str::<Value>(body).is_ok();
         return Refusal {
             status,
             body: body.to_string(),
-            content_type: if is_json { "application/json" } else { "text/plain; charset=utf-8" },
+            content_type: if is_json {
+                "application/json"
+            } else {
+                "text/plain; charset=utf-8"
+            },
             dg_error: format!("flux serve: injected refusal with status {status}"),
         };
     }
@@ -262,10 +322,22 @@ fn injected_refusal(dialect: Dialect, status: u16, body: Option<&str>, request_i
             "Project does not have enough credits for an ASR request and does not have an \
              overage agreement.",
         ),
-        403 => ("INSUFFICIENT_PERMISSIONS", "Project does not have access to the requested model."),
-        429 => ("TOO_MANY_REQUESTS", "Too many requests. Please try again later"),
-        400..=499 => ("BAD_REQUEST", "The request was refused (flux serve injected fault)."),
-        _ => ("INTERNAL_SERVER_ERROR", "The server had an error (flux serve injected fault)."),
+        403 => (
+            "INSUFFICIENT_PERMISSIONS",
+            "Project does not have access to the requested model.",
+        ),
+        429 => (
+            "TOO_MANY_REQUESTS",
+            "Too many requests. Please try again later",
+        ),
+        400..=499 => (
+            "BAD_REQUEST",
+            "The request was refused (flux serve injected fault).",
+        ),
+        _ => (
+            "INTERNAL_SERVER_ERROR",
+            "The server had an error (flux serve injected fault).",
+        ),
     };
     Refusal::new(Some(dialect), status, code, message, request_id)
 }
@@ -274,7 +346,13 @@ fn injected_refusal(dialect: Dialect, status: u16, body: Option<&str>, request_i
 fn header_value(text: &str) -> HeaderValue {
     let clean: String = text
         .chars()
-        .map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '?' })
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect();
     HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("?"))
 }
@@ -284,7 +362,10 @@ pub fn error_response(refusal: &Refusal, request_id: &str) -> ErrorResponse {
     let mut resp = ErrorResponse::new(Some(refusal.body.clone()));
     *resp.status_mut() = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::BAD_REQUEST);
     let h = resp.headers_mut();
-    h.insert("content-type", HeaderValue::from_static(refusal.content_type));
+    h.insert(
+        "content-type",
+        HeaderValue::from_static(refusal.content_type),
+    );
     h.insert("content-length", HeaderValue::from(refusal.body.len()));
     h.insert(crate::flux::REQUEST_ID_HEADER, header_value(request_id));
     h.insert(crate::flux::ERROR_HEADER, header_value(&refusal.dg_error));
@@ -310,12 +391,17 @@ mod tests {
     use super::*;
 
     fn head(path_and_query: &str, headers: &[(&str, &str)]) -> RequestHead {
-        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
         RequestHead {
             method: "GET".into(),
             path: path.into(),
             query: query.into(),
-            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 
@@ -359,15 +445,28 @@ mod tests {
         assert_eq!(r.status, 401);
         let body: Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(body["success"], false);
-        assert!(body["errors"][0]["message"].as_str().unwrap().contains("Bearer"));
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Bearer")
+        );
         // Without --api-key anything goes.
         assert!(evaluate(&head(&dg, &[]), None, None, "id").is_ok());
     }
 
     #[test]
     fn opus_is_refused_and_params_are_checked() {
-        let r = evaluate(&head("/v2/listen?model=flux-general-en&encoding=opus&sample_rate=48000", &[]), None, None, "id")
-            .unwrap_err();
+        let r = evaluate(
+            &head(
+                "/v2/listen?model=flux-general-en&encoding=opus&sample_rate=48000",
+                &[],
+            ),
+            None,
+            None,
+            "id",
+        )
+        .unwrap_err();
         assert_eq!(r.status, 400);
         assert!(r.dg_error.contains("does not decode Opus"));
         let r = evaluate(&head("/v2/listen?model=nova-3", &[]), None, None, "id").unwrap_err();

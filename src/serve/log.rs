@@ -119,7 +119,10 @@ mod tests {
         assert_eq!(mask_header("Authorization", "Token abc123"), "Token ***");
         assert_eq!(mask_header("authorization", "Bearer x.y.z"), "Bearer ***");
         assert_eq!(mask_header("authorization", "abc123"), "***");
-        assert_eq!(mask_header("cf-aig-authorization", "Bearer k"), "Bearer ***");
+        assert_eq!(
+            mask_header("cf-aig-authorization", "Bearer k"),
+            "Bearer ***"
+        );
         assert_eq!(
             mask_header("sec-websocket-protocol", "token, abc123"),
             "token, ***"

@@ -1,14 +1,372 @@
-//! (module under construction — placeholder written by the lead so the crate builds; the
-//! serve engineer replaces this file entirely.)
+//! `flux serve`: a local Flux-compatible server for offline development and CI.
+//!
+//! It speaks Deepgram's `/v2/listen` and Cloudflare's `@cf/deepgram/flux` dialects, finds
+//! turns in the audio it receives with a deterministic voice-activity detector, takes their
+//! text from a script, and can misbehave on purpose (`--fault`). See docs/serve.md.
+//!
+//! Layout: this file accepts connections and routes them through the upgrade;
+//! `handshake` decides each upgrade, `session` runs an accepted connection, `audio` decodes,
+//! `vad` and `turns` find the turns, `config` holds what `Configure` changes, `script` the
+//! text, `fault` the misbehaviour and `log` the record of what clients sent.
 
+pub mod audio;
+pub mod config;
+pub mod fault;
+pub mod handshake;
+pub mod log;
+pub mod script;
+pub mod session;
+pub mod turns;
+pub mod vad;
+
+use crate::error::FluxError;
+use anyhow::Context;
+use handshake::RequestHead;
+use serde_json::Value;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// Largest request head accepted (the upgrade request with its headers).
+const MAX_HEAD: usize = 16 * 1024;
+/// A client has this long to send its upgrade request.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest WebSocket message and frame a client may send (audio frames are ~2.5 KiB).
+const MAX_MESSAGE: usize = 1 << 20;
+
+/// What `flux serve` is asked to do.
+#[derive(Debug, Clone, Default)]
 pub struct ServeOptions {
+    /// Address to listen on, e.g. `127.0.0.1:0` (port 0: any free port).
     pub listen: String,
+    /// Require this key (`Token` on Deepgram routes, `Bearer` on Cloudflare's); `None`: any.
     pub api_key: Option<String>,
-    pub script: Option<std::path::PathBuf>,
-    pub log: Option<std::path::PathBuf>,
+    /// One line of transcript per turn.
+    pub script: Option<PathBuf>,
+    /// Write one JSON line per thing received here.
+    pub log: Option<PathBuf>,
+    /// Raw `--fault` specs (see [`fault::FORMS`]).
     pub faults: Vec<String>,
 }
 
-pub async fn run(_opts: ServeOptions) -> anyhow::Result<()> {
-    anyhow::bail!("flux serve is not built yet")
+/// A running server.
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl ServerHandle {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `ws://HOST:PORT`, with a loopback host when listening on every interface.
+    pub fn url(&self) -> String {
+        let ip = self.addr.ip();
+        let host = match ip {
+            std::net::IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_string(),
+            std::net::IpAddr::V6(v6) if v6.is_unspecified() => "[::1]".to_string(),
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        };
+        format!("ws://{host}:{}", self.addr.port())
+    }
+
+    /// Stops accepting and ends every session.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        // A handle dropped without shutdown() must not leave a server running.
+        self.task.abort();
+    }
+}
+
+/// What every connection shares.
+struct Shared {
+    api_key: Option<String>,
+    script: Arc<script::Script>,
+    log: Option<Arc<log::Logger>>,
+    faults: Vec<fault::Fault>,
+    connections: AtomicU64,
+}
+
+/// Validates options, binds, and returns a running server.
+pub async fn start(opts: ServeOptions) -> anyhow::Result<ServerHandle> {
+    let faults = fault::parse_all(&opts.faults)?;
+    if opts.api_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+        return Err(FluxError::Usage("--api-key must not be empty".into()).into());
+    }
+    let script = match &opts.script {
+        Some(path) => script::Script::load(path)?,
+        None => script::Script::default(),
+    };
+    let started = Instant::now();
+    let log = match &opts.log {
+        Some(path) => Some(Arc::new(log::Logger::create(path, started)?)),
+        None => None,
+    };
+    let listener = TcpListener::bind(&opts.listen).await.map_err(|e| {
+        FluxError::Usage(format!(
+            "cannot listen on `{}`: {e}; --listen takes HOST:PORT, e.g. 127.0.0.1:8080 (port 0 \
+             picks a free one)",
+            opts.listen
+        ))
+    })?;
+    let addr = listener
+        .local_addr()
+        .context("the listening socket has no address")?;
+    let shared = Arc::new(Shared {
+        api_key: opts.api_key,
+        script: Arc::new(script),
+        log,
+        faults,
+        connections: AtomicU64::new(0),
+    });
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(accept_loop(listener, shared, stopped));
+    Ok(ServerHandle {
+        addr,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// What the CLI runs: start, print the URL on stdout, serve until Ctrl-C or SIGTERM.
+pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
+    let handle = start(opts).await?;
+    let url = handle.url();
+    {
+        // A closed stdout (`| head -1`) must not stop the server.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{url}");
+        let _ = out.flush();
+    }
+    eprintln!(
+        "flux serve: listening on {url} (Deepgram: {url}/v2/listen; Cloudflare: \
+         {url}/client/v4/accounts/ACCOUNT/ai/run/@cf/deepgram/flux or {url}/). Ctrl-C to stop."
+    );
+    wait_for_stop_signal().await;
+    eprintln!("flux serve: stopping");
+    handle.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let mut sessions = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut stopped => break,
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _peer)) => {
+                    let conn = shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
+                    sessions.spawn(connection(tcp, conn, shared.clone()));
+                }
+                // Out of file descriptors and the like: wait instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            },
+        }
+    }
+    sessions.shutdown().await;
+}
+
+async fn connection(mut tcp: TcpStream, conn: u64, shared: Arc<Shared>) {
+    let _ = tcp.set_nodelay(true);
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let Some(head) = peek_head(&tcp).await else {
+        return;
+    };
+    if !is_websocket_upgrade(&head) {
+        // tungstenite would hang up without an answer; say what is wrong instead.
+        let refusal = handshake::not_websocket(&head, &request_id);
+        log_handshake(&shared, conn, &head, refusal.status, &request_id);
+        let _ = tcp
+            .write_all(&handshake::raw_response(&refusal, &request_id))
+            .await;
+        let _ = tcp.shutdown().await;
+        return;
+    }
+    let faults = fault::ConnFaults::for_conn(&shared.faults, conn);
+    let mut accepted = None;
+    // tungstenite's callback signature returns its (large) ErrorResponse by value.
+    #[allow(clippy::result_large_err)]
+    let callback = |req: &Request, mut resp: Response| {
+        let head = RequestHead::from_request(req);
+        let verdict = handshake::evaluate(
+            &head,
+            shared.api_key.as_deref(),
+            faults.reject.as_ref(),
+            &request_id,
+        );
+        match verdict {
+            Ok(acc) => {
+                log_handshake(&shared, conn, &head, 101, &request_id);
+                let headers = resp.headers_mut();
+                if let Ok(v) = HeaderValue::from_str(&request_id) {
+                    headers.insert(crate::flux::REQUEST_ID_HEADER, v);
+                }
+                if let Some(p) = acc.subprotocol.as_deref() {
+                    if let Ok(v) = HeaderValue::from_str(p) {
+                        headers.insert("sec-websocket-protocol", v);
+                    }
+                }
+                accepted = Some(acc);
+                Ok(resp)
+            }
+            Err(refusal) => {
+                log_handshake(&shared, conn, &head, refusal.status, &request_id);
+                Err(handshake::error_response(&refusal, &request_id))
+            }
+        }
+    };
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE))
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(0);
+    let ws = tokio_tungstenite::accept_hdr_async_with_config(tcp, callback, Some(config)).await;
+    let (Ok(ws), Some(accepted)) = (ws, accepted) else {
+        return;
+    };
+    let setup = session::Setup {
+        conn,
+        request_id,
+        accepted,
+        faults,
+        script: shared.script.clone(),
+        log: shared.log.clone(),
+    };
+    session::run(ws, setup).await;
+}
+
+fn log_handshake(shared: &Shared, conn: u64, head: &RequestHead, status: u16, request_id: &str) {
+    if let Some(log) = &shared.log {
+        let mut fields = head.log_fields();
+        fields.insert("status".into(), Value::from(status));
+        fields.insert("request_id".into(), Value::from(request_id));
+        log.write(conn, "handshake", Value::Object(fields));
+    }
+}
+
+/// Reads the request head without consuming it, so tungstenite can still read it whole.
+async fn peek_head(tcp: &TcpStream) -> Option<RequestHead> {
+    let deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
+    let mut buf = vec![0u8; MAX_HEAD];
+    loop {
+        let n = tokio::time::timeout_at(deadline, tcp.peek(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        if let Some(end) = find_head_end(&buf[..n]) {
+            return Some(parse_head(&buf[..end]));
+        }
+        if n == buf.len() {
+            return Some(parse_head(&buf[..n]));
+        }
+        // The head came in pieces: the bytes stay in the socket until the rest arrives.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+    }
+}
+
+fn find_head_end(b: &[u8]) -> Option<usize> {
+    b.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+}
+
+/// A lenient parse of an HTTP/1.x request head (only used to answer non-WebSocket requests
+/// and to decide whether tungstenite should see it).
+fn parse_head(bytes: &[u8]) -> RequestHead {
+    let text = String::from_utf8_lossy(bytes);
+    let mut lines = text.split("\r\n");
+    let first = lines.next().unwrap_or("");
+    let mut parts = first.split(' ');
+    let method = parts.next().unwrap_or("").to_string();
+    let target = parts.next().unwrap_or("/");
+    let version = parts.next().unwrap_or("");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    headers.push((":version".into(), version.to_string()));
+    RequestHead {
+        method,
+        path: path.to_string(),
+        query: query.to_string(),
+        headers,
+    }
+}
+
+/// The checks tungstenite makes before it would call our callback.
+fn is_websocket_upgrade(head: &RequestHead) -> bool {
+    let has = |name: &str, token: &str| {
+        head.header(name)
+            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    };
+    head.method == "GET"
+        && head.header(":version").is_some_and(|v| v == "HTTP/1.1")
+        && has("connection", "upgrade")
+        && has("upgrade", "websocket")
+        && head.header("sec-websocket-version") == Some("13")
+        && head.header("sec-websocket-key").is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_parsing_and_upgrade_detection() {
+        let raw = b"GET /v2/listen?model=flux-general-en HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+        let end = find_head_end(raw).unwrap();
+        let head = parse_head(&raw[..end]);
+        assert_eq!(head.path, "/v2/listen");
+        assert_eq!(head.query, "model=flux-general-en");
+        assert!(is_websocket_upgrade(&head));
+        let plain = parse_head(b"POST /v2/listen HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(!is_websocket_upgrade(&plain));
+    }
 }

@@ -145,7 +145,10 @@ pub fn run(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
 /// `flux file PATH --url URL --fast` plus extra args.
 pub fn file_cmd(serve: &Serve, path: &Path, extra: &[&str]) -> Command {
     let mut c = flux();
-    c.arg("file").arg(path).args(["--url", &serve.url, "--fast"]).args(extra);
+    c.arg("file")
+        .arg(path)
+        .args(["--url", &serve.url, "--fast"])
+        .args(extra);
     c
 }
 
@@ -166,8 +169,12 @@ pub fn jsonl(o: &Output) -> Vec<Value> {
     stdout(o)
         .lines()
         .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSONL line {l:?}: {e}"));
-            assert!(v.is_object() && v["type"].is_string(), "line without type: {l}");
+            let v: Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSONL line {l:?}: {e}"));
+            assert!(
+                v.is_object() && v["type"].is_string(),
+                "line without type: {l}"
+            );
             v
         })
         .collect()

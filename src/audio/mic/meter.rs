@@ -1,0 +1,293 @@
+//! The level indicator: one self-overwriting line on stderr while capturing, so a silent or
+//! wrong device shows before anyone talks for a minute.
+//!
+//! It only runs when stderr is a terminal (and TERM is not `dumb`, and not `--quiet`); it
+//! never writes escape codes anywhere else. The line shares the terminal with turn lines and
+//! status messages, so every writer that may reach the same terminal goes through a
+//! [`Screen`]: a writer first erases the meter line (under the same lock the meter draws
+//! with), and the meter redraws only when the cursor is at the start of a line. The one thing
+//! it cannot coordinate is output written to the terminal by other code without a [`Screen`]
+//! (e.g. a panic message); that lands after the meter text until the next redraw.
+
+use super::{LEVEL_FLOOR_DBFS, MicStatus};
+use std::collections::VecDeque;
+use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Redraw interval.
+const TICK: Duration = Duration::from_millis(100);
+/// Readings shown as a sparkline (1.6 s of history).
+const HISTORY: usize = 16;
+/// Below this level for [`SILENT_AFTER`], the meter suggests checking the device.
+const SILENT_DBFS: f32 = -65.0;
+const SILENT_AFTER: Duration = Duration::from_secs(3);
+/// Bottom of the sparkline scale; anything lower draws as the lowest bar.
+const SCALE_FLOOR_DBFS: f32 = -60.0;
+
+/// Whether a meter may be drawn: stderr is an interactive terminal that can move the cursor.
+pub fn enabled(quiet: bool) -> bool {
+    !quiet && io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb")
+}
+
+#[derive(Debug, Default)]
+struct ScreenState {
+    /// The meter line is on the terminal now.
+    shown: bool,
+    /// Something wrote part of a line (no newline yet): drawing now would garble it.
+    mid_line: bool,
+}
+
+/// The terminal shared by the meter and other writers.
+#[derive(Debug, Clone, Default)]
+pub struct Screen(Arc<Mutex<ScreenState>>);
+
+impl Screen {
+    fn lock(&self) -> MutexGuard<'_, ScreenState> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Erase the meter line if it is shown (it is redrawn on the next tick).
+    pub fn clear(&self) {
+        let mut state = self.lock();
+        erase(&mut state);
+    }
+
+    /// Wrap a writer (stdout or stderr) that may share the meter's terminal.
+    pub fn writer<W: Write>(&self, inner: W) -> ScreenWriter<W> {
+        ScreenWriter {
+            screen: self.clone(),
+            inner,
+        }
+    }
+}
+
+fn erase(state: &mut ScreenState) {
+    if state.shown {
+        let mut err = io::stderr().lock();
+        let _ = err.write_all(b"\r\x1b[K");
+        let _ = err.flush();
+        state.shown = false;
+    }
+}
+
+/// A writer that erases the meter before writing, holding the screen while it writes.
+pub struct ScreenWriter<W> {
+    screen: Screen,
+    inner: W,
+}
+
+impl<W: Write> Write for ScreenWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut state = self.screen.lock();
+        erase(&mut state);
+        let n = self.inner.write(buf)?;
+        if let Some(&last) = buf.get(..n).and_then(|b| b.last()) {
+            state.mid_line = last != b'\n';
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The running meter; dropping it stops the thread and erases the line.
+pub struct Meter {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Meter {
+    /// Starts drawing `status` on stderr. Call only when [`enabled`] says so.
+    pub fn start(screen: Screen, status: MicStatus) -> Meter {
+        let stop = Arc::new(AtomicBool::new(false));
+        let style = Style::from_env();
+        let thread = {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("flux-meter".into())
+                .spawn(move || run(&screen, &status, &stop, style))
+                .ok()
+        };
+        Meter { stop, thread }
+    }
+}
+
+impl Drop for Meter {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(screen: &Screen, status: &MicStatus, stop: &AtomicBool, style: Style) {
+    let mut history: VecDeque<f32> = VecDeque::with_capacity(HISTORY);
+    let mut loud_at = Instant::now();
+    while !stop.load(Ordering::Relaxed) && status.capturing.load(Ordering::Relaxed) {
+        let level = status.level.dbfs();
+        if let Some(db) = level {
+            if history.len() == HISTORY {
+                history.pop_front();
+            }
+            history.push_back(db);
+            if db > SILENT_DBFS {
+                loud_at = Instant::now();
+            }
+        } else {
+            loud_at = Instant::now();
+        }
+        let silent = loud_at.elapsed() >= SILENT_AFTER;
+        let line = render(&status.id, &history, level, silent, style);
+        {
+            let mut state = screen.lock();
+            if !state.mid_line {
+                let mut err = io::stderr().lock();
+                let _ = write!(err, "\r{line}\x1b[K");
+                let _ = err.flush();
+                state.shown = true;
+            }
+        }
+        std::thread::park_timeout(TICK);
+    }
+    screen.clear();
+}
+
+/// How the line may look on this terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    /// Block characters (the locale is UTF-8) or plain ASCII.
+    pub unicode: bool,
+    /// Colour (NO_COLOR unset or empty).
+    pub color: bool,
+}
+
+impl Style {
+    fn from_env() -> Style {
+        let var = |k: &str| std::env::var(k).unwrap_or_default();
+        let locale = [var("LC_ALL"), var("LC_CTYPE"), var("LANG")]
+            .into_iter()
+            .find(|v| !v.is_empty())
+            .unwrap_or_default()
+            .to_lowercase();
+        Style {
+            unicode: locale.contains("utf-8") || locale.contains("utf8"),
+            color: var("NO_COLOR").is_empty(),
+        }
+    }
+}
+
+/// The meter line, e.g. `mic alsa:default ▁▂▅▇▅▂▁ -23 dBFS`.
+pub fn render(
+    id: &str,
+    history: &VecDeque<f32>,
+    level: Option<f32>,
+    silent: bool,
+    style: Style,
+) -> String {
+    let Some(now) = level else {
+        return format!("mic {id}  waiting for audio...");
+    };
+    let bars: &[char] = if style.unicode {
+        &['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█']
+    } else {
+        &['_', '.', '-', '=', 'o', 'O', '#', '#']
+    };
+    let spark: String = (0..HISTORY.saturating_sub(history.len()))
+        .map(|_| ' ')
+        .chain(history.iter().map(|&db| {
+            let x = ((db - SCALE_FLOOR_DBFS) / -SCALE_FLOOR_DBFS).clamp(0.0, 1.0);
+            let i = (x * (bars.len() - 1) as f32).round() as usize;
+            bars.get(i).copied().unwrap_or(' ')
+        }))
+        .collect();
+    let db = if now <= LEVEL_FLOOR_DBFS {
+        String::from(" -inf dBFS")
+    } else {
+        format!("{now:>5.0} dBFS")
+    };
+    let mut line = format!("mic {id} {spark}{db}");
+    if now >= -1.0 {
+        line.push_str(if style.color {
+            "  \x1b[31mCLIPPING\x1b[0m"
+        } else {
+            "  CLIPPING"
+        });
+    } else if silent {
+        line.push_str("  silent: wrong device? see `flux devices`");
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAIN: Style = Style {
+        unicode: true,
+        color: false,
+    };
+
+    #[test]
+    fn renders_history_and_level() {
+        let h: VecDeque<f32> = [-100.0, -60.0, -30.0, 0.0].into_iter().collect();
+        let line = render("alsa:default", &h, Some(-23.4), false, PLAIN);
+        assert_eq!(
+            line,
+            format!("mic alsa:default {}▁▁▅█  -23 dBFS", " ".repeat(12))
+        );
+        assert_eq!(
+            render("x", &h, None, false, PLAIN),
+            "mic x  waiting for audio..."
+        );
+        let ascii = render(
+            "x",
+            &h,
+            Some(-100.0),
+            true,
+            Style {
+                unicode: false,
+                color: false,
+            },
+        );
+        assert!(
+            ascii.ends_with("__o# -inf dBFS  silent: wrong device? see `flux devices`"),
+            "{ascii}"
+        );
+        assert!(ascii.is_ascii());
+    }
+
+    #[test]
+    fn clipping_is_coloured_only_when_allowed() {
+        let h = VecDeque::new();
+        assert!(!render("x", &h, Some(-0.5), false, PLAIN).contains('\x1b'));
+        let colored = render(
+            "x",
+            &h,
+            Some(-0.5),
+            false,
+            Style {
+                unicode: true,
+                color: true,
+            },
+        );
+        assert!(colored.contains("\x1b[31mCLIPPING"));
+    }
+
+    #[test]
+    fn screen_writer_tracks_partial_lines() {
+        let screen = Screen::default();
+        let mut w = screen.writer(Vec::new());
+        w.write_all(b"partial").unwrap();
+        assert!(screen.lock().mid_line);
+        w.write_all(b" line\n").unwrap();
+        assert!(!screen.lock().mid_line);
+        assert_eq!(w.inner, b"partial line\n");
+    }
+}

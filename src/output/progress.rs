@@ -1,0 +1,211 @@
+//! A progress bar on stderr for inputs of known length (`flux file`) in the `text` and `jsonl`
+//! formats: audio time of total, and speed.
+//!
+//! Printing while a bar is drawn tears both when stdout and stderr share a terminal (the line
+//! lands after the bar, the bar is redrawn over it). Everything else written to that terminal
+//! while the bar lives goes through [`Suspended`], which hides the bar, writes whole lines and
+//! draws the bar again below them.
+
+use super::Sink;
+use super::live::colour_wanted;
+use crate::flux::{ServerMessage, TurnEvent};
+use crate::session::{ClientEvent, Event};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::{self, IsTerminal, Write};
+use std::time::Instant;
+
+/// A bar is worth drawing: stderr is a terminal that can redraw a line.
+pub fn available() -> bool {
+    io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+}
+
+/// A bar for `total_secs` of audio on stderr. Its position is in milliseconds of audio.
+pub fn bar(total_secs: f64, colour: Option<bool>) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(millis(total_secs)),
+        ProgressDrawTarget::stderr_with_hz(10),
+    );
+    // No colour unless wanted: the template decides, so NO_COLOR holds whatever the terminal
+    // library thinks.
+    let template = if colour_wanted(colour) {
+        "{bar:32.cyan/blue} {msg}"
+    } else {
+        "{bar:32} {msg}"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+fn millis(secs: f64) -> u64 {
+    (secs.max(0.0) * 1000.0).round() as u64
+}
+
+/// Moves the bar as the server reports on the audio.
+///
+/// The session has no "audio sent" event, so the bar follows the audio the server has
+/// transcribed (`audio_window_end`, every ~0.25 s of audio) and jumps to everything sent when
+/// input ends: it runs slightly behind what was sent, never ahead.
+pub struct ProgressSink {
+    bar: ProgressBar,
+    total: f64,
+    heard: f64,
+    since: Option<Instant>,
+    turns: u64,
+}
+
+impl ProgressSink {
+    pub fn new(bar: ProgressBar, total_secs: f64) -> ProgressSink {
+        let sink = ProgressSink {
+            bar,
+            total: total_secs,
+            heard: 0.0,
+            since: None,
+            turns: 0,
+        };
+        sink.bar.set_message(sink.message(None));
+        sink
+    }
+
+    fn message(&self, elapsed: Option<f64>) -> String {
+        use super::live::clock;
+        let speed = elapsed
+            .filter(|e| *e >= 0.5 && self.heard > 0.0)
+            .map(|e| format!("  {:.1}x", self.heard / e))
+            .unwrap_or_default();
+        let turns = match self.turns {
+            0 => String::new(),
+            1 => "  1 turn".to_string(),
+            n => format!("  {n} turns"),
+        };
+        format!(
+            "{} / {}{speed}{turns}",
+            clock(self.heard),
+            clock(self.total)
+        )
+    }
+}
+
+impl Sink for ProgressSink {
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        match event {
+            Event::Server(r) => match &r.message {
+                ServerMessage::Connected(_) => {
+                    self.since.get_or_insert_with(Instant::now);
+                }
+                ServerMessage::TurnInfo(t) => {
+                    self.heard = self.heard.max(t.audio_window_end.min(self.total));
+                    if t.event == TurnEvent::EndOfTurn {
+                        self.turns += 1;
+                    }
+                }
+                _ => return Ok(()),
+            },
+            Event::Client(ClientEvent::AudioFinished { audio_seconds, .. }) => {
+                self.heard = audio_seconds.min(self.total);
+            }
+            Event::Client(_) => return Ok(()),
+        }
+        self.bar.set_position(millis(self.heard));
+        let elapsed = self.since.map(|t| t.elapsed().as_secs_f64());
+        self.bar.set_message(self.message(elapsed));
+        Ok(())
+    }
+}
+
+/// A writer to the bar's terminal that hides the bar around each write, so lines and bar
+/// never tear each other. Sinks write whole lines with one `write_all`, so each line costs one
+/// hide and redraw. Without a bar it writes straight through.
+pub struct Suspended<W: Write> {
+    bar: Option<ProgressBar>,
+    inner: W,
+}
+
+impl<W: Write> Suspended<W> {
+    pub fn new(bar: Option<ProgressBar>, inner: W) -> Suspended<W> {
+        Suspended { bar, inner }
+    }
+}
+
+impl<W: Write> Write for Suspended<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let inner = &mut self.inner;
+        let mut write = || {
+            let n = inner.write(buf)?;
+            inner.flush()?;
+            Ok(n)
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        let inner = &mut self.inner;
+        let mut write = || {
+            inner.write_all(buf)?;
+            inner.flush()
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flux::ServerMessage;
+
+    fn server(json: &str) -> Event {
+        Event::Server(ServerMessage::parse(json).unwrap())
+    }
+
+    #[test]
+    fn follows_the_audio_the_server_reports_and_ends_at_what_was_sent() {
+        let bar = ProgressBar::with_draw_target(Some(9960), ProgressDrawTarget::hidden());
+        let mut sink = ProgressSink::new(bar.clone(), 9.96);
+        assert_eq!(bar.message(), "0:00.0 / 0:10.0");
+        sink.event(&server(r#"{"type":"Connected","request_id":"r"}"#))
+            .unwrap();
+        sink.event(&server(
+            r#"{"type":"TurnInfo","event":"Update","audio_window_end":2.5}"#,
+        ))
+        .unwrap();
+        assert_eq!(bar.position(), 2500);
+        sink.event(&server(
+            r#"{"type":"TurnInfo","event":"EndOfTurn","audio_window_end":3.0}"#,
+        ))
+        .unwrap();
+        assert!(bar.message().ends_with("1 turn"), "{}", bar.message());
+        sink.event(&Event::Client(ClientEvent::AudioFinished {
+            reason: "end_of_input".into(),
+            audio_seconds: 9.96,
+            frames: 125,
+            bytes: 318720,
+        }))
+        .unwrap();
+        assert_eq!(bar.position(), 9960);
+        assert!(
+            bar.message().starts_with("0:10.0 / 0:10.0"),
+            "{}",
+            bar.message()
+        );
+    }
+
+    #[test]
+    fn suspended_writes_reach_the_inner_writer_whole() {
+        for bar in [Some(ProgressBar::hidden()), None] {
+            let mut w = Suspended::new(bar, Vec::new());
+            super::super::write_line(&mut w, "a turn").unwrap();
+            assert_eq!(w.inner, b"a turn\n");
+        }
+    }
+}

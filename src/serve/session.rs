@@ -1,0 +1,479 @@
+//! One accepted connection: audio in, turn events out, control messages, faults, the log.
+//!
+//! The reading side (this task) decodes audio, runs the VAD and the turn machine, and queues
+//! messages; a writer task sends them. The queue is bounded: a client that stops reading
+//! makes the server stop reading from it, so memory stays flat whatever the client does.
+
+use crate::flux::messages::UNPARSABLE_CLIENT_MESSAGE;
+use crate::flux::{ClientMessage, Connected, Notice, ServerMessage, TurnInfo};
+use crate::serve::audio::{Decoder, Format};
+use crate::serve::config::ActiveConfig;
+use crate::serve::fault::{Action, ConnFaults};
+use crate::serve::handshake::Accepted;
+use crate::serve::log::Logger;
+use crate::serve::script::Script;
+use crate::serve::turns::{Settings, Turns};
+use crate::serve::vad::Vad;
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+/// Messages waiting for the writer; beyond this the session stops reading.
+const QUEUE: usize = 64;
+/// How long to wait for the client's reply after the server closes.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+pub const UNSUPPORTED_AUDIO: &str = "UNSUPPORTED_AUDIO_FORMAT";
+pub const FORCE_END_TURN_NO_ACTIVE_TURN: &str = "FORCE_END_TURN_NO_ACTIVE_TURN";
+
+/// Everything a session needs from the server.
+pub struct Setup {
+    pub conn: u64,
+    pub request_id: String,
+    pub accepted: Accepted,
+    pub faults: ConnFaults,
+    pub script: Arc<Script>,
+    pub log: Option<Arc<Logger>>,
+}
+
+enum Out {
+    Text(String, Instant),
+    Close(Option<CloseFrame>),
+    /// Close the TCP connection without a WebSocket close.
+    Drop,
+}
+
+/// Where the session stands with its client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Open,
+    /// No more events, but keep reading (`stall` fault).
+    Stalled,
+    /// The server sent its close; waiting for the client's reply.
+    Closing,
+    /// Tear the connection down now.
+    Dropping,
+}
+
+pub async fn run<S>(ws: WebSocketStream<S>, setup: Setup)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sink, mut stream) = ws.split();
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let mut writer = tokio::spawn(write_loop(sink, rx, setup.faults.delay));
+    let mut s = Session::new(setup, tx);
+    s.start().await;
+    let mut writer_done = false;
+    let mut close_deadline: Option<Instant> = None;
+    while s.phase != Phase::Dropping {
+        if s.phase == Phase::Closing && close_deadline.is_none() {
+            close_deadline = Some(Instant::now() + CLOSE_GRACE);
+        }
+        let deadline =
+            close_deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
+        tokio::select! {
+            _ = &mut writer => {
+                // The writer stops only when the socket failed: the client is gone.
+                writer_done = true;
+                s.log_close(None, "the connection failed while sending", "drop");
+                break;
+            }
+            _ = tokio::time::sleep_until(deadline), if close_deadline.is_some() => break,
+            msg = stream.next() => match msg {
+                None => {
+                    s.log_close(None, "the connection ended without a close frame", "drop");
+                    break;
+                }
+                Some(Err(e)) => {
+                    s.on_read_error(&e).await;
+                    if s.phase != Phase::Closing {
+                        break;
+                    }
+                }
+                Some(Ok(m)) => s.on_message(m).await,
+            },
+        }
+    }
+    // Let the writer send what is queued (and a pending close or drop), then end.
+    drop(s);
+    if !writer_done
+        && tokio::time::timeout(CLOSE_GRACE, &mut writer)
+            .await
+            .is_err()
+    {
+        writer.abort();
+    }
+    drop(stream);
+}
+
+async fn write_loop<S>(
+    mut sink: SplitSink<WebSocketStream<S>, Message>,
+    mut rx: mpsc::Receiver<Out>,
+    delay: Duration,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    while let Some(out) = rx.recv().await {
+        match out {
+            Out::Text(text, produced) => {
+                if !delay.is_zero() {
+                    tokio::time::sleep_until(produced + delay).await;
+                }
+                if sink.send(Message::text(text)).await.is_err() {
+                    return;
+                }
+            }
+            Out::Close(frame) => {
+                // Errors here mean the client closed first; nothing left to tell it.
+                let _ = sink.send(Message::Close(frame)).await;
+            }
+            Out::Drop => {
+                // Dropping the sink (and, in `run`, the stream) closes the TCP connection.
+                let _ = sink.flush().await;
+                return;
+            }
+        }
+    }
+    // The session is over; make sure a close we queued has left.
+    let _ = sink.flush().await;
+}
+
+struct Session {
+    conn: u64,
+    request_id: String,
+    config: ActiveConfig,
+    faults: ConnFaults,
+    script: Arc<Script>,
+    log: Option<Arc<Logger>>,
+    tx: mpsc::Sender<Out>,
+    decoder: Decoder,
+    /// Created once the sample rate is known (at once for raw audio, after a WAV header).
+    vad: Option<(Vad, Turns)>,
+    samples: Vec<f32>,
+    received_samples: u64,
+    sequence: u64,
+    phase: Phase,
+    close_logged: bool,
+}
+
+impl Session {
+    fn new(setup: Setup, tx: mpsc::Sender<Out>) -> Session {
+        let Setup {
+            conn,
+            request_id,
+            accepted,
+            faults,
+            script,
+            log,
+        } = setup;
+        let format = match (accepted.params.encoding, accepted.params.sample_rate) {
+            (Some(encoding), Some(rate)) => Format::Raw { encoding, rate },
+            _ => Format::Container,
+        };
+        Session {
+            conn,
+            request_id,
+            config: ActiveConfig::from_params(&accepted.params, accepted.dialect),
+            faults,
+            script,
+            log,
+            tx,
+            decoder: Decoder::new(format),
+            vad: None,
+            samples: Vec::new(),
+            received_samples: 0,
+            sequence: 0,
+            phase: Phase::Open,
+            close_logged: false,
+        }
+    }
+
+    fn log(&self, kind: &str, fields: Value) {
+        if let Some(log) = &self.log {
+            log.write(self.conn, kind, fields);
+        }
+    }
+
+    fn log_close(&mut self, code: Option<u16>, reason: &str, by: &str) {
+        if !self.close_logged {
+            self.close_logged = true;
+            self.log("close", json!({"code": code, "reason": reason, "by": by}));
+        }
+    }
+
+    fn received_seconds(&self) -> f64 {
+        match self.decoder.rate() {
+            Some(rate) => {
+                let s = self.received_samples as f64 / f64::from(rate);
+                (s * 1000.0).round() / 1000.0
+            }
+            None => 0.0,
+        }
+    }
+
+    fn settings(&self) -> Settings {
+        Settings {
+            eot_threshold: self.config.eot_threshold,
+            eager_eot_threshold: self.config.eager_eot_threshold,
+            eot_timeout_ms: self.config.eot_timeout_ms,
+        }
+    }
+
+    async fn start(&mut self) {
+        self.emit(ServerMessage::Connected(Connected::default()))
+            .await;
+        self.run_faults(0.0).await;
+    }
+
+    /// Numbers, stamps and queues one message (nothing once stalled or closing).
+    async fn emit(&mut self, mut msg: ServerMessage) {
+        if self.phase != Phase::Open {
+            return;
+        }
+        if let ServerMessage::TurnInfo(t) = &mut msg {
+            if self.config.is_multilingual() {
+                t.languages = Some(self.config.languages(t.transcript.is_empty()));
+                t.languages_hinted = Some(self.config.language_hints.clone());
+            }
+        }
+        msg.set_sequence_id(self.sequence);
+        msg.set_request_id(&self.request_id);
+        self.sequence += 1;
+        let mut value = msg.to_value();
+        if self.faults.typeless && matches!(msg, ServerMessage::TurnInfo(_)) {
+            if let Value::Object(map) = &mut value {
+                map.remove("type");
+            }
+        }
+        self.send(Out::Text(value.to_string(), Instant::now()))
+            .await;
+    }
+
+    async fn send(&mut self, out: Out) {
+        if self.tx.send(out).await.is_err() {
+            // The writer is gone, so is the client; `run` notices and ends.
+            self.phase = Phase::Dropping;
+        }
+    }
+
+    /// Sends a fatal `Error`, then closes (without a status when `close` is `None`).
+    async fn fail(&mut self, code: &str, description: &str, close: Option<u16>) {
+        self.emit(ServerMessage::Error(Notice::new(code, description)))
+            .await;
+        self.close(close, code).await;
+    }
+
+    async fn close(&mut self, code: Option<u16>, reason: &str) {
+        if matches!(self.phase, Phase::Closing | Phase::Dropping) {
+            return;
+        }
+        let frame = code.map(|c| CloseFrame {
+            code: CloseCode::from(c),
+            reason: reason.chars().take(120).collect::<String>().into(),
+        });
+        self.log_close(code, reason, "server");
+        self.send(Out::Close(frame)).await;
+        if self.phase != Phase::Dropping {
+            self.phase = Phase::Closing;
+        }
+    }
+
+    async fn on_message(&mut self, msg: Message) {
+        match msg {
+            Message::Binary(bytes) => self.on_audio(&bytes).await,
+            Message::Text(text) => self.on_control(text.as_str()).await,
+            Message::Close(frame) => {
+                let (code, reason) = match &frame {
+                    Some(f) => (Some(u16::from(f.code)), f.reason.as_str().to_string()),
+                    None => (None, String::new()),
+                };
+                self.log_close(code, &reason, "client");
+                // tungstenite answers the close; `run` reads on until the stream ends.
+                if self.phase == Phase::Open || self.phase == Phase::Stalled {
+                    self.phase = Phase::Closing;
+                }
+            }
+            // tungstenite queues the pong and flushes it on the next read or write.
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+        }
+    }
+
+    async fn on_read_error(&mut self, e: &tokio_tungstenite::tungstenite::Error) {
+        use tokio_tungstenite::tungstenite::Error as E;
+        match e {
+            E::Capacity(why) => {
+                let reason = format!("message too big: {why}");
+                self.close(Some(1009), &reason).await;
+            }
+            E::ConnectionClosed | E::AlreadyClosed => {
+                self.log_close(None, "closed", "client");
+                self.phase = Phase::Dropping;
+            }
+            other => {
+                self.log_close(None, &other.to_string(), "drop");
+                self.phase = Phase::Dropping;
+            }
+        }
+    }
+
+    async fn on_audio(&mut self, bytes: &[u8]) {
+        let audio_start = self.received_seconds();
+        if self.phase != Phase::Open && self.phase != Phase::Stalled {
+            self.log_audio(bytes.len(), audio_start, audio_start);
+            return;
+        }
+        if bytes.is_empty() {
+            self.log_audio(0, audio_start, audio_start);
+            if self.phase == Phase::Open {
+                self.fail(
+                    UNPARSABLE_CLIENT_MESSAGE,
+                    "Received an empty binary frame; send audio bytes, or CloseStream to end the \
+                     stream",
+                    None,
+                )
+                .await;
+            }
+            return;
+        }
+        let mut samples = std::mem::take(&mut self.samples);
+        samples.clear();
+        let decoded = self.decoder.decode(bytes, &mut samples);
+        self.received_samples += samples.len() as u64;
+        self.log_audio(bytes.len(), audio_start, self.received_seconds());
+        if let Err(e) = decoded {
+            self.samples = samples;
+            if self.phase == Phase::Open {
+                self.fail(UNSUPPORTED_AUDIO, &e.0, Some(1008)).await;
+            }
+            return;
+        }
+        if self.vad.is_none() {
+            if let Some(rate) = self.decoder.rate() {
+                self.vad = Some((Vad::new(rate), Turns::new(rate, self.script.clone())));
+            }
+        }
+        let settings = self.settings();
+        for &sample in &samples {
+            if self.phase != Phase::Open {
+                // Stalled sessions skip the work: nothing they find would be sent.
+                break;
+            }
+            let Some((vad, turns)) = &mut self.vad else {
+                break;
+            };
+            let Some(voiced) = vad.push(sample) else {
+                continue;
+            };
+            let events = turns.on_hop(voiced, &settings);
+            let now = turns.processed_seconds();
+            for e in events {
+                self.emit(ServerMessage::TurnInfo(e)).await;
+            }
+            self.run_faults(now).await;
+        }
+        self.samples = samples;
+    }
+
+    fn log_audio(&self, bytes: usize, start: f64, end: f64) {
+        self.log(
+            "audio",
+            json!({"bytes": bytes, "audio_start": start, "audio_end": end}),
+        );
+    }
+
+    async fn on_control(&mut self, text: &str) {
+        match serde_json::from_str::<Value>(text) {
+            Ok(v) => self.log("control", json!({ "message": v })),
+            Err(_) => self.log("control", json!({ "text": text })),
+        }
+        if self.phase != Phase::Open {
+            return;
+        }
+        let msg = match ClientMessage::parse(text) {
+            Ok(m) => m,
+            Err(e) => {
+                // As Flux does: a fatal Error, then a close without a status code.
+                self.fail(e.code, &e.description, None).await;
+                return;
+            }
+        };
+        match msg {
+            ClientMessage::Configure(c) => {
+                let reply = match self.config.apply(&c) {
+                    Ok(()) => ServerMessage::ConfigureSuccess(self.config.success()),
+                    Err(notice) => ServerMessage::ConfigureFailure(*notice),
+                };
+                self.emit(reply).await;
+            }
+            ClientMessage::ForceEndTurn => {
+                let ended = self.vad.as_mut().and_then(|(_, t)| t.force_end());
+                match ended {
+                    Some(info) => self.emit(ServerMessage::TurnInfo(info)).await,
+                    None => {
+                        let warning = Notice::new(
+                            FORCE_END_TURN_NO_ACTIVE_TURN,
+                            "Received ForceEndTurn while no turn was active; the request was \
+                             ignored.",
+                        );
+                        self.emit(ServerMessage::Warning(warning)).await;
+                    }
+                }
+            }
+            ClientMessage::CloseStream => {
+                // Flux reports the audio it has and closes without a status code; the open
+                // turn is not finalized.
+                let received = self.received_seconds();
+                let update: Option<TurnInfo> = self
+                    .vad
+                    .as_mut()
+                    .and_then(|(_, t)| t.final_update(received));
+                if let Some(update) = update {
+                    self.emit(ServerMessage::TurnInfo(update)).await;
+                }
+                self.close(None, "CloseStream").await;
+            }
+        }
+    }
+
+    /// Fires the timed faults due at `seconds` of audio.
+    async fn run_faults(&mut self, seconds: f64) {
+        for action in self.faults.due(seconds) {
+            if self.phase != Phase::Open {
+                return;
+            }
+            match action {
+                Action::Drop => {
+                    self.log_close(None, "fault: drop", "drop");
+                    self.send(Out::Drop).await;
+                    self.phase = Phase::Dropping;
+                }
+                Action::Error {
+                    code,
+                    description,
+                    close,
+                } => self.fail(&code, &description, Some(close)).await,
+                Action::Stall => self.phase = Phase::Stalled,
+                Action::Malformed => {
+                    let text = r#"{"type":"TurnInfo","event":"Update","transcript":"#;
+                    self.send(Out::Text(text.to_string(), Instant::now())).await;
+                }
+                Action::Unknown => {
+                    let msg = json!({
+                        "type": "FluxServeUnknown",
+                        "description": "a message type Flux does not have, sent by --fault unknown"
+                    });
+                    self.emit(ServerMessage::Unknown(msg)).await;
+                }
+            }
+        }
+    }
+}
