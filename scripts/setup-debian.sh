@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs the system packages flux needs to build and test on Debian/Ubuntu.
-# - libasound2-dev, pkg-config: cpal's ALSA backend (build time)
+# - libasound2-dev, pkg-config: cpal's ALSA backend (build time); its dependencies libasound2
+#   and libasound2-data (/usr/share/alsa/alsa.conf) also run the virtual microphone that
+#   tests/mic.rs captures from (tests/alsa/mic.conf: no sound card, module or daemon needed)
 # - sox, espeak-ng: test fixtures and benchmarks
 # - tmux: terminal tests
+# - python3, python3-venv: the Deepgram Python SDK compatibility check in scripts/test.sh
 # - curl, ca-certificates: rustup when no Rust toolchain is installed
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-pkgs=(libasound2-dev pkg-config sox espeak-ng tmux ca-certificates curl gcc)
+pkgs=(libasound2-dev pkg-config sox espeak-ng tmux python3 python3-venv ca-certificates curl gcc)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

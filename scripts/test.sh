@@ -13,3 +13,7 @@ echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --locked --all-targets 2>&1 | tee target/test-output.txt
+echo "== Deepgram's official Python SDK, unchanged, against flux serve"
+python3 -m venv target/sdk-venv
+target/sdk-venv/bin/pip install --quiet --disable-pip-version-check 'deepgram-sdk==7.17.0'
+target/sdk-venv/bin/python tests/sdk/deepgram_python_sdk.py target/debug/flux

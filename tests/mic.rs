@@ -468,8 +468,13 @@ fn ctrl_c_twice_exits_130_at_once() {
 
 #[test]
 fn level_meter_draws_on_a_terminal_and_stays_off_turn_lines() {
-    if Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipped: util-linux `script` is not installed");
+    // `script` (util-linux, in Debian's essential bsdutils) needs a pseudo-terminal.
+    let pty = Command::new("script")
+        .args(["-qec", "true", "/dev/null"])
+        .stdin(Stdio::null())
+        .output();
+    if !pty.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: no `script` or no pseudo-terminal here");
         return;
     }
     let mic = Mic::empty();

@@ -62,7 +62,8 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    fn max_eot_threshold(self) -> f64 {
+    /// The highest `eot_threshold` the dialect accepts (Cloudflare documents 0.5–0.9).
+    pub fn max_eot_threshold(self) -> f64 {
         match self {
             Dialect::Deepgram => 1.0,
             Dialect::Cloudflare => 0.9,

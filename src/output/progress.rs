@@ -115,37 +115,29 @@ impl Sink for ProgressSink {
 }
 
 /// A writer to the bar's terminal that hides the bar around each write, so lines and bar
-/// never tear each other. Sinks write whole lines with one `write_all`, so each line costs one
-/// hide and redraw. Without a bar it writes straight through.
+/// never tear each other. It passes on whole lines only (a `writeln!` arrives in pieces, and
+/// the bar would be redrawn between them); a partial line goes out on `flush`. Without a bar
+/// it writes straight through.
 pub struct Suspended<W: Write> {
     bar: Option<ProgressBar>,
     inner: W,
+    pending: Vec<u8>,
 }
 
 impl<W: Write> Suspended<W> {
     pub fn new(bar: Option<ProgressBar>, inner: W) -> Suspended<W> {
-        Suspended { bar, inner }
-    }
-}
-
-impl<W: Write> Write for Suspended<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let inner = &mut self.inner;
-        let mut write = || {
-            let n = inner.write(buf)?;
-            inner.flush()?;
-            Ok(n)
-        };
-        match &self.bar {
-            Some(bar) => bar.suspend(write),
-            None => write(),
+        Suspended {
+            bar,
+            inner,
+            pending: Vec::new(),
         }
     }
 
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+    fn emit(&mut self, upto: usize) -> io::Result<()> {
+        let chunk: Vec<u8> = self.pending.drain(..upto).collect();
         let inner = &mut self.inner;
         let mut write = || {
-            inner.write_all(buf)?;
+            inner.write_all(&chunk)?;
             inner.flush()
         };
         match &self.bar {
@@ -153,9 +145,31 @@ impl<W: Write> Write for Suspended<W> {
             None => write(),
         }
     }
+}
+
+impl<W: Write> Write for Suspended<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.bar.is_none() {
+            return self.inner.write(buf);
+        }
+        self.pending.extend_from_slice(buf);
+        if let Some(end) = self.pending.iter().rposition(|b| *b == b'\n') {
+            self.emit(end + 1)?;
+        }
+        Ok(buf.len())
+    }
 
     fn flush(&mut self) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            self.emit(self.pending.len())?;
+        }
         self.inner.flush()
+    }
+}
+
+impl<W: Write> Drop for Suspended<W> {
+    fn drop(&mut self) {
+        let _ = self.flush();
     }
 }
 
@@ -201,11 +215,17 @@ mod tests {
     }
 
     #[test]
-    fn suspended_writes_reach_the_inner_writer_whole() {
+    fn suspended_writes_pass_on_whole_lines() {
         for bar in [Some(ProgressBar::hidden()), None] {
-            let mut w = Suspended::new(bar, Vec::new());
-            super::super::write_line(&mut w, "a turn").unwrap();
-            assert_eq!(w.inner, b"a turn\n");
+            let mut out = Vec::new();
+            {
+                let mut w = Suspended::new(bar, &mut out);
+                super::super::write_line(&mut w, "a turn").unwrap();
+                write!(w, "flux: {}", "in pieces").unwrap();
+                writeln!(w, " and more").unwrap();
+                write!(w, "partial").unwrap();
+            }
+            assert_eq!(out, b"a turn\nflux: in pieces and more\npartial");
         }
     }
 }

@@ -44,14 +44,6 @@ impl ActiveConfig {
         self.model == MULTILINGUAL_MODEL
     }
 
-    /// The highest `eot_threshold` of the dialect (Cloudflare documents 0.5–0.9).
-    fn max_eot(&self) -> f64 {
-        match self.dialect {
-            Dialect::Deepgram => 1.0,
-            Dialect::Cloudflare => 0.9,
-        }
-    }
-
     /// Applies `Configure` entirely, or not at all (the error is the `ConfigureFailure`).
     pub fn apply(&mut self, c: &Configure) -> Result<(), Box<Notice>> {
         let mut next = self.clone();
@@ -92,7 +84,7 @@ impl ActiveConfig {
 
     fn check(&self) -> Result<(), Box<Notice>> {
         let threshold = |msg: String| Box::new(Notice::new(INVALID_THRESHOLD, msg));
-        let max_eot = self.max_eot();
+        let max_eot = self.dialect.max_eot_threshold();
         if !(0.5..=max_eot).contains(&self.eot_threshold) {
             return Err(threshold(format!(
                 "eot_threshold must be between 0.5 and {}, got {}",

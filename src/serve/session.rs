@@ -278,7 +278,7 @@ impl Session {
         }
         let frame = code.map(|c| CloseFrame {
             code: CloseCode::from(c),
-            reason: reason.chars().take(120).collect::<String>().into(),
+            reason: close_reason(reason).into(),
         });
         self.log_close(code, reason, "server");
         self.send(Out::Close(frame)).await;
@@ -476,4 +476,16 @@ impl Session {
             }
         }
     }
+}
+
+/// A close reason must fit in 123 bytes; cut on a character boundary.
+fn close_reason(reason: &str) -> String {
+    let mut out = String::new();
+    for c in reason.chars() {
+        if out.len() + c.len_utf8() > 120 {
+            break;
+        }
+        out.push(c);
+    }
+    out
 }
