@@ -8,10 +8,11 @@ use crate::audio::mic::{MicOptions, MicSource, MicStatus, devices};
 use crate::audio::raw::{RawFormat, RawPcmSource};
 use crate::audio::wav::WavSource;
 use crate::cli::{
-    Cli, Command, DevicesArgs, FileArgs, Format, ListenArgs, OutputArgs, PaceArgs, RedactArg,
-    SampleFormat, ServeArgs, StreamArgs,
+    Cli, Command, DevicesArgs, FileArgs, Format, ListenArgs, OutputArgs, PaceArgs, Provider,
+    RedactArg, SampleFormat, ServeArgs, StreamArgs,
 };
 use crate::error::{FluxError, exit};
+use crate::flux::params::DEFAULT_MODEL;
 use crate::flux::{Dialect, Encoding, ParamError, Redact, StreamParams};
 use crate::output::jsonl::JsonlSink;
 use crate::output::live::{self, LiveOptions, LiveView};
@@ -19,7 +20,9 @@ use crate::output::progress::{self, ProgressSink, Suspended};
 use crate::output::status::StatusSink;
 use crate::output::text::TextSink;
 use crate::output::{Fanout, Sink};
+use crate::provider::cloudflare::{self, CloudflareOptions};
 use crate::provider::deepgram::{self, DeepgramOptions};
+use crate::provider::{self, Endpoint};
 use crate::serve;
 use crate::session::feed::{Tap, WavTap};
 use crate::session::{self, ClientEvent, Control, Event, Feed, SessionOptions, Summary};
@@ -73,7 +76,7 @@ async fn run_file(args: FileArgs) -> anyhow::Result<u8> {
 
 /// `flux devices`: input devices as a table, or JSONL for scripts.
 fn run_devices(args: DevicesArgs) -> anyhow::Result<u8> {
-    let list = devices::list(&cpal::default_host())?;
+    let list = devices::list(&devices::host()?)?;
     let mut out = io::stdout().lock();
     let written = if args.jsonl {
         list.iter().try_for_each(|d| {
@@ -191,24 +194,27 @@ async fn run_listen(args: ListenArgs) -> anyhow::Result<u8> {
 struct Plan {
     session: SessionOptions,
     chunk_ms: u32,
+    /// `--control FILE`: requests to read while streaming.
+    control: Option<std::path::PathBuf>,
 }
 
 impl Plan {
     fn new(stream: &StreamArgs, pace: &PaceArgs) -> Result<Plan, FluxError> {
-        let params = stream_params(stream);
+        let dialect = match stream.provider {
+            Provider::Deepgram => Dialect::Deepgram,
+            Provider::Cloudflare => Dialect::Cloudflare,
+        };
+        let params = stream_params(stream, dialect);
         params
-            .validate(Dialect::Deepgram)
+            .validate(dialect)
             .map_err(|e| FluxError::Usage(flag_error(&e)))?;
-        let api_key = deepgram::api_key(stream.api_key_file.as_deref())?;
-        let endpoint = deepgram::endpoint(
-            DeepgramOptions {
-                base_url: stream.url.as_deref(),
-                api_key,
-                allow_insecure: stream.allow_insecure,
-                force_end_turn: !stream.no_force_end_turn,
-            },
-            &params,
-        )?;
+        let mut endpoint = endpoint(stream, &params)?;
+        let user_headers = stream
+            .headers
+            .iter()
+            .map(|h| provider::parse_header(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        provider::with_user_headers(&mut endpoint, user_headers);
         let frame_samples = stream.sample_rate as usize * stream.chunk_ms as usize / 1000;
         Ok(Plan {
             session: SessionOptions {
@@ -225,15 +231,57 @@ impl Plan {
                 connect_timeout: CONNECT_TIMEOUT,
             },
             chunk_ms: stream.chunk_ms,
+            control: stream.control.clone(),
         })
+    }
+}
+
+/// The provider's endpoint for these flags.
+fn endpoint(stream: &StreamArgs, params: &StreamParams) -> Result<Endpoint, FluxError> {
+    match stream.provider {
+        Provider::Deepgram => {
+            for (flag, given) in [
+                ("--account-id", stream.account_id.is_some()),
+                ("--gateway", stream.gateway.is_some()),
+            ] {
+                if given {
+                    return Err(FluxError::Usage(format!(
+                        "{flag} is for --provider cloudflare"
+                    )));
+                }
+            }
+            deepgram::endpoint(
+                DeepgramOptions {
+                    base_url: stream.url.as_deref(),
+                    api_key: deepgram::api_key(stream.api_key_file.as_deref())?,
+                    allow_insecure: stream.allow_insecure,
+                    force_end_turn: !stream.no_force_end_turn,
+                },
+                params,
+            )
+        }
+        Provider::Cloudflare => cloudflare::endpoint(
+            CloudflareOptions {
+                url: stream.url.as_deref(),
+                gateway: stream.gateway.as_deref(),
+                account_id: cloudflare::account_id(stream.account_id.as_deref()),
+                api_token: cloudflare::api_token(stream.api_key_file.as_deref())?,
+                allow_insecure: stream.allow_insecure,
+            },
+            params,
+        ),
     }
 }
 
 /// The stream parameters the flags ask for. flux always sends raw linear16 (it conditions
 /// every input itself), so encoding and sample_rate are always set.
-fn stream_params(s: &StreamArgs) -> StreamParams {
+fn stream_params(s: &StreamArgs, dialect: Dialect) -> StreamParams {
     StreamParams {
-        model: Some(s.model.clone()),
+        // Deepgram requires a model; Cloudflare has no choice of model and takes none.
+        model: match dialect {
+            Dialect::Deepgram => Some(s.model.clone().unwrap_or_else(|| DEFAULT_MODEL.into())),
+            Dialect::Cloudflare => s.model.clone(),
+        },
         encoding: Some(Encoding::Linear16),
         sample_rate: Some(s.sample_rate),
         eot_threshold: s.eot_threshold,
@@ -308,6 +356,11 @@ where
     let feed: mpsc::Receiver<Feed> =
         session::feed::spawn_tapped(source, conditioner, end_note, extras.tap);
     let (control_tx, controls) = mpsc::channel(16);
+    if let Some(path) = &plan.control {
+        session::control_file::spawn(path.clone(), control_tx.clone()).map_err(|e| {
+            FluxError::Usage(format!("cannot read --control {}: {e}", path.display()))
+        })?;
+    }
     let format = match output.format() {
         Format::Live if !live::available() => {
             if !output.quiet {

@@ -174,32 +174,48 @@ fn parse_pace(s: &str) -> Result<f64, String> {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Connection")]
 pub struct StreamArgs {
-    /// Send to this server instead of wss://api.deepgram.com: a base URL such as a
-    /// `flux serve` address (ws://127.0.0.1:8787), a regional host or self-hosted Deepgram.
-    /// `/v2/listen` is appended unless the path already ends with it.
+    /// Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux).
+    #[arg(long, value_enum, value_name = "PROVIDER", default_value_t = Provider::Deepgram, env = "FLUX_PROVIDER")]
+    pub provider: Provider,
+    /// Send to this server instead. Deepgram: a base URL such as a `flux serve` address
+    /// (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted
+    /// Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare:
+    /// the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL).
     #[arg(long, value_name = "URL", env = "FLUX_URL")]
     pub url: Option<String>,
-    /// Read the API key from this file instead of DEEPGRAM_API_KEY (keeps it out of `ps`
-    /// and shell history).
+    /// Read the API key (Deepgram) or API token (Cloudflare) from this file instead of
+    /// DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN (keeps it out of `ps` and shell history).
     #[arg(long, value_name = "FILE")]
     pub api_key_file: Option<PathBuf>,
+    /// Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID).
+    #[arg(long, value_name = "ID")]
+    pub account_id: Option<String>,
+    /// Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization).
+    #[arg(long, value_name = "GATEWAY")]
+    pub gateway: Option<String>,
+    /// Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants;
+    /// repeatable. Values are never printed.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
     /// Allow plain ws:// to a host that is not loopback (the audio and API key travel
     /// unencrypted).
     #[arg(long)]
     pub allow_insecure: bool,
     /// The server has no ForceEndTurn (self-hosted Deepgram): end the stream by sending
-    /// silence until the last turn ends instead.
+    /// silence until the last turn ends instead. Implied for Cloudflare.
     #[arg(long)]
     pub no_force_end_turn: bool,
+    /// Read control messages from FILE (a FIFO works) while streaming: one JSON object per
+    /// line, as Flux's own messages ({"type":"Configure",...}, {"type":"ForceEndTurn"},
+    /// {"type":"CloseStream"} to finish), with an optional "at": SECONDS of audio to delay
+    /// it until then. See docs/control.md.
+    #[arg(long, value_name = "FILE")]
+    pub control: Option<PathBuf>,
 
-    /// Flux model: flux-general-en, or flux-general-multi for multilingual audio.
-    #[arg(
-        long,
-        value_name = "MODEL",
-        default_value = "flux-general-en",
-        help_heading = "Flux"
-    )]
-    pub model: String,
+    /// Flux model: flux-general-en (the default), or flux-general-multi for multilingual
+    /// audio. Deepgram only (Cloudflare serves flux-general-en).
+    #[arg(long, value_name = "MODEL", help_heading = "Flux")]
+    pub model: Option<String>,
     /// Sample rate sent to Flux, in Hz (audio is resampled to it).
     #[arg(long, value_name = "HZ", default_value_t = 16000, value_parser = parse_sample_rate, help_heading = "Flux")]
     pub sample_rate: u32,
@@ -245,6 +261,14 @@ pub struct StreamArgs {
     /// Opt out of Deepgram's Model Improvement Program.
     #[arg(long, help_heading = "Flux")]
     pub mip_opt_out: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Provider {
+    /// Deepgram's /v2/listen (hosted, regional, self-hosted, or `flux serve`).
+    Deepgram,
+    /// Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker).
+    Cloudflare,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -235,6 +235,28 @@ fn device_selection_errors_name_the_candidates() {
     );
     assert_eq!(err.lines().count(), 1, "one line, no ALSA noise: {err}");
 
+    // A broken ALSA configuration is reported, not a panic.
+    let bad = mic.path("broken.conf");
+    std::fs::write(&bad, "pcm.broken {\n type\n").unwrap();
+    for args in [
+        &["devices"][..],
+        &["listen", "--mic", "--url", "ws://127.0.0.1:9"],
+    ] {
+        let mut c = mic.flux("mic.conf");
+        c.env(
+            "ALSA_CONFIG_PATH",
+            format!("/usr/share/alsa/alsa.conf:{}", bad.display()),
+        )
+        .args(args);
+        let out = run(c, None);
+        assert_eq!(code(&out), 5, "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("audio system: cannot start"),
+            "{}",
+            stderr(&out)
+        );
+    }
+
     // Flag rules: --mic or --stdin, and the stdin-only and mic-only flags stay apart.
     for args in [
         &["listen"][..],

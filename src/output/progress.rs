@@ -221,11 +221,11 @@ mod tests {
             {
                 let mut w = Suspended::new(bar, &mut out);
                 super::super::write_line(&mut w, "a turn").unwrap();
-                write!(w, "flux: {}", "in pieces").unwrap();
+                write!(w, "flux: {}", 1 + 1).unwrap();
                 writeln!(w, " and more").unwrap();
                 write!(w, "partial").unwrap();
             }
-            assert_eq!(out, b"a turn\nflux: in pieces and more\npartial");
+            assert_eq!(out, b"a turn\nflux: 2 and more\npartial");
         }
     }
 }

@@ -58,6 +58,25 @@ impl<W: Write + Send> Sink for StatusSink<W> {
                 {
                     self.say(&format!("server warning: {}", sanitize(&n.summary(), 300)));
                 }
+                ServerMessage::ConfigureSuccess(c) => {
+                    let t = &c.thresholds;
+                    let num = |x: Option<f64>| x.map_or("-".to_string(), |x| x.to_string());
+                    self.say(&format!(
+                        "configuration applied: eot_threshold {}, eager_eot_threshold {}, \
+                         eot_timeout_ms {}, {} keyterm(s){}{}",
+                        num(t.eot_threshold),
+                        num(t.eager_eot_threshold),
+                        t.eot_timeout_ms.map_or("-".to_string(), |x| x.to_string()),
+                        c.keyterms.len(),
+                        c.language_hints
+                            .as_ref()
+                            .map(|l| format!(", language hints [{}]", sanitize(&l.join(","), 100)))
+                            .unwrap_or_default(),
+                        c.numerals
+                            .map(|n| format!(", numerals {n}"))
+                            .unwrap_or_default(),
+                    ));
+                }
                 ServerMessage::ConfigureFailure(n) => {
                     self.say(&format!(
                         "configure failed: {}",

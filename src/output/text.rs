@@ -17,20 +17,29 @@ impl<W: Write + Send> TextSink<W> {
 
 impl<W: Write + Send> Sink for TextSink<W> {
     fn event(&mut self, event: &Event) -> io::Result<()> {
-        let transcript = match event {
+        let (transcript, languages) = match event {
             Event::Server(r) => match &r.message {
-                ServerMessage::TurnInfo(t) if t.event == TurnEvent::EndOfTurn => &t.transcript,
+                ServerMessage::TurnInfo(t) if t.event == TurnEvent::EndOfTurn => {
+                    (&t.transcript, t.languages.as_deref())
+                }
                 _ => return Ok(()),
             },
             // The stream closed before the turn was confirmed: its text is still the user's.
-            Event::Client(ClientEvent::UnconfirmedTurn { transcript, .. }) => transcript,
+            Event::Client(ClientEvent::UnconfirmedTurn { transcript, .. }) => (transcript, None),
             Event::Client(_) => return Ok(()),
         };
         let line = one_line(transcript);
         if line.is_empty() {
             return Ok(());
         }
-        write_line(&mut self.out, &line)
+        // flux-general-multi reports the languages it detected: keep them with the words.
+        match languages {
+            Some(langs) if !langs.is_empty() => write_line(
+                &mut self.out,
+                &format!("[{}] {line}", one_line(&langs.join(","))),
+            ),
+            _ => write_line(&mut self.out, &line),
+        }
     }
 }
 

@@ -33,7 +33,7 @@ pub fn endpoint(opts: DeepgramOptions<'_>, params: &StreamParams) -> Result<Endp
     let mut headers = Vec::new();
     match opts.api_key {
         Some(key) => headers.push((
-            "authorization",
+            "authorization".to_string(),
             Secret::new(format!("Token {}", key.expose())),
         )),
         // A custom URL may be a local `flux serve` or a proxy that holds the key itself.
@@ -51,6 +51,8 @@ pub fn endpoint(opts: DeepgramOptions<'_>, params: &StreamParams) -> Result<Endp
         headers,
         capabilities: Capabilities {
             force_end_turn: opts.force_end_turn,
+            configure: true,
+            sends_connected: true,
         },
     })
 }

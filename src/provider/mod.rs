@@ -3,6 +3,7 @@
 //! Provider differences live here and nowhere else; the session asks for an [`Endpoint`] and
 //! its [`Capabilities`] and never checks which provider it talks to.
 
+pub mod cloudflare;
 pub mod deepgram;
 mod secret;
 
@@ -17,17 +18,22 @@ use url::Url;
 pub struct Capabilities {
     /// `ForceEndTurn` ends the open turn; without it the stream ends by sending silence.
     pub force_end_turn: bool,
+    /// `Configure` changes settings mid-stream; without it flux refuses to send one.
+    pub configure: bool,
+    /// The server greets with `Connected` before it wants audio. Where that is not documented
+    /// (Cloudflare), flux streams as soon as the WebSocket is open.
+    pub sends_connected: bool,
 }
 
 /// Everything needed to open one connection.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    /// Provider name for people and JSONL (`deepgram`).
+    /// Provider name for people and JSONL (`deepgram`, `cloudflare`).
     pub provider: &'static str,
     /// The full URL, query included. Holds no secrets (credentials travel in headers).
     pub url: Url,
-    /// Extra request headers; values are secrets and never printed.
-    pub headers: Vec<(&'static str, Secret)>,
+    /// Extra request headers (lowercase names); values are secrets and never printed.
+    pub headers: Vec<(String, Secret)>,
     pub capabilities: Capabilities,
 }
 
@@ -77,6 +83,35 @@ pub fn parse_base_url(text: &str) -> Result<Url, FluxError> {
         return Err(FluxError::Usage(format!("--url `{text}` has no host")));
     }
     Ok(url)
+}
+
+/// Parses `--header 'Name: Value'`. The value is kept as a secret (it usually holds one).
+pub fn parse_header(spec: &str) -> Result<(String, Secret), FluxError> {
+    let usage = || {
+        FluxError::Usage(format!(
+            "--header `{}` is not `Name: Value`; e.g. --header 'X-Api-Key: …'",
+            spec.split(':').next().unwrap_or("").trim()
+        ))
+    };
+    let (name, value) = spec.split_once(':').ok_or_else(usage)?;
+    let name = name.trim().to_ascii_lowercase();
+    let valid_name = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !valid_name {
+        return Err(usage());
+    }
+    Ok((name, Secret::new(value.trim())))
+}
+
+/// Adds user headers after the provider's own; a user header of the same name replaces the
+/// provider's (e.g. a proxy that wants a different Authorization).
+pub fn with_user_headers(endpoint: &mut Endpoint, user: Vec<(String, Secret)>) {
+    for (name, value) in user {
+        endpoint.headers.retain(|(n, _)| *n != name);
+        endpoint.headers.push((name, value));
+    }
 }
 
 /// Reads a credential from a file (first line, trimmed). Warns when others can read it.
@@ -133,6 +168,16 @@ mod tests {
         assert!(check_transport(&remote, false).is_err());
         check_transport(&remote, true).unwrap();
         assert!(check_transport(&Url::parse("ftp://x/").unwrap(), true).is_err());
+    }
+
+    #[test]
+    fn headers_parse_and_hide_their_values() {
+        let (n, v) = parse_header("X-Api-Key:  s3cret ").unwrap();
+        assert_eq!((n.as_str(), v.expose()), ("x-api-key", "s3cret"));
+        assert!(parse_header("no colon").is_err());
+        assert!(parse_header("bad name: x").is_err());
+        let err = parse_header("secret-in-name-only").unwrap_err().to_string();
+        assert!(err.contains("secret-in-name-only"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderValue, Response};
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue, Response};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite};
 
@@ -32,13 +32,15 @@ pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Connectio
         .into_client_request()
         .map_err(|e| FluxError::Usage(format!("cannot use URL {}: {e}", endpoint.url)))?;
     for (name, value) in &endpoint.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| FluxError::Usage(format!("`{name}` is not a valid HTTP header name")))?;
         let value = HeaderValue::from_str(value.expose()).map_err(|_| {
             FluxError::Usage(format!(
                 "the {name} credential contains characters not allowed in an HTTP header (check \
                  for a stray newline or quote)"
             ))
         })?;
-        request.headers_mut().insert(*name, value);
+        request.headers_mut().insert(name, value);
     }
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_MESSAGE_BYTES))

@@ -63,6 +63,27 @@ pub struct Candidate {
     pub default: bool,
 }
 
+/// The platform's audio host. Unlike `cpal::default_host()`, which panics when the audio
+/// system cannot start (e.g. a syntax error in ~/.asoundrc), this reports it.
+pub fn host() -> Result<Host, AudioError> {
+    let _quiet = QuietAlsa::new();
+    let mut last = None;
+    for id in cpal::available_hosts() {
+        match cpal::host_from_id(id) {
+            Ok(host) => return Ok(host),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(AudioError::Device {
+        device: "audio system".into(),
+        problem: format!(
+            "cannot start ({}); check the ALSA configuration (~/.asoundrc, /etc/asound.conf, \
+             ALSA_CONFIG_PATH)",
+            last.map_or_else(|| "no audio host".to_string(), |e| e.to_string())
+        ),
+    })
+}
+
 /// Every device that may capture, default first, without opening any of them.
 pub fn candidates(host: &Host) -> Result<Vec<Candidate>, AudioError> {
     let _quiet = QuietAlsa::new();

@@ -117,7 +117,7 @@ pub struct MicSource {
 impl MicSource {
     /// Picks the device, opens it in its own default format and starts capturing.
     pub fn open(opts: MicOptions) -> Result<MicSource, AudioError> {
-        let host = cpal::default_host();
+        let host = devices::host()?;
         let candidate = devices::select(&host, opts.device.as_deref())?;
         let _quiet = devices::QuietAlsa::new();
         let id = candidate.id.clone();
