@@ -24,7 +24,7 @@ use crate::provider::cloudflare::{self, CloudflareOptions};
 use crate::provider::deepgram::{self, DeepgramOptions};
 use crate::provider::{self, Endpoint};
 use crate::serve;
-use crate::session::feed::{Tap, WavTap};
+use crate::session::tap::{Tap, WavTap};
 use crate::session::{self, ClientEvent, Control, Event, Feed, SessionOptions, Summary};
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
@@ -354,7 +354,7 @@ where
         plan.chunk_ms,
     )?;
     let feed: mpsc::Receiver<Feed> =
-        session::feed::spawn_tapped(source, conditioner, end_note, extras.tap);
+        session::feed::spawn(source, conditioner, end_note);
     let (control_tx, controls) = mpsc::channel(16);
     if let Some(path) = &plan.control {
         session::control_file::spawn(path.clone(), control_tx.clone()).map_err(|e| {
@@ -432,7 +432,7 @@ where
 
     let meter = extras_meter.map(|(screen, status)| Meter::start(screen, status));
     let started = Instant::now();
-    let outcome = session::run(&plan.session, feed, &mut sink, controls).await;
+    let outcome = session::run(&plan.session, feed, &mut sink, controls, extras.tap).await;
     let wall = started.elapsed().as_secs_f64();
     // Erase the meter, give the terminal back and clear the bar before the closing lines.
     drop(meter);

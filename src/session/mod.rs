@@ -11,6 +11,7 @@ pub mod control_file;
 pub mod event;
 pub mod feed;
 mod stream;
+pub mod tap;
 pub mod turns;
 
 pub use event::{ClientEvent, Event, Summary};
@@ -74,11 +75,13 @@ pub struct Outcome {
 
 /// Runs one session to its end, taking [`Control`] requests while it runs. Never returns
 /// early: whatever was received has been passed to `sink` when this returns.
+/// `tap` receives a copy of every frame sent (`--save-audio`).
 pub async fn run(
     opts: &SessionOptions,
     feed: mpsc::Receiver<Feed>,
     sink: &mut dyn Sink,
     controls: mpsc::Receiver<Control>,
+    tap: Option<Box<dyn tap::Tap>>,
 ) -> Outcome {
-    stream::run(opts, feed, sink, controls).await
+    stream::run(opts, feed, sink, controls, tap).await
 }

@@ -5,6 +5,7 @@
 //! session is waiting for; handlers move it forward.
 
 use super::connect::{self, Connection, Ws, sanitize};
+use super::tap::{Tap, TapThread};
 use super::turns::TurnTracker;
 use super::{ClientEvent, Control, Event, Feed, Outcome, SessionOptions};
 use crate::error::FluxError;
@@ -88,6 +89,8 @@ struct Run<'a> {
     force_end_answered: bool,
     /// Requests to apply at an audio time, in arrival order.
     timed: Vec<(f64, Control)>,
+    /// `--save-audio`: a copy of every frame sent.
+    tap: Option<TapThread>,
 }
 
 pub(super) async fn run(
@@ -95,7 +98,17 @@ pub(super) async fn run(
     mut feed: mpsc::Receiver<Feed>,
     sink: &mut dyn Sink,
     mut controls: mpsc::Receiver<Control>,
+    tap: Option<Box<dyn Tap>>,
 ) -> Outcome {
+    let tap = match tap.map(TapThread::start).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            return Outcome {
+                error: Some(FluxError::Usage(format!("cannot start --save-audio: {e}"))),
+                ..Outcome::default()
+            };
+        }
+    };
     let Connection { ws, request_id } =
         match connect::connect(&opts.endpoint, opts.connect_timeout).await {
             Ok(c) => c,
@@ -131,6 +144,7 @@ pub(super) async fn run(
         configure_in_flight: false,
         force_end_answered: false,
         timed: Vec::new(),
+        tap,
     };
     run.emit(Event::Client(ClientEvent::Connected {
         provider: opts.endpoint.provider.to_string(),
@@ -177,6 +191,14 @@ pub(super) async fn run(
     }
     run.outcome.audio_seconds = run.sent_until;
     run.outcome.turns = run.turns.finished();
+    if let Some(tap) = run.tap.take()
+        && let Err(e) = tap.finish()
+    {
+        run.warn(
+            "save_audio_failed",
+            format!("could not write the --save-audio file ({e}); the saved audio is incomplete"),
+        );
+    }
     run.outcome
 }
 
@@ -463,9 +485,13 @@ impl Run<'_> {
             return Flow::Continue;
         };
         let bytes = frame.data.len() as u64;
-        self.send(Message::Binary(frame.data)).await;
+        // A clone shares the bytes: the saved copy costs no allocation.
+        self.send(Message::Binary(frame.data.clone())).await;
         if self.send_failed {
             return Flow::Continue;
+        }
+        if let Some(tap) = &self.tap {
+            tap.frame(&frame.data);
         }
         if self.phase == Phase::Padding {
             self.padding_sent += frame.end - self.sent_until;

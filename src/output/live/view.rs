@@ -187,7 +187,9 @@ impl View {
                     }
                 }
                 ClientEvent::Warning { message, .. } => self.note(&mut lines, "warning", message),
-                ClientEvent::Summary(_) => {}
+                // The summary is printed on stderr after the view closes; events added later
+                // show nothing until the view learns them.
+                _ => {}
             },
         }
         lines
