@@ -44,7 +44,9 @@ cargo bench --bench pipeline -- [OPTIONS]
   --streams N        concurrent real-time streams for the many-streams check (default 100;
                      0 skips it)
   --no-compare       skip the sox|websocat comparison
-  --audio-dir DIR    where generated inputs live (default target/bench-audio)";
+  --audio-dir DIR    where generated inputs live (default target/bench-audio)
+  --sink-only        just run the sink and print its URL (for profiling flux by hand:
+                     `perf record -g flux file IN --fast --url URL`)";
 
 /// One input file for the throughput table.
 struct Input {
@@ -87,6 +89,7 @@ struct Options {
     streams: usize,
     compare: bool,
     audio_dir: PathBuf,
+    sink_only: bool,
 }
 
 fn main() {
@@ -124,6 +127,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         streams: 100,
         compare: true,
         audio_dir: target.join("bench-audio"),
+        sink_only: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -131,6 +135,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         match a.as_str() {
             "--bench" => {}
             "--quick" => o.quick = true,
+            "--sink-only" => o.sink_only = true,
             "--no-compare" => o.compare = false,
             "--reps" => o.reps = value()?.parse().map_err(|e| format!("--reps: {e}"))?,
             "--streams" => o.streams = value()?.parse().map_err(|e| format!("--streams: {e}"))?,
@@ -146,6 +151,13 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
 }
 
 fn run(opts: &Options) -> Result<(), String> {
+    if opts.sink_only {
+        let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+        let state = Arc::new(Mutex::new(SinkState::default()));
+        let addr = rt.block_on(start_sink(&rt, state, false))?;
+        println!("ws://{addr}");
+        rt.block_on(std::future::pending::<()>());
+    }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let fixture = root.join("../shared/audio/two_cities.wav");
     let fixture = if fixture.exists() {

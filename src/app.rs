@@ -229,6 +229,8 @@ impl Plan {
                     Some(pace.pace.unwrap_or(1.0))
                 },
                 connect_timeout: CONNECT_TIMEOUT,
+                max_reconnects: stream.max_reconnects,
+                stall_timeout: Duration::from_secs_f64(stream.stall_timeout),
             },
             chunk_ms: stream.chunk_ms,
             control: stream.control.clone(),
@@ -353,8 +355,7 @@ where
         plan.session.sample_rate,
         plan.chunk_ms,
     )?;
-    let feed: mpsc::Receiver<Feed> =
-        session::feed::spawn(source, conditioner, end_note);
+    let feed: mpsc::Receiver<Feed> = session::feed::spawn(source, conditioner, end_note);
     let (control_tx, controls) = mpsc::channel(16);
     if let Some(path) = &plan.control {
         session::control_file::spawn(path.clone(), control_tx.clone()).map_err(|e| {
@@ -456,6 +457,8 @@ where
         bytes_sent: outcome.bytes_sent,
         turns: outcome.turns,
         unconfirmed_turns: outcome.unconfirmed_turns,
+        reconnects: outcome.reconnects,
+        filled_seconds: round3(outcome.filled_seconds),
         wall_seconds: round3(wall),
         exit_code: code,
         error: error.as_ref().map(|e| format!("{e:#}")),

@@ -205,6 +205,14 @@ pub struct StreamArgs {
     /// silence until the last turn ends instead. Implied for Cloudflare.
     #[arg(long)]
     pub no_force_end_turn: bool,
+    /// Reconnect at most N times after the connection drops, fails or stalls (the count
+    /// resets after a minute of healthy audio); 0 never reconnects. The open turn's audio is
+    /// sent again, so no speech is lost.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub max_reconnects: u32,
+    /// Reconnect when audio is flowing but the server has sent nothing for SECONDS.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_stall_timeout)]
+    pub stall_timeout: f64,
     /// Read control messages from FILE (a FIFO works) while streaming: one JSON object per
     /// line, as Flux's own messages ({"type":"Configure",...}, {"type":"ForceEndTurn"},
     /// {"type":"CloseStream"} to finish), with an optional "at": SECONDS of audio to delay
@@ -278,6 +286,15 @@ pub enum RedactArg {
     /// Redact numbers more aggressively.
     #[value(name = "aggressive_numbers", alias = "aggressive-numbers")]
     AggressiveNumbers,
+}
+
+fn parse_stall_timeout(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && (0.5..=3600.0).contains(&x) => Ok(x),
+        _ => Err(format!(
+            "`{s}` is not a number of seconds between 0.5 and 3600"
+        )),
+    }
 }
 
 fn parse_sample_rate(s: &str) -> Result<u32, String> {

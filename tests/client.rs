@@ -284,8 +284,18 @@ fn without_force_end_turn_silence_ends_the_last_turn() {
     let words_end = find_speech_end(&mono);
     write_wav(&cut, &mono[..words_end], 16000, 1, 16, false);
     let serve = Serve::start(&[]);
+    let saved = dir.path().join("sent.wav");
     let out = run(
-        file_cmd(&serve, &cut, &["--jsonl", "--no-force-end-turn"]),
+        file_cmd(
+            &serve,
+            &cut,
+            &[
+                "--jsonl",
+                "--no-force-end-turn",
+                "--save-audio",
+                saved.to_str().unwrap(),
+            ],
+        ),
         None,
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -296,6 +306,9 @@ fn without_force_end_turn_silence_ends_the_last_turn() {
         serve.audio_bytes() > words_end as u64 * 2,
         "no silence was added"
     );
+    // --save-audio holds exactly what was sent, the added silence included.
+    let (saved_samples, _) = read_wav_mono(&saved);
+    assert_eq!(saved_samples.len() as u64 * 2, serve.audio_bytes());
     let events = jsonl(&out);
     // Every turn that started also ended (CloseStream may still add an Update after it).
     let count = |event: &str| events.iter().filter(|e| e["event"] == event).count();
@@ -366,7 +379,8 @@ fn handshake_failures_map_to_exit_codes_with_the_servers_explanation() {
     ] {
         let body = format!(r#"{{"err_code":"{needle}","err_msg":"explained here"}}"#);
         let serve = Serve::start(&["--fault", &format!("reject:status={status},body={body}")]);
-        let out = run(file_cmd(&serve, &beckett, &[]), None);
+        // Without retries: each status maps straight to its exit code (retries: tests/resilience.rs).
+        let out = run(file_cmd(&serve, &beckett, &["--max-reconnects", "0"]), None);
         let err = stderr(&out);
         assert_eq!(code(&out), exit, "{status}: {err}");
         assert!(
@@ -402,12 +416,12 @@ fn a_fatal_server_error_exits_6_keeping_what_was_received() {
             &["one", "two", "three", "four", "five", "six", "seven"],
         ),
         "--fault",
-        "error:at=6.0,code=INTERNAL_SERVER_ERROR,description=boom,close=1011",
+        "error:at=6.0,code=AUDIO_DECODE_FAILED,close=1008,description=boom",
     ]);
     let out = run(file_cmd(&serve, &fixture("beckett.wav"), &["--text"]), None);
     assert_eq!(code(&out), 6, "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("INTERNAL_SERVER_ERROR: boom"),
+        stderr(&out).contains("AUDIO_DECODE_FAILED: boom"),
         "{}",
         stderr(&out)
     );
@@ -418,10 +432,14 @@ fn a_fatal_server_error_exits_6_keeping_what_was_received() {
 }
 
 #[test]
-fn a_dropped_connection_reports_the_open_turn_as_unconfirmed_and_exits_4() {
+fn without_reconnects_a_dropped_connection_reports_the_open_turn_as_unconfirmed_and_exits_4() {
     let serve = Serve::start(&["--fault", "drop:at=2.0"]);
     let out = run(
-        file_cmd(&serve, &fixture("beckett.wav"), &["--jsonl"]),
+        file_cmd(
+            &serve,
+            &fixture("beckett.wav"),
+            &["--jsonl", "--max-reconnects", "0"],
+        ),
         None,
     );
     assert_eq!(code(&out), 4, "{}", stderr(&out));
@@ -523,7 +541,7 @@ fn api_key_file_is_used_and_never_printed() {
         "--api-key",
         "sk-canary-4242",
         "--fault",
-        "error:at=1.0,code=X,description=y",
+        "error:at=1.0,code=X,close=1008,description=y",
     ]);
     let mut cmd = file_cmd(&serve, &fixture("beckett.wav"), &["--jsonl"]);
     cmd.arg("--api-key-file").arg(&key);

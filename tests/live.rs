@@ -212,6 +212,7 @@ fn is_status(line: &str) -> bool {
         "[connected]",
         "[streaming]",
         "[finishing",
+        "[reconnecting",
         "[error]",
     ]
     .iter()
@@ -227,11 +228,22 @@ fn last_non_empty(screen: &[String]) -> &str {
         .unwrap_or("")
 }
 
-/// `#N 0:00.3-0:04.1  text  (0.70 model)`: a finished turn's permanent line, ending in
-/// `tail` (its confidence and trigger).
-fn finished(lines: &[String], n: usize, text: &str, tail: &str) -> bool {
+/// `#N 0:00.3-0:04.1  text  (0.70 model)`: a finished turn's permanent line, with its
+/// EndOfTurn confidence and `trigger`.
+fn finished(lines: &[String], n: usize, text: &str, trigger: &str) -> bool {
     lines.iter().any(|l| {
-        l.starts_with(&format!("#{n} ")) && l.contains(&format!("  {text}  (")) && l.ends_with(tail)
+        let Some((head, meta)) = l.rsplit_once("  (") else {
+            return false;
+        };
+        let meta = meta.strip_suffix(')').unwrap_or("");
+        let (confidence, got_trigger) = meta.split_once(' ').unwrap_or(("", ""));
+        l.starts_with(&format!("#{n} "))
+            && head.ends_with(&format!("  {text}"))
+            && confidence
+                .parse::<f64>()
+                .is_ok_and(|c| (0.0..=1.0).contains(&c))
+            && confidence.len() == 4
+            && got_trigger == trigger
     })
 }
 
@@ -268,13 +280,13 @@ fn turns_appear_live_at_two_widths_and_across_a_resize() {
 
     // The finished turn is a permanent line with its span, confidence and trigger.
     t.wait_for("the first turn to finish", |_| {
-        finished(&t.joined(), 1, SCRIPT[0], "(0.70 model)")
+        finished(&t.joined(), 1, SCRIPT[0], "model")
     });
 
     // Narrower: everything is repainted at the new width, with no debris of the old layout.
     t.resize(40, 24);
     let screen = t.wait_for("the second turn at 40 columns", |s| {
-        is_status(last_non_empty(s)) && finished(&t.joined(), 2, SCRIPT[1], "(0.70 model)")
+        is_status(last_non_empty(s)) && finished(&t.joined(), 2, SCRIPT[1], "model")
     });
     let text = screen.join("\n");
     for line in &screen {
@@ -287,10 +299,7 @@ fn turns_appear_live_at_two_widths_and_across_a_resize() {
     assert_eq!(status_rows, 1, "one status line only:\n{text}");
     let open_rows = screen.iter().filter(|l| l.contains(" [speaking] ")).count();
     assert!(open_rows <= 1, "one open turn only:\n{text}");
-    assert!(
-        finished(&t.joined(), 1, SCRIPT[0], "(0.70 model)"),
-        "{text}"
-    );
+    assert!(finished(&t.joined(), 1, SCRIPT[0], "model"), "{text}");
 
     // The end: every turn printed once, the region gone, the terminal given back.
     let (exit, tty) = t.wait_exit();
@@ -304,7 +313,7 @@ fn turns_appear_live_at_two_widths_and_across_a_resize() {
             .count();
         assert_eq!(count, 1, "turn {} once:\n{}", i + 1, lines.join("\n"));
         assert!(
-            finished(&lines, i + 1, turn, " model)"),
+            finished(&lines, i + 1, turn, "model"),
             "{}",
             lines.join("\n")
         );

@@ -1,12 +1,23 @@
 //! The conditioner: any [`Block`] in, fixed-size mono i16 LE [`Frame`]s at the target rate out.
 //!
-//! Steps, in order: downmix to mono (mean of channels), resample with rubato's FFT resampler
-//! (skipped when the rates match), quantize to i16, cut into `chunk_ms` frames. Every buffer
-//! is allocated once in [`Conditioner::new`]; a two-hour stream costs what a two-second one does.
+//! Steps, in order: downmix to mono (mean of channels), resample (skipped when the rates
+//! match), quantize to i16, cut into `chunk_ms` frames. Every step works on whole slices, and
+//! every buffer has a fixed bound set in [`Conditioner::new`]; a two-hour stream costs what a
+//! two-second one does.
 //!
-//! Timing is exact: the resampler's group delay is dropped from the front and its tail is
-//! flushed at the end, so output sample `k` is input time `k / out_rate`, and a stream of `n`
-//! input frames yields exactly `round(n * out_rate / in_rate)` samples.
+//! Resampling takes one of two paths:
+//! - **Integer decimation** (`in_rate = M × out_rate`, e.g. 48 kHz → 16 kHz, 48 → 24, 16 → 8):
+//!   a linear-phase windowed-sinc FIR run as an M-phase polyphase filter ([`Decimator`]). It
+//!   keeps 0–0.45·out_rate flat within 0.1 dB and attenuates everything from 0.55·out_rate up
+//!   by at least 70 dB (48k → 16k: passband to 7.2 kHz, stopband from 8.8 kHz). Only kept
+//!   outputs are computed, so it costs 41 multiply-adds per input sample, a fraction of an FFT
+//!   resampler's cost for this filter quality, and it adds no block latency.
+//! - **Everything else** (44.1 kHz → 16 kHz, upsampling): rubato's `Fft` resampler.
+//!
+//! Timing is exact on both paths: the filter's group delay is dropped from the front and its
+//! tail is flushed at the end, so output sample `k` is input time `k / out_rate`, and a stream
+//! of `n` input frames yields exactly `round(n * out_rate / in_rate)` samples. The output never
+//! depends on how the input is cut into blocks.
 
 use bytes::Bytes;
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
@@ -28,6 +39,9 @@ pub const MAX_CHUNK_MS: u32 = 10_000;
 /// sharpness: at 512, 48k→16k keeps the passband flat past 7.2 kHz and rejects aliases by
 /// more than 100 dB, for a group delay (compensated) of 16 ms.
 const MIN_FFT_BLOCK: usize = 512;
+
+/// Input frames downmixed at a time: bounds the scratch buffers whatever the block size.
+const MIX_CHUNK: usize = 4096;
 
 /// One frame of conditioned audio: mono, i16 little-endian, at `sample_rate`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,9 +76,17 @@ pub struct Conditioner {
     in_rate: u32,
     in_channels: u16,
     /// `None` when input and output rates match: samples pass straight through, bit-exact.
-    resampler: Option<Box<Resample>>,
+    resampler: Option<Box<RateChange>>,
     framer: Framer,
+    /// Downmix output, reused for every block.
+    mono: Vec<f32>,
     finished: bool,
+}
+
+/// The two resampling paths (see the module docs).
+enum RateChange {
+    Decimate(Decimator),
+    Resample(Resample),
 }
 
 impl Conditioner {
@@ -100,14 +122,21 @@ impl Conditioner {
         let frame_samples = (u64::from(out_rate) * u64::from(chunk_ms) / 1000) as usize;
         let resampler = if in_rate == out_rate {
             None
+        } else if in_rate % out_rate == 0 {
+            Some(Box::new(RateChange::Decimate(Decimator::new(
+                in_rate, out_rate,
+            ))))
         } else {
-            Some(Box::new(Resample::new(in_rate, out_rate)?))
+            Some(Box::new(RateChange::Resample(Resample::new(
+                in_rate, out_rate,
+            )?)))
         };
         Ok(Conditioner {
             in_rate,
             in_channels,
             resampler,
             framer: Framer::new(frame_samples, out_rate),
+            mono: Vec::with_capacity(MIX_CHUNK),
             finished: false,
         })
     }
@@ -121,12 +150,12 @@ impl Conditioner {
     pub fn push(&mut self, block: &Block, out: &mut dyn FnMut(Frame)) -> Result<(), AudioError> {
         self.check_block(block)?;
         let channels = usize::from(self.in_channels);
-        let scale = 1.0 / channels as f32;
-        for frame in block.samples.chunks_exact(channels) {
-            let mono = frame.iter().map(|&x| super::sanitize(x)).sum::<f32>() * scale;
-            match &mut self.resampler {
-                Some(rs) => rs.push(mono, &mut self.framer, out)?,
-                None => self.framer.push(quantize(mono), out),
+        for chunk in block.samples.chunks(MIX_CHUNK * channels) {
+            downmix(chunk, channels, &mut self.mono);
+            match self.resampler.as_deref_mut() {
+                Some(RateChange::Decimate(d)) => d.push(&self.mono, &mut self.framer, out),
+                Some(RateChange::Resample(r)) => r.push(&self.mono, &mut self.framer, out)?,
+                None => self.framer.push(&self.mono, out),
             }
         }
         Ok(())
@@ -139,8 +168,10 @@ impl Conditioner {
             return Ok(());
         }
         self.finished = true;
-        if let Some(rs) = &mut self.resampler {
-            rs.flush(&mut self.framer, out)?;
+        match self.resampler.as_deref_mut() {
+            Some(RateChange::Decimate(d)) => d.flush(&mut self.framer, out),
+            Some(RateChange::Resample(r)) => r.flush(&mut self.framer, out)?,
+            None => {}
         }
         self.framer.flush(out);
         Ok(())
@@ -177,15 +208,286 @@ fn conversion(problem: String) -> AudioError {
     AudioError::Conversion { problem }
 }
 
-/// f32 in [-1, 1] to i16: round to nearest, clamp overshoot, NaN to silence.
-fn quantize(x: f32) -> i16 {
-    if x.is_nan() {
-        return 0;
+/// Mean of the channels of each frame, non-finite values sanitized first, into `mono`
+/// (replacing its contents). Mono and stereo get their own loops, which the compiler
+/// vectorizes; the arithmetic is the general formula's, so results do not depend on the path.
+fn downmix(samples: &[f32], channels: usize, mono: &mut Vec<f32>) {
+    use super::sanitize;
+    mono.clear();
+    match channels {
+        1 => mono.extend(samples.iter().map(|&x| sanitize(x))),
+        2 => mono.extend(
+            samples
+                .chunks_exact(2)
+                .map(|f| (sanitize(f[0]) + sanitize(f[1])) * 0.5),
+        ),
+        _ => {
+            let scale = 1.0 / channels as f32;
+            mono.extend(
+                samples
+                    .chunks_exact(channels)
+                    .map(|f| f.iter().map(|&x| sanitize(x)).sum::<f32>() * scale),
+            );
+        }
     }
-    (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16
 }
 
-/// Mono resampling with delay compensation and exact output length.
+/// f32 in [-1, 1] to i16: round half away from zero, clamp overshoot, NaN to silence.
+///
+/// The same result as `(x * 32768.0).round().clamp(-32768.0, 32767.0) as i16`, without
+/// `f32::round`: on baseline x86-64 (no SSE4.1) that is a libm call per sample, which showed in
+/// the profile; truncation plus a fix-up vectorizes. Clamping before rounding gives the same
+/// values (the bounds are integers), and `as` maps NaN to 0.
+#[inline]
+fn quantize(x: f32) -> i16 {
+    let y = (x * 32768.0).clamp(-32768.0, 32767.0);
+    let t = y as i32;
+    // Exact: `t` is `y` without its fraction.
+    let frac = y - t as f32;
+    let r = if frac >= 0.5 {
+        t + 1
+    } else if frac <= -0.5 {
+        t - 1
+    } else {
+        t
+    };
+    r as i16
+}
+
+/// Integer-ratio decimation (`in_rate = M × out_rate`) with a polyphase FIR.
+///
+/// The filter `h` (N taps, centre `c`) is a Kaiser-windowed sinc. Output `m` is
+/// `Σ_k h[k]·x[m·M + k − c]`: centred on input sample `m·M`, so there is no delay to
+/// compensate beyond the `c` samples of lookahead. Only the kept outputs are computed. The
+/// input is dealt into M phase buffers (`phase p` holds every M-th sample, starting at `p`),
+/// which turns each output into M short dot products over contiguous memory, and lets the
+/// kernel compute a run of consecutive outputs at once with plain vector loads.
+///
+/// Each output is summed in a fixed order whatever the block boundaries or the instruction set
+/// used (vectors hold consecutive outputs, never parts of one sum, and no fused multiply-add
+/// is used), so the output is bit-identical for any blocking and on any x86-64 CPU.
+struct Decimator {
+    factor: usize,
+    /// Taps per phase (`L`); the filter is zero-padded to `L × M` taps.
+    taps: usize,
+    /// Phase-major coefficients: `coeffs[p * L + q] = h[q * M + p]`.
+    coeffs: Vec<f32>,
+    /// `phases[p][j]` is sample `(j0 + j)·M + p` of the stream preceded by `c` zeros, where `j0`
+    /// advances as outputs are produced; all phases start at the same `j0`.
+    phases: Vec<Vec<f32>>,
+    /// Phase the next input sample goes to.
+    next_phase: usize,
+    output: Vec<f32>,
+    frames_in: u64,
+    in_rate: u64,
+    out_rate: u64,
+}
+
+/// Taps per phase of the decimation filter. With N ≈ 41·M taps the Kaiser design below keeps
+/// the passband (to 0.45·out_rate) within 0.1 dB and the stopband (from 0.55·out_rate) at least
+/// 70 dB down, whatever M; fewer taps lose stopband attenuation (65 dB at 38), more buy little.
+const DECIMATOR_TAPS_PER_PHASE: usize = 41;
+
+/// Kaiser window shape and cutoff (relative to the output Nyquist frequency), chosen by
+/// searching for the best stopband at N = 41·M with the passband held within 0.1 dB.
+const DECIMATOR_BETA: f64 = 7.1;
+const DECIMATOR_CUTOFF: f64 = 0.988;
+
+/// Output samples computed per run of the kernel, and input samples dealt at a time (bounds
+/// the phase buffers).
+const DECIMATOR_CHUNK: usize = 4096;
+
+impl Decimator {
+    fn new(in_rate: u32, out_rate: u32) -> Self {
+        let factor = (in_rate / out_rate) as usize;
+        // An odd length puts the centre on a sample, so the delay is a whole number of samples.
+        let n = (DECIMATOR_TAPS_PER_PHASE * factor) | 1;
+        let taps = n.div_ceil(factor);
+        let h = kaiser_lowpass(n, DECIMATOR_CUTOFF * 0.5 / factor as f64, DECIMATOR_BETA);
+        let mut coeffs = vec![0.0f32; taps * factor];
+        for (k, &v) in h.iter().enumerate() {
+            coeffs[(k % factor) * taps + k / factor] = v as f32;
+        }
+        let capacity = taps + DECIMATOR_CHUNK / factor + 2;
+        let mut d = Decimator {
+            factor,
+            taps,
+            coeffs,
+            phases: (0..factor).map(|_| Vec::with_capacity(capacity)).collect(),
+            next_phase: 0,
+            output: Vec::with_capacity(DECIMATOR_CHUNK / factor + 1),
+            frames_in: 0,
+            in_rate: u64::from(in_rate),
+            out_rate: u64::from(out_rate),
+        };
+        // The lead-in that centres output 0 on input 0 (the filter's group delay).
+        d.deal(&vec![0.0; n / 2]);
+        d
+    }
+
+    fn push(&mut self, mono: &[f32], framer: &mut Framer, out: &mut dyn FnMut(Frame)) {
+        self.frames_in += mono.len() as u64;
+        for piece in mono.chunks(DECIMATOR_CHUNK) {
+            self.deal(piece);
+            self.run(u64::MAX, framer, out);
+        }
+    }
+
+    /// Feed silence until every output up to `round(frames_in / M)` exists, and stop there.
+    fn flush(&mut self, framer: &mut Framer, out: &mut dyn FnMut(Frame)) {
+        let expected = expected_output(self.frames_in, self.in_rate, self.out_rate);
+        let zeros = [0.0f32; 256];
+        // Each round completes at least one output, so this ends; the bound is a safeguard.
+        for _ in 0..1_000_000 {
+            if framer.total_samples() >= expected {
+                return;
+            }
+            let need = self.factor * self.taps;
+            for _ in 0..need.div_ceil(zeros.len()) {
+                self.deal(&zeros);
+            }
+            self.run(expected, framer, out);
+        }
+    }
+
+    /// Deal samples into the phase buffers, continuing where the last call stopped.
+    fn deal(&mut self, mut samples: &[f32]) {
+        let m = self.factor;
+        // Finish a group of M begun by the previous call.
+        while self.next_phase != 0 {
+            let Some((&x, rest)) = samples.split_first() else {
+                return;
+            };
+            self.phases[self.next_phase].push(x);
+            self.next_phase = (self.next_phase + 1) % m;
+            samples = rest;
+        }
+        let whole = samples.len() / m * m;
+        if whole > 0 {
+            for (p, phase) in self.phases.iter_mut().enumerate() {
+                phase.extend(samples[p..whole].iter().step_by(m));
+            }
+        }
+        for &x in &samples[whole..] {
+            self.phases[self.next_phase].push(x);
+            self.next_phase += 1;
+        }
+    }
+
+    /// Compute every output whose inputs are all present, hand at most `limit` (in total over
+    /// the stream) to the framer, and drop the inputs no later output needs.
+    fn run(&mut self, limit: u64, framer: &mut Framer, out: &mut dyn FnMut(Frame)) {
+        // The last phase has an entry only for complete groups of M.
+        let complete = self.phases[self.factor - 1].len();
+        let ready = (complete + 1).saturating_sub(self.taps);
+        if ready == 0 {
+            return;
+        }
+        self.output.clear();
+        self.output.resize(ready, 0.0);
+        fir(&self.coeffs, self.taps, &self.phases, &mut self.output);
+        for phase in &mut self.phases {
+            phase.drain(..ready);
+        }
+        let room = limit.saturating_sub(framer.total_samples());
+        let keep = ready.min(usize::try_from(room).unwrap_or(usize::MAX));
+        framer.push(&self.output[..keep], out);
+    }
+}
+
+/// `out[m] = Σ_p Σ_q coeffs[p·L + q] · phases[p][m + q]`, summed in that order.
+///
+/// The kernel is written once and compiled twice: for baseline x86-64 (SSE2) and, chosen at
+/// run time, for AVX2, which measured about twice as fast (1 h of 48k→16k: 0.26 s against
+/// 0.50 s of CPU). AVX2 without FMA performs the same IEEE operations per output, so both give
+/// bit-identical results.
+fn fir(coeffs: &[f32], taps: usize, phases: &[Vec<f32>], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: `fir_avx2` is only compiled for AVX2, and this CPU has AVX2 (checked just
+        // above); that is the whole contract of calling a `target_feature` function.
+        unsafe { fir_avx2(coeffs, taps, phases, out) };
+        return;
+    }
+    fir_kernel::<32>(coeffs, taps, phases, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn fir_avx2(coeffs: &[f32], taps: usize, phases: &[Vec<f32>], out: &mut [f32]) {
+    fir_kernel::<64>(coeffs, taps, phases, out);
+}
+
+/// The kernel: `B` consecutive outputs at a time in an accumulator array the compiler keeps in
+/// vector registers (each tap is one broadcast and `B / lanes` multiply-adds on unaligned
+/// loads), then the remainder one output at a time with the same order of operations.
+#[inline(always)]
+fn fir_kernel<const B: usize>(coeffs: &[f32], taps: usize, phases: &[Vec<f32>], out: &mut [f32]) {
+    let n = out.len();
+    let mut m = 0;
+    while m + B <= n {
+        let mut acc = [0.0f32; B];
+        for (g, x) in coeffs.chunks_exact(taps).zip(phases) {
+            let x = &x[m..m + B + taps - 1];
+            for (q, &c) in g.iter().enumerate() {
+                let xs: &[f32; B] = x[q..q + B].try_into().expect("slice of length B");
+                for (a, &v) in acc.iter_mut().zip(xs) {
+                    *a += c * v;
+                }
+            }
+        }
+        out[m..m + B].copy_from_slice(&acc);
+        m += B;
+    }
+    for (i, y) in out.iter_mut().enumerate().skip(m) {
+        let mut a = 0.0f32;
+        for (g, x) in coeffs.chunks_exact(taps).zip(phases) {
+            for (&c, &v) in g.iter().zip(&x[i..i + taps]) {
+                a += c * v;
+            }
+        }
+        *y = a;
+    }
+}
+
+/// A Kaiser-windowed sinc lowpass of `n` (odd) taps with cutoff `fc` (fraction of the sample
+/// rate), normalized to unit gain at DC. Computed in f64 once per stream.
+fn kaiser_lowpass(n: usize, fc: f64, beta: f64) -> Vec<f64> {
+    use std::f64::consts::PI;
+    let c = (n / 2) as f64;
+    let i0_beta = bessel_i0(beta);
+    let mut h: Vec<f64> = (0..n)
+        .map(|k| {
+            let t = k as f64 - c;
+            let sinc = if t == 0.0 {
+                2.0 * fc
+            } else {
+                (2.0 * PI * fc * t).sin() / (PI * t)
+            };
+            let r = t / c;
+            sinc * bessel_i0(beta * (1.0 - r * r).max(0.0).sqrt()) / i0_beta
+        })
+        .collect();
+    let sum: f64 = h.iter().sum();
+    h.iter_mut().for_each(|v| *v /= sum);
+    h
+}
+
+/// The modified Bessel function I0, by its power series (converges fast for the β used here).
+fn bessel_i0(x: f64) -> f64 {
+    let y = x * x / 4.0;
+    let (mut sum, mut term) = (1.0, 1.0);
+    for k in 1..100 {
+        term *= y / (k * k) as f64;
+        sum += term;
+        if term < 1e-16 * sum {
+            break;
+        }
+    }
+    sum
+}
+
+/// Mono resampling with rubato's FFT resampler, delay compensation and exact output length.
 ///
 /// rubato's `Fft` with `FixedSync::Input` and one FFT block per chunk: every call consumes
 /// exactly `input.len()` frames and produces exactly `output.len()`, so the resampler's
@@ -232,17 +534,22 @@ impl Resample {
         })
     }
 
+    /// Stage `mono` a chunk at a time, running the resampler on every full chunk.
     fn push(
         &mut self,
-        x: f32,
+        mut mono: &[f32],
         framer: &mut Framer,
         out: &mut dyn FnMut(Frame),
     ) -> Result<(), AudioError> {
-        self.input[self.filled] = x;
-        self.filled += 1;
-        self.frames_in += 1;
-        if self.filled == self.input.len() {
-            self.run(None, u64::MAX, framer, out)?;
+        self.frames_in += mono.len() as u64;
+        while !mono.is_empty() {
+            let n = (self.input.len() - self.filled).min(mono.len());
+            self.input[self.filled..self.filled + n].copy_from_slice(&mono[..n]);
+            self.filled += n;
+            mono = &mono[n..];
+            if self.filled == self.input.len() {
+                self.run(None, u64::MAX, framer, out)?;
+            }
         }
         Ok(())
     }
@@ -273,12 +580,9 @@ impl Resample {
         self.filled = 0;
         let dropped = self.skip.min(produced);
         self.skip -= dropped;
-        for &y in &self.output[dropped..produced] {
-            if framer.total_samples() >= limit {
-                break;
-            }
-            framer.push(quantize(y), out);
-        }
+        let room = limit.saturating_sub(framer.total_samples());
+        let end = produced.min(dropped.saturating_add(usize::try_from(room).unwrap_or(usize::MAX)));
+        framer.push(&self.output[dropped..end], out);
         Ok(())
     }
 
@@ -330,7 +634,7 @@ fn expected_output(frames: u64, in_rate: u64, out_rate: u64) -> u64 {
     (num / (u128::from(in_rate) * 2)) as u64
 }
 
-/// Collects i16 samples into fixed-size frames.
+/// Quantizes samples and collects them into fixed-size frames.
 struct Framer {
     buf: Vec<u8>,
     frame_bytes: usize,
@@ -360,10 +664,20 @@ impl Framer {
         self.next_start + (self.buf.len() / 2) as u64
     }
 
-    fn push(&mut self, sample: i16, out: &mut dyn FnMut(Frame)) {
-        self.buf.extend_from_slice(&sample.to_le_bytes());
-        if self.buf.len() == self.frame_bytes {
-            self.emit(out);
+    /// Quantize `samples` into the pending frame, emitting each frame as it fills.
+    fn push(&mut self, mut samples: &[f32], out: &mut dyn FnMut(Frame)) {
+        while !samples.is_empty() {
+            let room = (self.frame_bytes - self.buf.len()) / 2;
+            let (now, later) = samples.split_at(room.min(samples.len()));
+            let start = self.buf.len();
+            self.buf.resize(start + now.len() * 2, 0);
+            for (dst, &x) in self.buf[start..].chunks_exact_mut(2).zip(now) {
+                dst.copy_from_slice(&quantize(x).to_le_bytes());
+            }
+            if self.buf.len() == self.frame_bytes {
+                self.emit(out);
+            }
+            samples = later;
         }
     }
 

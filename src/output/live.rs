@@ -34,7 +34,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use view::{Line, View};
 
-pub use text::sanitize;
 pub(crate) use view::clock;
 
 /// How often the key thread wakes to refresh the status line (mic level, speed).

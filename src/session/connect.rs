@@ -17,6 +17,24 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// broken server from growing the client's memory without bound.
 const MAX_MESSAGE_BYTES: usize = 4 << 20;
 
+/// Whether a failed connection attempt is worth repeating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Credentials, parameters, certificates: the same request fails the same way.
+    Never,
+    /// The server is overloaded or failing (429, 5xx): back off and try again.
+    Busy,
+    /// The network failed (refused, reset, timed out): try again when reconnecting.
+    Network,
+}
+
+/// A failed connection attempt: what to tell the user, and whether to try again.
+#[derive(Debug)]
+pub struct ConnectFailure {
+    pub error: FluxError,
+    pub retry: Retry,
+}
+
 pub struct Connection {
     pub ws: Ws,
     /// `dg-request-id` from the upgrade response.
@@ -26,19 +44,37 @@ pub struct Connection {
 /// Connects, within `timeout`, and maps every failure to the error kind (and exit code) a
 /// user can act on.
 pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Connection, FluxError> {
-    let mut request = endpoint
-        .url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| FluxError::Usage(format!("cannot use URL {}: {e}", endpoint.url)))?;
+    connect_classified(endpoint, timeout)
+        .await
+        .map_err(|f| f.error)
+}
+
+/// [`connect`], saying whether a failure is worth retrying.
+pub async fn connect_classified(
+    endpoint: &Endpoint,
+    timeout: Duration,
+) -> Result<Connection, ConnectFailure> {
+    let never = |error| ConnectFailure {
+        error,
+        retry: Retry::Never,
+    };
+    let mut request = endpoint.url.as_str().into_client_request().map_err(|e| {
+        never(FluxError::Usage(format!(
+            "cannot use URL {}: {e}",
+            endpoint.url
+        )))
+    })?;
     for (name, value) in &endpoint.headers {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| FluxError::Usage(format!("`{name}` is not a valid HTTP header name")))?;
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            never(FluxError::Usage(format!(
+                "`{name}` is not a valid HTTP header name"
+            )))
+        })?;
         let value = HeaderValue::from_str(value.expose()).map_err(|_| {
-            FluxError::Usage(format!(
+            never(FluxError::Usage(format!(
                 "the {name} credential contains characters not allowed in an HTTP header (check \
                  for a stray newline or quote)"
-            ))
+            )))
         })?;
         request.headers_mut().insert(name, value);
     }
@@ -49,10 +85,13 @@ pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Connectio
         tokio_tungstenite::connect_async_tls_with_config(request, Some(config), true, None);
     let host = host_port(endpoint);
     match tokio::time::timeout(timeout, attempt).await {
-        Err(_) => Err(FluxError::Connection(format!(
-            "timed out after {}s connecting to {host}; check the URL and your network",
-            timeout.as_secs()
-        ))),
+        Err(_) => Err(ConnectFailure {
+            error: FluxError::Connection(format!(
+                "timed out after {}s connecting to {host}; check the URL and your network",
+                timeout.as_secs()
+            )),
+            retry: Retry::Network,
+        }),
         Ok(Ok((ws, response))) => Ok(Connection {
             ws,
             request_id: header(&response, REQUEST_ID_HEADER),
@@ -78,18 +117,38 @@ fn header<T>(response: &Response<T>, name: &str) -> Option<String> {
         .map(|s| sanitize(s, 200))
 }
 
-fn explain(err: tungstenite::Error, host: &str) -> FluxError {
-    match err {
-        tungstenite::Error::Http(response) => refused(&response),
-        tungstenite::Error::Io(e) => FluxError::Connection(format!(
-            "cannot connect to {host}: {e}; is the server running and the URL right?"
-        )),
-        tungstenite::Error::Tls(e) => {
-            FluxError::Connection(format!("TLS handshake with {host} failed: {e}"))
+fn explain(err: tungstenite::Error, host: &str) -> ConnectFailure {
+    let (error, retry) = match err {
+        tungstenite::Error::Http(response) => {
+            let status = response.status().as_u16();
+            let retry = if status == 429 || status >= 500 {
+                Retry::Busy
+            } else {
+                Retry::Never
+            };
+            (refused(&response), retry)
         }
-        tungstenite::Error::Url(e) => FluxError::Usage(format!("bad URL for {host}: {e}")),
-        other => FluxError::Connection(format!("WebSocket handshake with {host} failed: {other}")),
-    }
+        tungstenite::Error::Io(e) => (
+            FluxError::Connection(format!(
+                "cannot connect to {host}: {e}; is the server running and the URL right?"
+            )),
+            Retry::Network,
+        ),
+        // A certificate problem does not fix itself by retrying.
+        tungstenite::Error::Tls(e) => (
+            FluxError::Connection(format!("TLS handshake with {host} failed: {e}")),
+            Retry::Never,
+        ),
+        tungstenite::Error::Url(e) => (
+            FluxError::Usage(format!("bad URL for {host}: {e}")),
+            Retry::Never,
+        ),
+        other => (
+            FluxError::Connection(format!("WebSocket handshake with {host} failed: {other}")),
+            Retry::Network,
+        ),
+    };
+    ConnectFailure { error, retry }
 }
 
 /// Turns a refused upgrade into one message: status, the server's error code and message,

@@ -54,6 +54,29 @@ pub enum ClientEvent {
         /// `stream_closed`, `connection_lost` or `server_error`.
         reason: String,
     },
+    /// The connection was lost (or stalled); flux will reconnect after `delay_ms`.
+    #[serde(rename = "flux.reconnecting")]
+    Reconnecting {
+        attempt: u32,
+        max_attempts: u32,
+        delay_ms: u64,
+        reason: String,
+        /// Audio sent so far (seconds of the whole stream).
+        audio_seconds: f64,
+    },
+    /// A new connection is up. The open turn's audio is sent again from `resume_from`, and
+    /// the new connection's times and turn indices are shifted to continue the stream's.
+    #[serde(rename = "flux.reconnected")]
+    Reconnected {
+        attempt: u32,
+        request_id: Option<String>,
+        /// Stream time (seconds) where the new connection's audio starts.
+        resume_from: f64,
+        /// Audio sent again because its turn had not ended, in seconds.
+        replayed_seconds: f64,
+        /// Added to the new connection's `turn_index` values.
+        turn_offset: u64,
+    },
     /// A non-fatal problem on the client side (e.g. a server message that is not JSON).
     #[serde(rename = "flux.warning")]
     Warning { code: String, message: String },
@@ -76,6 +99,10 @@ pub struct Summary {
     pub turns: u64,
     /// Turns reported without an EndOfTurn (see flux.unconfirmed_turn).
     pub unconfirmed_turns: u64,
+    /// Successful reconnects.
+    pub reconnects: u32,
+    /// Silence sent while the input stalled, in seconds.
+    pub filled_seconds: f64,
     pub wall_seconds: f64,
     pub exit_code: u8,
     #[serde(skip_serializing_if = "Option::is_none")]

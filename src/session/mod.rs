@@ -50,8 +50,15 @@ pub struct SessionOptions {
     /// Effective eot_timeout_ms: bounds the silence sent to end a turn without ForceEndTurn.
     pub eot_timeout_ms: u32,
     /// Real-time factor (1.0 = real time); `None` sends as fast as the socket takes it.
+    /// When paced, a source that stalls (a pause on stdin) is covered with silence so the
+    /// server's turn timers keep running.
     pub pace: Option<f64>,
     pub connect_timeout: Duration,
+    /// Reconnects allowed after unexpected drops (the count resets after a minute of audio
+    /// on a healthy connection); 0 disables reconnecting.
+    pub max_reconnects: u32,
+    /// Reconnect when audio is flowing but the server has said nothing for this long.
+    pub stall_timeout: Duration,
 }
 
 /// How a session ended. The session never returns early without one: whatever was received
@@ -65,6 +72,10 @@ pub struct Outcome {
     pub bytes_sent: u64,
     pub turns: u64,
     pub unconfirmed_turns: u64,
+    /// Successful reconnects.
+    pub reconnects: u32,
+    /// Silence sent while the source stalled, in seconds.
+    pub filled_seconds: f64,
     /// The input stopped on bad audio (after everything good was sent).
     pub input_error: Option<AudioError>,
     /// The session failed (connection, server error); decides the exit code.

@@ -1,23 +1,34 @@
-//! The session's event loop: one connection, from the upgrade to the server's close.
+//! The session's event loop: one logical stream over one or more connections.
 //!
-//! Four things can happen at any moment — a server message, a control request, a frame from
-//! the audio thread, a timer — and each has one handler on [`Run`]. The phase says what the
-//! session is waiting for; handlers move it forward.
+//! Things that can happen at any moment — a server message, a finished connection attempt, a
+//! control request, a frame from the audio thread, a timer — each have one handler on [`Run`].
+//! `phase` says how far the stream has got (streaming, ending, closing); `link` says whether a
+//! connection is up. They are separate because a connection can drop in any phase.
+//!
+//! Reconnecting without losing speech: every frame sent since the last finished turn stays in
+//! a bounded replay buffer. After an unexpected drop (reset, close 1006/1011–1014, a retryable
+//! `Error`, or a stall), flux reconnects with backoff and jitter, sends that audio again, and
+//! shifts the new connection's times and turn indices (which restart at 0) so the output reads
+//! as one stream. Audio keeps being taken from the source while disconnected.
 
-use super::connect::{self, Connection, Ws, sanitize};
+use super::connect::{self, Connection, Retry, Ws, sanitize};
 use super::tap::{Tap, TapThread};
 use super::turns::TurnTracker;
 use super::{ClientEvent, Control, Event, Feed, Outcome, SessionOptions};
 use crate::error::FluxError;
-use crate::flux::{ClientMessage, Configure, Notice, Received, ServerMessage, Trigger, TurnEvent};
+use crate::flux::{
+    ClientMessage, Configure, Notice, Received, ServerMessage, Thresholds, Trigger, TurnEvent,
+};
 use crate::output::Sink;
 use bytes::Bytes;
-use futures_util::stream::SplitSink;
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
 use std::collections::VecDeque;
 use std::io;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -28,14 +39,28 @@ const CONNECTED_TIMEOUT: Duration = Duration::from_secs(10);
 const FINISH_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Extra silence beyond eot_timeout_ms when ending a turn without ForceEndTurn.
 const PADDING_MARGIN_SECS: f64 = 0.5;
+/// Most audio kept for replay. A turn longer than this loses its oldest audio on reconnect
+/// (with a warning); the cap keeps memory flat (1.9 MB at 16 kHz).
+const REPLAY_CAP_SECS: f64 = 60.0;
+/// Audio kept before the server's last report when no turn is open: a turn may be starting
+/// that the server has not announced yet.
+const REPLAY_PRE_ROLL_SECS: f64 = 1.0;
+/// Audio taken from the source while disconnected, at most (then the source waits).
+const BACKLOG_CAP_SECS: f64 = 60.0;
+/// A paced source this late gets silence in its place.
+const FILL_GRACE: Duration = Duration::from_millis(250);
+/// Audio on a healthy connection after which the reconnect budget is restored.
+const HEALTHY_SECS: f64 = 60.0;
+const BACKOFF_BASE: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(8);
 
 type WsSink = SplitSink<Ws, Message>;
+type WsStream = SplitStream<Ws>;
+type Connecting = JoinHandle<Result<Connection, connect::ConnectFailure>>;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Phase {
-    /// Upgraded; waiting for the server's `Connected`.
-    AwaitConnected,
-    /// Sending input frames.
+    /// Sending input frames (input may be over with frames still queued).
     Streaming,
     /// `ForceEndTurn` sent; waiting for its EndOfTurn or Warning.
     AwaitForceEnd,
@@ -45,51 +70,87 @@ enum Phase {
     Closing,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Link {
+    /// No connection; one will be attempted when `retry_at` comes.
+    Down,
+    /// A connection attempt is running.
+    Connecting,
+    /// Upgraded; waiting for the server's `Connected`.
+    AwaitConnected,
+    Up,
+}
+
 /// Whether the loop goes on.
 #[derive(Debug, PartialEq)]
 enum Flow {
     Continue,
     Stop,
+    /// The connection is lost or useless; reconnect if the budget allows.
+    Reconnect(String),
 }
 
-/// A frame waiting for its time to be sent: its bytes and audio span (seconds).
-struct Pending {
+/// A frame of audio on the stream's timeline (seconds since the stream began).
+#[derive(Clone)]
+struct Frame {
     data: Bytes,
-    end: f64,
     start: f64,
+    end: f64,
+    /// Sent before, on a lost connection: not counted or saved again.
+    replay: bool,
 }
 
 struct Run<'a> {
     opts: &'a SessionOptions,
     sink: &'a mut dyn Sink,
-    tx: WsSink,
+    tx: Option<WsSink>,
+    link: Link,
+    phase: Phase,
     turns: TurnTracker,
     outcome: Outcome,
     fatal: Option<Notice>,
-    phase: Phase,
-    /// When the current phase gives up waiting (AwaitConnected, AwaitForceEnd, Closing).
+    /// When the current wait gives up (AwaitConnected, AwaitForceEnd, Closing).
     deadline: Instant,
-    /// Set once a send failed: the socket is gone, only its close remains to be read.
-    send_failed: bool,
+    /// When the next connection attempt starts (link Down).
+    retry_at: Instant,
+    /// Attempts since the last healthy stretch; the budget is `opts.max_reconnects`.
+    attempts: u32,
+    /// The last failed connection attempt's error: when the budget is spent, it decides the
+    /// exit code (a 5xx stays a server error, a 429 a connection failure).
+    last_connect_error: Option<FluxError>,
     /// `CloseStream` went out: a close without status from now on is success.
     close_sent: bool,
     input_open: bool,
-    pending: Option<Pending>,
-    /// Wall-clock instant of audio time 0, for pacing.
+    audio_finished_sent: bool,
+    end_reason: String,
+    /// Frames to send on the current connection, in order: replayed audio first.
+    queue: VecDeque<Frame>,
+    /// Frames sent since the last finished turn, for replay after a drop.
+    replay: VecDeque<Frame>,
+    /// Stream time of the next frame taken from the source or made of silence.
+    enqueued_until: f64,
+    /// Wall-clock instant of stream time 0, for pacing.
     pace_origin: Instant,
-    /// Audio time already sent (seconds), including padding silence.
+    /// Stream time already sent, including silence.
     sent_until: f64,
     padding_sent: f64,
     silence: Bytes,
+    /// Stream time where the current connection's audio began, and turns finished before
+    /// it: added to its timestamps and turn indices.
+    conn_offset: f64,
+    turn_offset: u64,
+    /// Stream time at which the current connection became healthy (budget reset).
+    up_since: f64,
+    last_heard: Instant,
+    sent_since_heard: bool,
     /// Configure requests wait here while one is in flight (Flux caps un-acked Configures).
     configures: VecDeque<Configure>,
-    configure_in_flight: bool,
-    /// The ForceEndTurn sent at end of input has been answered; CloseStream waits only for
-    /// queued Configures.
+    in_flight: Option<Configure>,
+    /// Every successful Configure merged: re-applied on a new connection.
+    applied: Option<Configure>,
     force_end_answered: bool,
-    /// Requests to apply at an audio time, in arrival order.
+    /// Requests to apply at a stream time, in arrival order.
     timed: Vec<(f64, Control)>,
-    /// `--save-audio`: a copy of every frame sent.
     tap: Option<TapThread>,
 }
 
@@ -109,71 +170,68 @@ pub(super) async fn run(
             };
         }
     };
-    let Connection { ws, request_id } =
-        match connect::connect(&opts.endpoint, opts.connect_timeout).await {
-            Ok(c) => c,
-            Err(e) => {
-                return Outcome {
-                    error: Some(e),
-                    ..Outcome::default()
-                };
-            }
-        };
-    let (tx, mut rx) = ws.split();
+    let now = Instant::now();
     let mut run = Run {
         opts,
         sink,
-        tx,
+        tx: None,
+        link: Link::Down,
+        phase: Phase::Streaming,
         turns: TurnTracker::default(),
-        outcome: Outcome {
-            request_id: request_id.clone(),
-            ..Outcome::default()
-        },
+        outcome: Outcome::default(),
         fatal: None,
-        phase: Phase::AwaitConnected,
-        deadline: Instant::now() + CONNECTED_TIMEOUT,
-        send_failed: false,
+        deadline: now,
+        retry_at: now,
+        attempts: 0,
+        last_connect_error: None,
         close_sent: false,
         input_open: true,
-        pending: None,
-        pace_origin: Instant::now(),
+        audio_finished_sent: false,
+        end_reason: "end_of_input".into(),
+        queue: VecDeque::new(),
+        replay: VecDeque::new(),
+        enqueued_until: 0.0,
+        pace_origin: now,
         sent_until: 0.0,
         padding_sent: 0.0,
         silence: Bytes::from(vec![0u8; opts.frame_bytes]),
+        conn_offset: 0.0,
+        turn_offset: 0,
+        up_since: 0.0,
+        last_heard: now,
+        sent_since_heard: false,
         configures: VecDeque::new(),
-        configure_in_flight: false,
+        in_flight: None,
+        applied: None,
         force_end_answered: false,
         timed: Vec::new(),
         tap,
     };
-    run.emit(Event::Client(ClientEvent::Connected {
-        provider: opts.endpoint.provider.to_string(),
-        url: opts.endpoint.url.to_string(),
-        request_id,
-        model: opts.model.clone(),
-        encoding: "linear16".into(),
-        sample_rate: opts.sample_rate,
-    }));
-    if !opts.endpoint.capabilities.sends_connected {
-        run.start_streaming();
-    }
-
+    let mut rx: Option<WsStream> = None;
+    let mut connecting: Option<Connecting> = None;
     let mut controls_open = true;
     loop {
-        if run.phase == Phase::Padding && run.pending.is_none() {
+        if run.link == Link::Down && connecting.is_none() && Instant::now() >= run.retry_at {
+            connecting = Some(run.spawn_connect());
+            run.link = Link::Connecting;
+        }
+        if run.phase == Phase::Padding && run.link == Link::Up && run.queue.is_empty() {
             run.queue_silence();
         }
-        let due = run.due();
-        let sending =
-            run.pending.is_some() && matches!(run.phase, Phase::Streaming | Phase::Padding);
-        let waiting = matches!(
-            run.phase,
-            Phase::AwaitConnected | Phase::AwaitForceEnd | Phase::Closing
-        );
-        let wants_frame = run.phase == Phase::Streaming && run.input_open && run.pending.is_none();
         let flow = tokio::select! {
             biased;
-            incoming = rx.next() => run.on_incoming(incoming).await,
+            incoming = next_message(&mut rx) => run.on_incoming(incoming).await,
+            result = join(&mut connecting) => {
+                connecting = None;
+                match result {
+                    Ok(conn) => {
+                        let (tx, stream) = conn.ws.split();
+                        rx = Some(stream);
+                        run.on_connected(tx, conn.request_id).await
+                    }
+                    Err(failure) => run.on_connect_failed(failure),
+                }
+            }
             control = controls.recv(), if controls_open => match control {
                 Some(c) => run.on_control(c).await,
                 None => {
@@ -181,13 +239,40 @@ pub(super) async fn run(
                     Flow::Continue
                 }
             },
-            item = feed.recv(), if wants_frame => run.on_feed(item).await,
-            _ = sleep_until(due), if sending => run.send_pending().await,
-            _ = sleep_until(run.deadline), if waiting => run.on_deadline().await,
+            item = feed.recv(), if run.wants_frame() => run.on_feed(item).await,
+            _ = sleep_until(run.send_due()), if run.can_send() => run.send_next().await,
+            _ = sleep_until(run.fill_due()), if run.should_fill() => {
+                run.fill_silence();
+                Flow::Continue
+            }
+            _ = sleep_until(run.deadline), if run.waiting() => run.on_deadline().await,
+            _ = sleep_until(run.stall_due()), if run.watching_stall() => {
+                Flow::Reconnect(format!(
+                    "the server sent nothing for {:.1}s while audio was flowing",
+                    opts.stall_timeout.as_secs_f64()
+                ))
+            }
+            _ = sleep_until(run.retry_at), if run.link == Link::Down && connecting.is_none() => {
+                Flow::Continue
+            }
         };
-        if flow == Flow::Stop {
-            break;
+        match flow {
+            Flow::Continue => {}
+            Flow::Stop => break,
+            Flow::Reconnect(reason) => {
+                rx = None;
+                if let Some(mut tx) = run.tx.take() {
+                    // Best effort: the connection is being abandoned either way.
+                    let _ = tokio::time::timeout(Duration::from_millis(200), tx.close()).await;
+                }
+                if run.schedule_reconnect(reason) == Flow::Stop {
+                    break;
+                }
+            }
         }
+    }
+    if let Some(handle) = connecting {
+        handle.abort();
     }
     run.outcome.audio_seconds = run.sent_until;
     run.outcome.turns = run.turns.finished();
@@ -200,6 +285,28 @@ pub(super) async fn run(
         );
     }
     run.outcome
+}
+
+/// The next message of the current connection; never resolves while there is none.
+async fn next_message(rx: &mut Option<WsStream>) -> Option<Result<Message, tungstenite::Error>> {
+    match rx {
+        Some(rx) => rx.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The running connection attempt's result; never resolves while there is none.
+async fn join(connecting: &mut Option<Connecting>) -> Result<Connection, connect::ConnectFailure> {
+    match connecting {
+        Some(handle) => match handle.await {
+            Ok(result) => result,
+            Err(e) => Err(connect::ConnectFailure {
+                error: FluxError::Connection(format!("the connection attempt failed: {e}")),
+                retry: Retry::Network,
+            }),
+        },
+        None => std::future::pending().await,
+    }
 }
 
 impl Run<'_> {
@@ -222,39 +329,170 @@ impl Run<'_> {
         }));
     }
 
-    fn start_streaming(&mut self) {
-        self.phase = Phase::Streaming;
-        self.pace_origin = Instant::now();
+    fn reconnecting(&self) -> bool {
+        self.outcome.request_id.is_some()
     }
 
-    /// When the pending frame may go: at its audio time divided by the pace.
-    fn due(&self) -> Instant {
-        match (&self.pending, self.opts.pace) {
-            (Some(p), Some(factor)) => self.pace_origin + Duration::from_secs_f64(p.start / factor),
-            _ => Instant::now(),
+    // ---- connections -----------------------------------------------------------------
+
+    fn spawn_connect(&self) -> Connecting {
+        let endpoint = self.opts.endpoint.clone();
+        let timeout = self.opts.connect_timeout;
+        tokio::spawn(async move { connect::connect_classified(&endpoint, timeout).await })
+    }
+
+    async fn on_connected(&mut self, tx: WsSink, request_id: Option<String>) -> Flow {
+        self.tx = Some(tx);
+        self.fatal = None;
+        self.last_connect_error = None;
+        self.last_heard = Instant::now();
+        self.sent_since_heard = false;
+        // The new connection's audio starts with the replayed frames, or where the stream is.
+        self.conn_offset = self
+            .replay
+            .front()
+            .map_or(self.enqueued_at_connect(), |f| f.start);
+        self.turn_offset = self.turns.finished();
+        self.up_since = self.sent_until;
+        if self.reconnecting() {
+            let replayed: f64 = self.replay.iter().map(|f| f.end - f.start).sum();
+            let mut requeue: VecDeque<Frame> = self
+                .replay
+                .iter()
+                .cloned()
+                .map(|mut f| {
+                    f.replay = true;
+                    f
+                })
+                .collect();
+            requeue.append(&mut self.queue);
+            self.queue = requeue;
+            self.outcome.reconnects += 1;
+            let attempt = self.attempts;
+            self.emit(Event::Client(ClientEvent::Reconnected {
+                attempt,
+                request_id,
+                resume_from: round6(self.conn_offset),
+                replayed_seconds: round6(replayed),
+                turn_offset: self.turn_offset,
+            }));
+            // What was configured on the lost connection is configured again, first.
+            if let Some(in_flight) = self.in_flight.take() {
+                self.configures.push_front(in_flight);
+            }
+            if let Some(applied) = self.applied.clone() {
+                self.configures.push_front(applied);
+            }
+            // Whatever ending had begun starts again once the replayed audio is through
+            // (a reconnect never happens after CloseStream went out).
+            self.phase = Phase::Streaming;
+            self.padding_sent = 0.0;
+            self.force_end_answered = false;
+        } else {
+            self.outcome.request_id = request_id.clone();
+            self.emit(Event::Client(ClientEvent::Connected {
+                provider: self.opts.endpoint.provider.to_string(),
+                url: self.opts.endpoint.url.to_string(),
+                request_id,
+                model: self.opts.model.clone(),
+                encoding: "linear16".into(),
+                sample_rate: self.opts.sample_rate,
+            }));
         }
-    }
-
-    fn queue_silence(&mut self) {
-        let secs = self.silence.len() as f64 / 2.0 / self.opts.sample_rate as f64;
-        self.pending = Some(Pending {
-            data: self.silence.clone(),
-            start: self.sent_until,
-            end: self.sent_until + secs,
-        });
-    }
-
-    async fn send(&mut self, message: Message) {
-        if !self.send_failed && self.tx.send(message).await.is_err() {
-            // The socket is gone; reading its end tells why. Don't wait long for it.
-            self.send_failed = true;
-            self.phase = Phase::Closing;
-            self.deadline = Instant::now() + Duration::from_secs(2);
+        if self.opts.endpoint.capabilities.sends_connected {
+            self.link = Link::AwaitConnected;
+            self.deadline = Instant::now() + CONNECTED_TIMEOUT;
+        } else {
+            self.link_up().await;
         }
+        Flow::Continue
     }
 
-    async fn send_control(&mut self, message: ClientMessage) {
-        self.send(Message::Text(message.to_json().into())).await;
+    /// Where a connection with nothing to replay starts: after everything sent.
+    fn enqueued_at_connect(&self) -> f64 {
+        self.queue.front().map_or(self.sent_until, |f| f.start)
+    }
+
+    async fn link_up(&mut self) {
+        self.link = Link::Up;
+        if self.outcome.frames_sent == 0 {
+            self.pace_origin = Instant::now();
+        }
+        self.send_next_configure().await;
+        self.maybe_finish_input().await;
+    }
+
+    fn on_connect_failed(&mut self, failure: connect::ConnectFailure) -> Flow {
+        self.link = Link::Down;
+        let retry = match failure.retry {
+            Retry::Never => false,
+            Retry::Busy => true,
+            // The first connection fails fast on a wrong URL or a server that is not there.
+            Retry::Network => self.reconnecting(),
+        };
+        if retry {
+            let reason = failure.error.to_string();
+            self.last_connect_error = Some(failure.error);
+            return Flow::Reconnect(reason);
+        }
+        self.finish_unconfirmed("connection_lost");
+        self.outcome.error = Some(failure.error);
+        Flow::Stop
+    }
+
+    /// Decides whether to try again and when; gives up when the budget is spent.
+    fn schedule_reconnect(&mut self, reason: String) -> Flow {
+        self.link = Link::Down;
+        self.attempts += 1;
+        let max = self.opts.max_reconnects;
+        if self.attempts > max {
+            self.finish_unconfirmed("connection_lost");
+            let tries = if max == 0 {
+                "reconnecting is disabled (--max-reconnects 0)".to_string()
+            } else {
+                format!("gave up after {max} reconnect attempt(s)")
+            };
+            let message = format!(
+                "{}; {tries}; {:.2}s of audio were sent{}",
+                sanitize(&reason, 400),
+                self.sent_until,
+                self.request_suffix()
+            );
+            self.outcome.error = Some(match self.last_connect_error.take() {
+                Some(FluxError::Server(_)) => FluxError::Server(message),
+                _ => FluxError::Connection(message),
+            });
+            return Flow::Stop;
+        }
+
+        // Exponential backoff with jitter, so many clients do not retry in step.
+        let exp = BACKOFF_BASE.saturating_mul(1u32 << (self.attempts - 1).min(10));
+        let delay = exp.min(BACKOFF_MAX).mul_f64(0.5 + fastrand::f64() * 0.5);
+        self.retry_at = Instant::now() + delay;
+        self.emit(Event::Client(ClientEvent::Reconnecting {
+            attempt: self.attempts,
+            max_attempts: max,
+            delay_ms: delay.as_millis() as u64,
+            reason: sanitize(&reason, 400),
+            audio_seconds: round6(self.sent_until),
+        }));
+        Flow::Continue
+    }
+
+    async fn send(&mut self, message: Message) -> bool {
+        let Some(tx) = self.tx.as_mut() else {
+            return false;
+        };
+        if tx.send(message).await.is_err() {
+            // The socket is gone; the read side reports why, or the deadline moves on.
+            self.tx = None;
+            return false;
+        }
+        true
+    }
+
+    async fn send_control(&mut self, message: ClientMessage) -> bool {
+        self.send(Message::Text(message.to_json().into())).await
     }
 
     // ---- server messages -------------------------------------------------------------
@@ -266,8 +504,7 @@ impl Run<'_> {
                 let (code, reason) = frame
                     .map(|f| (Some(f.code), f.reason.to_string()))
                     .unwrap_or((None, String::new()));
-                self.conclude(code, &reason);
-                Flow::Stop
+                self.on_close(code, &reason)
             }
             Some(Ok(Message::Binary(_))) => {
                 self.warn(
@@ -279,18 +516,14 @@ impl Run<'_> {
             }
             // Pings are answered by tungstenite itself.
             Some(Ok(_)) => Flow::Continue,
-            Some(Err(e)) => {
-                self.conclude_lost(&e.to_string());
-                Flow::Stop
-            }
-            None => {
-                self.conclude(None, "");
-                Flow::Stop
-            }
+            Some(Err(e)) => self.on_lost(&e.to_string()),
+            None => self.on_close(None, ""),
         }
     }
 
     async fn on_text(&mut self, text: &str) -> Flow {
+        self.last_heard = Instant::now();
+        self.sent_since_heard = false;
         let received = match ServerMessage::parse(text) {
             Ok(r) => r,
             Err(e) => {
@@ -301,22 +534,28 @@ impl Run<'_> {
                 return Flow::Continue;
             }
         };
+        let received = shift(received, self.conn_offset, self.turn_offset);
         let is_connected = matches!(received.message, ServerMessage::Connected(_));
         let answers_force_end = answers_force_end(&received.message);
         let end_of_turn = matches!(&received.message,
             ServerMessage::TurnInfo(t) if t.event == TurnEvent::EndOfTurn);
-        let configure_answer = matches!(
-            received.message,
-            ServerMessage::ConfigureSuccess(_) | ServerMessage::ConfigureFailure(_)
-        );
+        match &received.message {
+            ServerMessage::ConfigureSuccess(_) => {
+                if let Some(c) = self.in_flight.take() {
+                    self.applied = Some(merge(self.applied.take(), c));
+                }
+            }
+            ServerMessage::ConfigureFailure(_) => self.in_flight = None,
+            _ => {}
+        }
         self.on_server(received);
+        self.trim_replay();
 
-        if configure_answer {
-            self.configure_in_flight = false;
+        if self.link == Link::AwaitConnected && is_connected {
+            self.link_up().await;
         }
         self.send_next_configure().await;
         match self.phase {
-            Phase::AwaitConnected if is_connected => self.start_streaming(),
             Phase::AwaitForceEnd if answers_force_end || self.force_end_answered => {
                 self.force_end_answered = true;
                 if self.configures_settled() {
@@ -329,7 +568,7 @@ impl Run<'_> {
                 self.deadline = Instant::now() + FINISH_IDLE_TIMEOUT;
             }
             Phase::Padding if end_of_turn && !self.turns.is_open() => {
-                self.pending = None;
+                self.queue.retain(|f| f.replay);
                 self.close_stream().await;
             }
             _ => {}
@@ -337,8 +576,9 @@ impl Run<'_> {
         if self.outcome.output_closed && self.input_open {
             // The reader went away: stop sending and leave quietly.
             self.input_open = false;
-            self.pending = None;
-            self.begin_ending("output_closed").await;
+            self.queue.clear();
+            self.end_reason = "output_closed".into();
+            self.maybe_finish_input().await;
         }
         Flow::Continue
     }
@@ -350,6 +590,76 @@ impl Run<'_> {
             _ => {}
         }
         self.emit(Event::Server(received));
+    }
+
+    /// Drops replay audio the server has finished with: everything up to the last finished
+    /// turn, or, between turns, all but a short pre-roll before what it has reported on.
+    fn trim_replay(&mut self) {
+        let keep_from = if self.turns.is_open() {
+            self.turns.last_end()
+        } else {
+            self.turns
+                .last_end()
+                .max(self.turns.heard_until() - REPLAY_PRE_ROLL_SECS)
+        };
+        while self.replay.front().is_some_and(|f| f.end <= keep_from) {
+            self.replay.pop_front();
+        }
+    }
+
+    /// The server closed the socket (with a close frame, or just EOF).
+    fn on_close(&mut self, code: Option<CloseCode>, reason: &str) -> Flow {
+        let how = match code {
+            Some(c) => format!("with code {}{}", u16::from(c), reason_suffix(reason)),
+            None => "without a close code".to_string(),
+        };
+        if let Some(fatal) = self.fatal.clone() {
+            let retryable = retryable_error(&fatal, code);
+            if retryable && !self.close_sent {
+                return Flow::Reconnect(format!(
+                    "the server reported {} and closed {how}",
+                    sanitize(&fatal.summary(), 300)
+                ));
+            }
+            self.finish_unconfirmed("server_error");
+            self.outcome.error = Some(FluxError::Server(format!(
+                "the server ended the stream with an error: {}{}",
+                sanitize(&fatal.summary(), 300),
+                self.request_suffix()
+            )));
+            return Flow::Stop;
+        }
+        let clean = matches!(
+            code,
+            None | Some(CloseCode::Normal) | Some(CloseCode::Status)
+        );
+        if self.close_sent && clean {
+            // Flux closes without a status code after CloseStream: that is success.
+            self.finish_unconfirmed("stream_closed");
+            return Flow::Stop;
+        }
+        if self.close_sent {
+            self.finish_unconfirmed("connection_lost");
+            self.outcome.error = Some(FluxError::Connection(format!(
+                "the server closed the connection {how} while the stream was closing{}",
+                self.request_suffix()
+            )));
+            return Flow::Stop;
+        }
+        Flow::Reconnect(format!(
+            "the server closed the connection unexpectedly {how}"
+        ))
+    }
+
+    fn on_lost(&mut self, detail: &str) -> Flow {
+        if self.fatal.is_some() {
+            return self.on_close(None, "");
+        }
+        if self.close_sent {
+            self.finish_unconfirmed("stream_closed");
+            return Flow::Stop;
+        }
+        Flow::Reconnect(format!("lost the connection: {}", sanitize(detail, 200)))
     }
 
     // ---- control requests ------------------------------------------------------------
@@ -368,20 +678,15 @@ impl Run<'_> {
     async fn apply_control(&mut self, control: Control) -> Flow {
         match control {
             Control::Finish if self.input_open => {
+                // The user asked to stop now: audio not yet sent is dropped (replayed audio
+                // is kept), and the turn in progress is finished as at end of input.
                 self.input_open = false;
-                match self.phase {
-                    Phase::Streaming => {
-                        // The user asked to stop now: frames not yet sent are dropped, and the
-                        // turn in progress is finished as at end of input.
-                        self.pending = None;
-                        self.begin_ending("interrupted").await;
-                    }
-                    Phase::AwaitConnected => {
-                        let _ = self.tx.close().await;
-                        return Flow::Stop;
-                    }
-                    _ => {}
+                self.queue.retain(|f| f.replay);
+                self.end_reason = "interrupted".into();
+                if self.link == Link::Down && self.outcome.request_id.is_none() {
+                    return Flow::Stop;
                 }
+                self.maybe_finish_input().await;
             }
             Control::Finish => {}
             Control::ForceEndTurn => {
@@ -393,7 +698,7 @@ impl Run<'_> {
                             self.opts.endpoint.provider
                         ),
                     );
-                } else if self.phase == Phase::Streaming {
+                } else if self.phase == Phase::Streaming && self.link == Link::Up {
                     self.send_control(ClientMessage::ForceEndTurn).await;
                 }
             }
@@ -419,25 +724,22 @@ impl Run<'_> {
     /// Sends the next queued Configure if none is awaiting its answer. Queued requests still
     /// go out while the stream is ending (before CloseStream), so none is silently dropped.
     async fn send_next_configure(&mut self) {
-        let open = matches!(
-            self.phase,
-            Phase::Streaming | Phase::AwaitForceEnd | Phase::Padding
-        );
-        if self.configure_in_flight || !open {
+        if self.in_flight.is_some() || self.link != Link::Up || self.phase == Phase::Closing {
             return;
         }
         if let Some(c) = self.configures.pop_front() {
-            self.configure_in_flight = true;
-            self.send_control(ClientMessage::Configure(c)).await;
+            if self.send_control(ClientMessage::Configure(c.clone())).await {
+                self.in_flight = Some(c);
+            }
         }
     }
 
     /// Every Configure sent has been answered and none is queued.
     fn configures_settled(&self) -> bool {
-        !self.configure_in_flight && self.configures.is_empty()
+        self.in_flight.is_none() && self.configures.is_empty()
     }
 
-    /// Applies timed requests whose audio time has been reached.
+    /// Applies timed requests whose stream time has been reached.
     async fn release_timed(&mut self) {
         while let Some(i) = self.timed.iter().position(|(at, _)| *at <= self.sent_until) {
             let (_, control) = self.timed.remove(i);
@@ -449,87 +751,202 @@ impl Run<'_> {
 
     // ---- audio -----------------------------------------------------------------------
 
+    /// Take a frame from the source? While connected, one at a time (pacing decides when it
+    /// goes); while disconnected, keep draining a live source into a bounded backlog.
+    fn wants_frame(&self) -> bool {
+        if !self.input_open || self.phase != Phase::Streaming {
+            return false;
+        }
+        if self.link == Link::Up {
+            return self.queue.iter().all(|f| f.replay);
+        }
+        let backlog: f64 = self.queue.iter().map(|f| f.end - f.start).sum();
+        backlog < BACKLOG_CAP_SECS
+    }
+
     async fn on_feed(&mut self, item: Option<Feed>) -> Flow {
         match item {
             Some(Feed::Frame(frame)) => {
                 self.outcome.input_seconds = frame.end_secs();
-                self.pending = Some(Pending {
-                    start: frame.start_secs(),
-                    end: frame.end_secs(),
+                let secs = frame.end_secs() - frame.start_secs();
+                self.queue.push_back(Frame {
                     data: frame.data,
+                    start: self.enqueued_until,
+                    end: self.enqueued_until + secs,
+                    replay: false,
                 });
+                self.enqueued_until += secs;
             }
             Some(Feed::End { error, note }) => {
                 self.input_open = false;
                 if let Some(note) = note {
                     self.warn("input_note", note);
                 }
-                let reason = if error.is_some() {
-                    "input_error"
-                } else {
-                    "end_of_input"
-                };
+                if error.is_some() {
+                    self.end_reason = "input_error".into();
+                }
                 self.outcome.input_error = error;
-                self.begin_ending(reason).await;
+                self.maybe_finish_input().await;
             }
             None => {
                 self.input_open = false;
-                self.begin_ending("end_of_input").await;
+                self.maybe_finish_input().await;
             }
         }
         Flow::Continue
     }
 
-    async fn send_pending(&mut self) -> Flow {
-        let Some(frame) = self.pending.take() else {
+    fn can_send(&self) -> bool {
+        self.link == Link::Up && !self.queue.is_empty() && self.phase != Phase::Closing
+    }
+
+    /// When the next frame may go: replayed audio at once, the rest at its stream time
+    /// divided by the pace.
+    fn send_due(&self) -> Instant {
+        match (self.queue.front(), self.opts.pace) {
+            (Some(f), Some(factor)) if !f.replay && self.phase == Phase::Streaming => {
+                self.pace_origin + Duration::from_secs_f64(f.start / factor)
+            }
+            _ => Instant::now(),
+        }
+    }
+
+    async fn send_next(&mut self) -> Flow {
+        let Some(frame) = self.queue.pop_front() else {
             return Flow::Continue;
         };
-        let bytes = frame.data.len() as u64;
-        // A clone shares the bytes: the saved copy costs no allocation.
-        self.send(Message::Binary(frame.data.clone())).await;
-        if self.send_failed {
-            return Flow::Continue;
+        // A clone shares the bytes: the replay buffer and the saved copy cost no allocation.
+        if !self.send(Message::Binary(frame.data.clone())).await {
+            self.queue.push_front(frame);
+            return Flow::Reconnect("the connection broke while sending audio".into());
         }
-        if let Some(tap) = &self.tap {
-            tap.frame(&frame.data);
+        self.sent_since_heard = true;
+        if !frame.replay {
+            if self.phase == Phase::Padding {
+                self.padding_sent += frame.end - frame.start;
+            }
+            self.sent_until = frame.end;
+            self.outcome.frames_sent += 1;
+            self.outcome.bytes_sent += frame.data.len() as u64;
+            if let Some(tap) = &self.tap {
+                tap.frame(&frame.data);
+            }
+            self.remember(frame);
+            if self.attempts > 0 && self.sent_until - self.up_since >= HEALTHY_SECS {
+                self.attempts = 0;
+            }
+            self.release_timed().await;
         }
-        if self.phase == Phase::Padding {
-            self.padding_sent += frame.end - self.sent_until;
-        }
-        self.sent_until = frame.end;
-        self.outcome.frames_sent += 1;
-        self.outcome.bytes_sent += bytes;
-        self.release_timed().await;
         if self.phase == Phase::Padding && self.padding_done() && self.configures_settled() {
             self.close_stream().await;
         }
+        self.maybe_finish_input().await;
         Flow::Continue
+    }
+
+    /// Keeps a sent frame for replay, within the cap (oldest audio goes first).
+    fn remember(&mut self, frame: Frame) {
+        self.replay.push_back(frame);
+        let mut kept: f64 = self.replay.iter().map(|f| f.end - f.start).sum();
+        while kept > REPLAY_CAP_SECS {
+            match self.replay.pop_front() {
+                Some(f) => kept -= f.end - f.start,
+                None => break,
+            }
+        }
+    }
+
+    /// A paced source that falls behind (a pause on stdin) gets silence in its place, so
+    /// the server's turn timers keep running and an open turn can end.
+    fn should_fill(&self) -> bool {
+        self.opts.pace.is_some()
+            && self.input_open
+            && self.link == Link::Up
+            && self.phase == Phase::Streaming
+            && self.queue.is_empty()
+            && self.outcome.frames_sent > 0
+    }
+
+    fn fill_due(&self) -> Instant {
+        let factor = self.opts.pace.unwrap_or(1.0);
+        self.pace_origin + Duration::from_secs_f64(self.enqueued_until / factor) + FILL_GRACE
+    }
+
+    fn fill_silence(&mut self) {
+        let secs = self.frame_secs();
+        self.queue.push_back(Frame {
+            data: self.silence.clone(),
+            start: self.enqueued_until,
+            end: self.enqueued_until + secs,
+            replay: false,
+        });
+        self.enqueued_until += secs;
+        self.outcome.filled_seconds += secs;
+    }
+
+    fn frame_secs(&self) -> f64 {
+        self.silence.len() as f64 / 2.0 / self.opts.sample_rate as f64
+    }
+
+    fn queue_silence(&mut self) {
+        let secs = self.frame_secs();
+        let start = self.sent_until.max(self.enqueued_until);
+        self.queue.push_back(Frame {
+            data: self.silence.clone(),
+            start,
+            end: start + secs,
+            replay: false,
+        });
+        self.enqueued_until = start + secs;
+    }
+
+    // ---- stalls ----------------------------------------------------------------------
+
+    fn watching_stall(&self) -> bool {
+        self.link == Link::Up
+            && self.sent_since_heard
+            && matches!(self.phase, Phase::Streaming | Phase::Padding)
+    }
+
+    fn stall_due(&self) -> Instant {
+        self.last_heard + self.opts.stall_timeout
     }
 
     // ---- ending ----------------------------------------------------------------------
 
-    /// No more input: finish the open turn the best way the server allows.
-    async fn begin_ending(&mut self, reason: &str) {
-        for (at, control) in std::mem::take(&mut self.timed) {
-            self.warn(
-                "control_not_applied",
-                format!(
-                    "{control:?} was due at {at}s of audio, but the audio ended at {:.2}s",
-                    self.sent_until
-                ),
-            );
+    /// Once input is over and everything queued is sent, finish the open turn the best way
+    /// the server allows.
+    async fn maybe_finish_input(&mut self) {
+        if self.input_open
+            || self.phase != Phase::Streaming
+            || self.link != Link::Up
+            || !self.queue.is_empty()
+        {
+            return;
         }
-        self.emit(Event::Client(ClientEvent::AudioFinished {
-            reason: reason.to_string(),
-            audio_seconds: self.sent_until,
-            frames: self.outcome.frames_sent,
-            bytes: self.outcome.bytes_sent,
-        }));
+        if !self.audio_finished_sent {
+            self.audio_finished_sent = true;
+            for (at, control) in std::mem::take(&mut self.timed) {
+                self.warn(
+                    "control_not_applied",
+                    format!(
+                        "{control:?} was due at {at}s of audio, but the audio ended at {:.2}s",
+                        self.sent_until
+                    ),
+                );
+            }
+            let reason = self.end_reason.clone();
+            self.emit(Event::Client(ClientEvent::AudioFinished {
+                reason,
+                audio_seconds: self.sent_until,
+                frames: self.outcome.frames_sent,
+                bytes: self.outcome.bytes_sent,
+            }));
+        }
         if self.outcome.output_closed {
             self.close_stream().await;
         } else if self.opts.endpoint.capabilities.force_end_turn {
-            self.send_control(ClientMessage::ForceEndTurn).await;
-            if !self.send_failed {
+            if self.send_control(ClientMessage::ForceEndTurn).await {
                 self.phase = Phase::AwaitForceEnd;
                 self.deadline = Instant::now() + FINISH_IDLE_TIMEOUT;
             }
@@ -550,22 +967,27 @@ impl Run<'_> {
     }
 
     async fn close_stream(&mut self) {
-        self.send_control(ClientMessage::CloseStream).await;
-        self.close_sent = !self.send_failed;
+        self.queue.clear();
+        self.close_sent = self.send_control(ClientMessage::CloseStream).await;
         self.phase = Phase::Closing;
         self.deadline = Instant::now() + FINISH_IDLE_TIMEOUT;
     }
 
+    fn waiting(&self) -> bool {
+        self.link == Link::AwaitConnected
+            || (self.link == Link::Up
+                && matches!(self.phase, Phase::AwaitForceEnd | Phase::Closing))
+            || (self.phase == Phase::Closing && self.link == Link::Down)
+    }
+
     async fn on_deadline(&mut self) -> Flow {
+        if self.link == Link::AwaitConnected {
+            return Flow::Reconnect(format!(
+                "the server accepted the connection but sent no Connected message within {}s",
+                CONNECTED_TIMEOUT.as_secs()
+            ));
+        }
         match self.phase {
-            Phase::AwaitConnected => {
-                self.outcome.error = Some(FluxError::Connection(format!(
-                    "the server accepted the connection but sent no Connected message within {}s",
-                    CONNECTED_TIMEOUT.as_secs()
-                )));
-                let _ = self.tx.close().await;
-                Flow::Stop
-            }
             Phase::AwaitForceEnd => {
                 self.warn(
                     "force_end_turn_unanswered",
@@ -578,7 +1000,7 @@ impl Run<'_> {
                 Flow::Continue
             }
             _ => {
-                if !self.send_failed {
+                if self.close_sent {
                     self.warn(
                         "close_unanswered",
                         format!(
@@ -587,8 +1009,16 @@ impl Run<'_> {
                         ),
                     );
                 }
-                let _ = self.tx.close().await;
-                self.conclude(None, "");
+                if let Some(mut tx) = self.tx.take() {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), tx.close()).await;
+                }
+                self.finish_unconfirmed("stream_closed");
+                if !self.close_sent {
+                    self.outcome.error = Some(FluxError::Connection(format!(
+                        "the connection broke while the stream was closing{}",
+                        self.request_suffix()
+                    )));
+                }
                 Flow::Stop
             }
         }
@@ -607,51 +1037,6 @@ impl Run<'_> {
                 reason: reason.to_string(),
             }));
         }
-    }
-
-    /// The server closed the socket (with a close frame, or just EOF).
-    fn conclude(&mut self, code: Option<CloseCode>, reason: &str) {
-        if let Some(fatal) = self.fatal.clone() {
-            self.finish_unconfirmed("server_error");
-            self.outcome.error = Some(FluxError::Server(format!(
-                "the server ended the stream with an error: {}{}",
-                sanitize(&fatal.summary(), 300),
-                self.request_suffix()
-            )));
-            return;
-        }
-        let clean = matches!(
-            code,
-            None | Some(CloseCode::Normal) | Some(CloseCode::Status)
-        );
-        if self.close_sent && clean {
-            // Flux closes without a status code after CloseStream: that is success.
-            self.finish_unconfirmed("stream_closed");
-            return;
-        }
-        self.finish_unconfirmed("connection_lost");
-        let how = match code {
-            Some(c) => format!("with code {}{}", u16::from(c), reason_suffix(reason)),
-            None => "without a close code".to_string(),
-        };
-        self.outcome.error = Some(FluxError::Connection(format!(
-            "the server closed the connection unexpectedly {how} after {:.2}s of audio{}",
-            self.sent_until,
-            self.request_suffix()
-        )));
-    }
-
-    fn conclude_lost(&mut self, detail: &str) {
-        if self.fatal.is_some() || self.close_sent {
-            return self.conclude(None, "");
-        }
-        self.finish_unconfirmed("connection_lost");
-        self.outcome.error = Some(FluxError::Connection(format!(
-            "lost the connection after {:.2}s of audio: {}{}",
-            self.sent_until,
-            sanitize(detail, 200),
-            self.request_suffix()
-        )));
     }
 
     fn request_suffix(&self) -> String {
@@ -674,10 +1059,151 @@ fn answers_force_end(message: &ServerMessage) -> bool {
     }
 }
 
+/// A fatal `Error` worth a new connection: the server's own trouble (internal errors,
+/// timeouts, overload, a restart), not something flux sent.
+fn retryable_error(error: &Notice, close: Option<CloseCode>) -> bool {
+    let code = error.code.as_deref().unwrap_or("");
+    let server_side = ["INTERNAL", "UNAVAILABLE", "TIMEOUT", "OVERLOAD", "NET-"]
+        .iter()
+        .any(|k| code.contains(k));
+    let close_says_retry = matches!(
+        close.map(u16::from),
+        Some(1011) | Some(1012) | Some(1013) | Some(1014)
+    );
+    let client_fault = ["UNPARSABLE", "INVALID", "UNSUPPORTED", "AUTH", "PERMISSION"]
+        .iter()
+        .any(|k| code.contains(k));
+    !client_fault && (server_side || close_says_retry)
+}
+
+/// Merges a successful Configure into the configuration applied so far (later wins; lists
+/// replace), so one message re-applies everything on a new connection.
+fn merge(applied: Option<Configure>, next: Configure) -> Configure {
+    let Some(mut base) = applied else {
+        return next;
+    };
+    if let Some(t) = next.thresholds {
+        let b = base.thresholds.get_or_insert_with(Thresholds::default);
+        b.eot_threshold = t.eot_threshold.or(b.eot_threshold);
+        b.eager_eot_threshold = t.eager_eot_threshold.or(b.eager_eot_threshold);
+        b.eot_timeout_ms = t.eot_timeout_ms.or(b.eot_timeout_ms);
+    }
+    base.keyterms = next.keyterms.or(base.keyterms);
+    base.language_hints = next.language_hints.or(base.language_hints);
+    base.numerals = next.numerals.or(base.numerals);
+    base
+}
+
+/// Moves a connection's TurnInfo onto the stream's timeline: its times start at the
+/// connection's offset and its turn indices after the turns already finished.
+fn shift(received: Received, time: f64, turns: u64) -> Received {
+    if time == 0.0 && turns == 0 {
+        return received;
+    }
+    let Received { mut raw, message } = received;
+    if !matches!(message, ServerMessage::TurnInfo(_)) {
+        return Received { message, raw };
+    }
+    let add = |v: &mut Value, by: f64| {
+        if let Some(x) = v.as_f64() {
+            *v = Value::from(round6(x + by));
+        }
+    };
+    if let Value::Object(map) = &mut raw {
+        for key in ["audio_window_start", "audio_window_end"] {
+            if let Some(v) = map.get_mut(key) {
+                add(v, time);
+            }
+        }
+        if let Some(v) = map.get_mut("turn_index")
+            && let Some(i) = v.as_u64()
+        {
+            *v = Value::from(i + turns);
+        }
+        if let Some(Value::Array(words)) = map.get_mut("words") {
+            for w in words.iter_mut().filter_map(Value::as_object_mut) {
+                for key in ["start", "end"] {
+                    if let Some(v) = w.get_mut(key) {
+                        add(v, time);
+                    }
+                }
+            }
+        }
+    }
+    ServerMessage::from_value(raw.clone()).unwrap_or(Received { message, raw })
+}
+
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
 fn reason_suffix(reason: &str) -> String {
     if reason.is_empty() {
         String::new()
     } else {
         format!(" ({})", sanitize(reason, 200))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shift_moves_times_and_turn_indices_only() {
+        let text = r#"{"type":"TurnInfo","event":"EndOfTurn","turn_index":1,"audio_window_start":0.5,"audio_window_end":2.0,"transcript":"a b","words":[{"word":"a","confidence":0.9,"start":0.6,"end":0.9},{"word":"b","confidence":0.9}],"end_of_turn_confidence":0.8,"sequence_id":7}"#;
+        let r = shift(ServerMessage::parse(text).unwrap(), 10.25, 3);
+        assert_eq!(r.raw["turn_index"], 4);
+        assert_eq!(r.raw["audio_window_start"], 10.75);
+        assert_eq!(r.raw["audio_window_end"], 12.25);
+        assert_eq!(r.raw["words"][0]["start"], 10.85);
+        assert!(r.raw["words"][1].get("start").is_none());
+        assert_eq!(r.raw["sequence_id"], 7);
+        let ServerMessage::TurnInfo(t) = r.message else {
+            panic!()
+        };
+        assert_eq!(t.turn_index, 4);
+        // No offset: the message is untouched, byte for byte.
+        let r = shift(ServerMessage::parse(text).unwrap(), 0.0, 0);
+        assert_eq!(r.raw.to_string(), text);
+    }
+
+    #[test]
+    fn retryable_errors_are_the_servers_own_trouble() {
+        let n = |c: &str| Notice::new(c, "d");
+        assert!(retryable_error(&n("INTERNAL_SERVER_ERROR"), None));
+        assert!(retryable_error(&n("SOMETHING"), Some(CloseCode::Error)));
+        assert!(!retryable_error(&n("SOMETHING"), None));
+        assert!(!retryable_error(
+            &n("UNPARSABLE_CLIENT_MESSAGE"),
+            Some(CloseCode::Error)
+        ));
+    }
+
+    #[test]
+    fn configures_merge_later_wins_lists_replace() {
+        let a = Configure {
+            thresholds: Some(Thresholds {
+                eot_threshold: Some(0.8),
+                eot_timeout_ms: Some(6000),
+                ..Default::default()
+            }),
+            keyterms: Some(vec!["x".into()]),
+            ..Default::default()
+        };
+        let b = Configure {
+            thresholds: Some(Thresholds {
+                eot_threshold: Some(0.9),
+                ..Default::default()
+            }),
+            keyterms: Some(vec![]),
+            numerals: Some(true),
+            ..Default::default()
+        };
+        let m = merge(Some(a), b);
+        let t = m.thresholds.unwrap();
+        assert_eq!((t.eot_threshold, t.eot_timeout_ms), (Some(0.9), Some(6000)));
+        assert_eq!(m.keyterms, Some(vec![]));
+        assert_eq!(m.numerals, Some(true));
     }
 }

@@ -9,6 +9,8 @@ pub struct TurnTracker {
     finished: u64,
     /// Audio the server has reported on, in seconds (max `audio_window_end` seen).
     heard_until: f64,
+    /// Where the last finished turn's window ended, in seconds.
+    last_end: f64,
 }
 
 impl TurnTracker {
@@ -18,6 +20,7 @@ impl TurnTracker {
             TurnEvent::EndOfTurn => {
                 self.open = None;
                 self.finished += 1;
+                self.last_end = self.last_end.max(t.audio_window_end);
             }
             // An Update between turns carries an empty transcript and opens nothing.
             TurnEvent::Update if self.open.is_none() && t.transcript.trim().is_empty() => {}
@@ -35,6 +38,11 @@ impl TurnTracker {
 
     pub fn heard_until(&self) -> f64 {
         self.heard_until
+    }
+
+    /// Where the last finished turn ended (0 before the first).
+    pub fn last_end(&self) -> f64 {
+        self.last_end
     }
 
     /// The open turn's latest state, if it has any text; the turn is then considered closed.

@@ -71,6 +71,11 @@ pub enum Connection {
     Finishing {
         reason: String,
     },
+    /// The connection was lost; a new one is being made.
+    Reconnecting {
+        attempt: u32,
+        max_attempts: u32,
+    },
     Failed,
 }
 
@@ -87,8 +92,8 @@ pub struct Status {
     pub audio: f64,
     /// Length of the input, when known (files).
     pub total: Option<f64>,
-    /// Connections made; every one after the first is a reconnect.
-    pub connections: u32,
+    /// Successful reconnects.
+    pub reconnects: u32,
     /// Microphone level in dBFS, when a microphone is the source.
     pub mic_db: Option<f32>,
     /// Keys are read (raw mode is on): show the key hints.
@@ -136,18 +141,41 @@ impl View {
                     request_id,
                     ..
                 } => {
-                    self.status.connections += 1;
                     self.status.provider = Some(sanitize(provider));
                     self.status.model = Some(sanitize(model));
                     self.status.request_id = request_id.as_deref().map(sanitize);
                     self.status.connection = Some(Connection::Upgraded);
-                    if self.status.connections > 1 {
-                        let id = request_id
-                            .as_deref()
-                            .map(|id| format!(" (request id {})", sanitize(id)))
-                            .unwrap_or_default();
-                        lines.push(vec![span(format!("-- reconnected{id}"), Tone::Dim)]);
+                }
+                ClientEvent::Reconnecting {
+                    attempt,
+                    max_attempts,
+                    ..
+                } => {
+                    self.status.connection = Some(Connection::Reconnecting {
+                        attempt: *attempt,
+                        max_attempts: *max_attempts,
+                    });
+                }
+                ClientEvent::Reconnected {
+                    request_id,
+                    replayed_seconds,
+                    ..
+                } => {
+                    self.status.reconnects += 1;
+                    self.status.connection = Some(Connection::Upgraded);
+                    if let Some(id) = request_id {
+                        self.status.request_id = Some(sanitize(id));
                     }
+                    let id = request_id
+                        .as_deref()
+                        .map(|id| format!(" (request id {})", sanitize(id)))
+                        .unwrap_or_default();
+                    let replay = if *replayed_seconds > 0.0 {
+                        format!(", {replayed_seconds:.1}s of the open turn sent again")
+                    } else {
+                        String::new()
+                    };
+                    lines.push(vec![span(format!("-- reconnected{id}{replay}"), Tone::Dim)]);
                 }
                 ClientEvent::AudioFinished {
                     reason,
@@ -353,6 +381,14 @@ impl View {
             }
             Some(Connection::Finishing { .. }) => ("finishing", Tone::Accent),
             Some(Connection::Failed) => ("error", Tone::Bad),
+            Some(Connection::Reconnecting { .. }) => ("reconnecting", Tone::Warn),
+        };
+        let state = match &s.connection {
+            Some(Connection::Reconnecting {
+                attempt,
+                max_attempts,
+            }) => format!("{state} {attempt}/{max_attempts}"),
+            _ => state.to_string(),
         };
         let mut parts = [
             Part::new(vec![format!("[{state}]")], tone),
@@ -399,7 +435,7 @@ impl View {
             };
             parts[MIC].forms = vec![format!("mic {level} {}", meter(db)), format!("mic {level}")];
         }
-        let reconnects = s.connections.saturating_sub(1);
+        let reconnects = s.reconnects;
         parts[RECONNECTS].forms = vec![format!("reconnects {reconnects}")];
         if reconnects > 0 {
             parts[RECONNECTS].tone = Tone::Warn;
@@ -726,15 +762,34 @@ mod tests {
     }
 
     #[test]
-    fn reconnects_are_counted_and_announced() {
+    fn reconnects_are_shown_counted_and_announced() {
         let mut v = View::default();
         v.apply(&connected());
-        let lines = v.apply(&connected());
+        v.apply(&Event::Client(ClientEvent::Reconnecting {
+            attempt: 1,
+            max_attempts: 5,
+            delay_ms: 250,
+            reason: "connection lost".into(),
+            audio_seconds: 3.0,
+        }));
+        let status = plain(v.region(200, 24, None).last().unwrap());
+        assert!(status.starts_with("[reconnecting 1/5] · "), "{status}");
+        let lines = v.apply(&Event::Client(ClientEvent::Reconnected {
+            attempt: 1,
+            request_id: Some("new-id".into()),
+            resume_from: 2.0,
+            replayed_seconds: 1.0,
+            turn_offset: 1,
+        }));
         assert_eq!(
             texts(&lines),
-            vec!["-- reconnected (request id 0123456789abcdef)"]
+            vec!["-- reconnected (request id new-id), 1.0s of the open turn sent again"]
         );
-        assert!(plain(v.region(200, 24, None).last().unwrap()).contains("reconnects 1"));
+        let status = plain(v.region(200, 24, None).last().unwrap());
+        assert!(
+            status.contains("req new-id") && status.contains("reconnects 1"),
+            "{status}"
+        );
     }
 
     #[test]
