@@ -41,10 +41,13 @@ cargo bench --bench pipeline -- [OPTIONS]
   --baseline PATH    also measure this binary (e.g. an older build) and print the ratio
   --url URL          stream to this server (e.g. a running `flux serve`) instead of the
                      built-in sink; CPU is still the flux process's alone
+  --serve            stream to a `flux serve` this bench starts (its CPU is not counted)
   --streams N        concurrent real-time streams for the many-streams check (default 100;
                      0 skips it)
   --no-compare       skip the sox|websocat comparison
   --audio-dir DIR    where generated inputs live (default target/bench-audio)
+  --audio-only       only the audio path in this process (WAV read, downmix, resample,
+                     quantize, frame; no network, no threads), CPU per input
   --sink-only        just run the sink and print its URL (for profiling flux by hand:
                      `perf record -g flux file IN --fast --url URL`)";
 
@@ -86,10 +89,12 @@ struct Options {
     flux: PathBuf,
     baseline: Option<PathBuf>,
     url: Option<String>,
+    serve: bool,
     streams: usize,
     compare: bool,
     audio_dir: PathBuf,
     sink_only: bool,
+    audio_only: bool,
 }
 
 fn main() {
@@ -124,10 +129,12 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         flux: PathBuf::from(env!("CARGO_BIN_EXE_flux")),
         baseline: None,
         url: None,
+        serve: false,
         streams: 100,
         compare: true,
         audio_dir: target.join("bench-audio"),
         sink_only: false,
+        audio_only: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -136,12 +143,14 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             "--bench" => {}
             "--quick" => o.quick = true,
             "--sink-only" => o.sink_only = true,
+            "--audio-only" => o.audio_only = true,
             "--no-compare" => o.compare = false,
             "--reps" => o.reps = value()?.parse().map_err(|e| format!("--reps: {e}"))?,
             "--streams" => o.streams = value()?.parse().map_err(|e| format!("--streams: {e}"))?,
             "--flux" => o.flux = value()?.into(),
             "--baseline" => o.baseline = Some(value()?.into()),
             "--url" => o.url = Some(value()?),
+            "--serve" => o.serve = true,
             "--audio-dir" => o.audio_dir = value()?.into(),
             "--help" | "-h" => return Err("usage:".into()),
             other => return Err(format!("unknown option {other}")),
@@ -169,6 +178,10 @@ fn run(opts: &Options) -> Result<(), String> {
     need_tool("/usr/bin/time")?;
     std::fs::create_dir_all(&opts.audio_dir).map_err(|e| e.to_string())?;
     let inputs = make_inputs(&fixture, &opts.audio_dir, opts.quick)?;
+    audio_only(&inputs)?;
+    if opts.audio_only {
+        return Ok(());
+    }
 
     // A worker thread of its own: the sink must answer while this thread waits on children.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -178,8 +191,62 @@ fn run(opts: &Options) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let state = Arc::new(Mutex::new(SinkState::default()));
     let addr = rt.block_on(start_sink(&rt, Arc::clone(&state), false))?;
-    let url = opts.url.clone().unwrap_or(format!("ws://{addr}"));
+    let mut server = None;
+    let url = match (&opts.url, opts.serve) {
+        (Some(u), _) => u.clone(),
+        (None, true) => {
+            let (child, url) = start_serve(&opts.flux)?;
+            server = Some(child);
+            url
+        }
+        (None, false) => format!("ws://{addr}"),
+    };
+    let result = run_all(
+        opts,
+        &inputs,
+        &fixture,
+        &url,
+        &state,
+        &rt,
+        opts.url.is_none() && !opts.serve,
+    );
+    if let Some(mut child) = server {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    result
+}
 
+/// Starts `flux serve` on a free loopback port; its first line of stdout is its URL.
+fn start_serve(flux: &Path) -> Result<(std::process::Child, String), String> {
+    let mut child = Command::new(flux)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("flux serve: {e}"))?;
+    let stdout = child.stdout.take().ok_or("flux serve: no stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| format!("flux serve: {e}"))?;
+    let url = line.trim().to_string();
+    if !url.starts_with("ws://") {
+        let _ = child.kill();
+        return Err(format!("flux serve printed {url:?}, not its URL"));
+    }
+    Ok((child, url))
+}
+
+fn run_all(
+    opts: &Options,
+    inputs: &[Input],
+    fixture: &Path,
+    url: &str,
+    state: &Arc<Mutex<SinkState>>,
+    rt: &tokio::runtime::Runtime,
+    own_sink: bool,
+) -> Result<(), String> {
     println!("{}", machine());
     println!("flux: {}", opts.flux.display());
     println!("peer: {url}\n");
@@ -193,7 +260,7 @@ fn run(opts: &Options) -> Result<(), String> {
         "binary", "input", "audio s", "frames sent/exp", "wall s", "cpu s", "cpu s/h", "peak MB"
     );
     let mut per_hour: Vec<(String, String, f64, f64)> = Vec::new();
-    for input in &inputs {
+    for input in inputs {
         for (name, bin) in &binaries {
             let reps = if input.frames / u64::from(input.rate) > 5000 {
                 1
@@ -204,7 +271,7 @@ fn run(opts: &Options) -> Result<(), String> {
             let mut last = None;
             for _ in 0..reps {
                 state.lock().unwrap().conns.clear();
-                let (usage, summary) = run_flux_file(bin, &input.path, &url)?;
+                let (usage, summary) = run_flux_file(bin, &input.path, url)?;
                 let sink_frames = state.lock().unwrap().conns.first().map(|c| c.frames);
                 runs.push(usage);
                 last = Some((summary, sink_frames));
@@ -217,7 +284,7 @@ fn run(opts: &Options) -> Result<(), String> {
             let sent = summary["frames_sent"].as_u64().unwrap_or(0);
             let expected = expected_frames(input.frames, input.rate);
             let check = match sink_frames {
-                Some(s) if opts.url.is_none() && s != sent => format!("{sent}≠sink {s}"),
+                Some(s) if own_sink && s != sent => format!("{sent}≠sink {s}"),
                 _ if sent == expected => format!("{sent}/{expected}"),
                 _ => format!("{sent}/{expected} !!"),
             };
@@ -242,7 +309,11 @@ fn run(opts: &Options) -> Result<(), String> {
     }
     memory_flatness(&per_hour);
 
-    if opts.compare {
+    if opts.compare && !own_sink {
+        println!(
+            "\nsox|websocat: compared only against the built-in sink (it counts what arrives)"
+        );
+    } else if opts.compare {
         let long = inputs
             .iter()
             .find(|i| i.label.starts_with("1 h 48k stereo"));
@@ -250,14 +321,14 @@ fn run(opts: &Options) -> Result<(), String> {
             .iter()
             .find(|i| i.label.starts_with("clip 48k stereo"));
         if let Some(input) = long.or(clip) {
-            compare_sox_websocat(input, &url, &per_hour, &state)?;
+            compare_sox_websocat(input, url, &per_hour, state)?;
         }
     }
 
-    latency(opts, &rt)?;
+    latency(opts, rt)?;
 
     if opts.streams > 0 {
-        many_streams(opts, &fixture, &url)?;
+        many_streams(opts, fixture, url)?;
     }
     Ok(())
 }
@@ -423,6 +494,59 @@ fn make_inputs(fixture: &Path, dir: &Path, quick: bool) -> Result<Vec<Input>, St
             })
         })
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The audio path alone
+
+/// CPU time of the calling thread, from /proc (clock ticks, normally 10 ms).
+fn thread_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    // Fields after the parenthesized command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit(')').next().unwrap_or_default();
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    f.iter().sum::<u64>() as f64 / 100.0
+}
+
+/// The library's audio path on each input, in this thread: `WavSource` blocks through a
+/// `Conditioner` to 80 ms frames at 16 kHz, frames dropped. This is flux's own work per hour
+/// of audio, without the WebSocket session (measured in the table that follows).
+fn audio_only(inputs: &[Input]) -> Result<(), String> {
+    use flux::audio::Source;
+    use flux::audio::condition::Conditioner;
+    use flux::audio::wav::WavSource;
+    println!("audio path alone (WAV read, downmix, resample, quantize, frame; in process):");
+    for input in inputs {
+        let t0 = thread_cpu_secs();
+        let wall = Instant::now();
+        let mut src = WavSource::open(&input.path).map_err(|e| e.to_string())?;
+        let info = src.info().clone();
+        let mut cond = Conditioner::new(info.sample_rate, info.channels, 16000, 80)
+            .map_err(|e| e.to_string())?;
+        let mut frames = 0u64;
+        let mut count = |_f: flux::audio::condition::Frame| frames += 1;
+        while let Some(block) = src.next_block().map_err(|e| e.to_string())? {
+            cond.push(&block, &mut count).map_err(|e| e.to_string())?;
+        }
+        cond.finish(&mut count).map_err(|e| e.to_string())?;
+        let cpu = thread_cpu_secs() - t0;
+        let audio = input.frames as f64 / f64::from(input.rate);
+        println!(
+            "  {:<26} {:>8.1} s audio, {frames:>6} frames, cpu {:>6.3} s, {:>6.3} cpu s/h (wall {:.3} s)",
+            input.label,
+            audio,
+            cpu,
+            cpu / audio * 3600.0,
+            wall.elapsed().as_secs_f64()
+        );
+    }
+    println!();
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -596,8 +720,9 @@ async fn start_sink(
     Ok(addr)
 }
 
-/// One stream: `Connected`, then count audio; `ForceEndTurn` gets a Warning (no turn open),
-/// `CloseStream` a normal close. In latency mode it also sends a probe TurnInfo every 10 ms.
+/// One stream: `Connected`, then count audio, with an empty `Update` every 250 ms of audio;
+/// `ForceEndTurn` gets a Warning (no turn open), `CloseStream` a normal close. In latency mode
+/// it sends a probe TurnInfo every 10 ms instead.
 async fn serve_conn(tcp: tokio::net::TcpStream, state: Arc<Mutex<SinkState>>, latency: bool) {
     let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else {
         return;
@@ -614,19 +739,37 @@ async fn serve_conn(tcp: tokio::net::TcpStream, state: Arc<Mutex<SinkState>>, la
     }
     let mut probe = tokio::time::interval(Duration::from_millis(10));
     let mut probes = 0u64;
+    let (mut reported, mut seq) = (0u64, 1u64);
     loop {
         tokio::select! {
             msg = rx.next() => {
                 let now = Instant::now();
                 match msg {
                     Some(Ok(Message::Binary(b))) => {
-                        let mut s = state.lock().unwrap();
-                        if latency {
-                            s.arrivals.push(now);
+                        let heard = {
+                            let mut s = state.lock().unwrap();
+                            if latency {
+                                s.arrivals.push(now);
+                            }
+                            let c = &mut s.conns[slot];
+                            c.frames += 1;
+                            c.bytes += b.len() as u64;
+                            c.bytes
+                        };
+                        // Like Flux (and `flux serve`), report progress every 250 ms of audio
+                        // (8000 bytes of 16 kHz linear16): flux treats a silent server as a
+                        // stalled one, and trims its replay buffer by these reports.
+                        if !latency && heard / 8000 > reported {
+                            reported = heard / 8000;
+                            seq += 1;
+                            let msg = format!(
+                                r#"{{"type":"TurnInfo","request_id":"bench","sequence_id":{seq},"event":"Update","turn_index":0,"audio_window_start":0,"audio_window_end":{},"transcript":"","words":[],"end_of_turn_confidence":0}}"#,
+                                reported as f64 * 0.25
+                            );
+                            if tx.send(Message::text(msg)).await.is_err() {
+                                break;
+                            }
                         }
-                        let c = &mut s.conns[slot];
-                        c.frames += 1;
-                        c.bytes += b.len() as u64;
                     }
                     Some(Ok(Message::Text(t))) => {
                         let kind = serde_json::from_str::<Value>(t.as_str())
@@ -779,56 +922,47 @@ fn latency(opts: &Options, rt: &tokio::runtime::Runtime) -> Result<(), String> {
 // ---------------------------------------------------------------------------------------------
 // Many concurrent streams
 
-/// N real-time streams of a 30 s clip at once. flux has no batch mode yet (issue 8), so each
-/// stream is its own process; their summed CPU over the wall time is the load on one core.
+/// N real-time streams of a 30 s clip at once in one process (batch mode, `--jobs N`): the
+/// process's CPU over the wall time is the load on one core.
 fn many_streams(opts: &Options, fixture: &Path, url: &str) -> Result<(), String> {
     let clip = opts.audio_dir.join("30s_48k_stereo.wav");
     if !clip.exists() {
         let part = opts.audio_dir.join("30s_48k_stereo.part.wav");
         let fx = fixture.to_str().ok_or("non-UTF-8 path")?;
-        sox(&[
-            "-D",
-            fx,
-            part.to_str().unwrap_or_default(),
-            "channels",
-            "2",
-            "trim",
-            "0",
-            "30",
-        ])?;
+        let part_s = part.to_str().ok_or("non-UTF-8 path")?;
+        sox(&["-D", fx, part_s, "channels", "2", "trim", "0", "30"])?;
         std::fs::rename(&part, &clip).map_err(|e| e.to_string())?;
     }
-    let (clip, bin) = (
-        clip.to_str().unwrap_or_default(),
-        opts.flux.to_str().unwrap_or_default(),
-    );
-    let started = Instant::now();
-    let handles: Vec<_> = (0..opts.streams)
-        .map(|_| {
-            let (clip, bin, url) = (clip.to_string(), bin.to_string(), url.to_string());
-            std::thread::spawn(move || {
-                timed(
-                    &[&bin, "file", &clip, "--jsonl", "--quiet", "--url", &url],
-                    None,
-                )
-            })
-        })
+    let clip = clip.to_str().ok_or("non-UTF-8 path")?;
+    let bin = opts.flux.to_str().ok_or("non-UTF-8 path")?;
+    let jobs = opts.streams.to_string();
+    let mut cmd = vec![
+        bin, "file", "--jobs", &jobs, "--jsonl", "--quiet", "--url", url,
+    ];
+    cmd.extend(std::iter::repeat_n(clip, opts.streams));
+    let (u, stdout) = timed(&cmd, None)?;
+    let summaries: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "flux.summary")
         .collect();
-    let mut total = Usage::default();
-    for h in handles {
-        let (u, _) = h.join().map_err(|_| "thread panicked")??;
-        total.cpu += u.cpu;
-        total.max_rss_kb += u.max_rss_kb;
-    }
-    let wall = started.elapsed().as_secs_f64();
+    let frames: u64 = summaries
+        .iter()
+        .filter_map(|v| v["frames_sent"].as_u64())
+        .sum();
     println!(
-        "\n{} concurrent real-time streams of 30 s (48k stereo; one process each, no batch mode yet): \
-         wall {wall:.1} s, CPU {:.2} s = {:.1} % of one core, {:.3} CPU s per stream, summed RSS {:.0} MB",
+        "\n{} concurrent real-time streams of 30 s (48k stereo) in one process (`flux file --jobs {}`): \
+         wall {:.1} s, CPU {:.2} s = {:.1} % of one core, {:.3} CPU s per stream, peak {:.1} MB, \
+         {} summaries, {frames} frames sent (expected {})",
         opts.streams,
-        total.cpu,
-        total.cpu / wall * 100.0,
-        total.cpu / opts.streams as f64,
-        total.max_rss_kb as f64 / 1024.0
+        opts.streams,
+        u.wall,
+        u.cpu,
+        u.cpu / u.wall.max(1e-9) * 100.0,
+        u.cpu / opts.streams as f64,
+        u.max_rss_kb as f64 / 1024.0,
+        summaries.len(),
+        opts.streams as u64 * expected_frames(30 * 48000, 48000),
     );
     Ok(())
 }

@@ -3,7 +3,8 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-const EXIT_CODES: &str = "\
+/// The exit codes, for --help and the man page (docs/exit-codes.md says more).
+pub const EXIT_CODES: &str = "\
 Exit codes:
   0    success
   1    unexpected internal error
@@ -12,7 +13,9 @@ Exit codes:
   4    connection failed or lost (DNS, TCP, TLS, 429, timeout)
   5    bad input audio (unreadable, corrupt, unsupported format)
   6    the server reported a fatal error
-  130  interrupted twice (Ctrl-C once finishes the stream cleanly)";
+  7    a CI assertion failed (expected text, turns, end-of-turn latency)
+  130  interrupted twice (Ctrl-C once finishes the stream cleanly)
+`flux file` with several files exits with the worst: 1 > 2 > 3 > 4 > 6 > 5 > 7 > 0.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,7 +37,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Stream a WAV file through Flux, paced like live audio by default.
+    /// Stream WAV files through Flux (each its own stream), paced like live audio by default.
     #[command(after_help = EXIT_CODES)]
     File(FileArgs),
     /// Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin).
@@ -46,24 +49,94 @@ pub enum Command {
     /// Run a local Flux-compatible server, for offline development and CI.
     #[command(after_help = SERVE_AFTER_HELP)]
     Serve(ServeArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
+    #[command(after_help = COMPLETIONS_AFTER_HELP)]
+    Completions(CompletionsArgs),
+    /// Print flux's manual page (roff) on stdout, e.g. `flux man | man -l -`.
+    Man,
+}
+
+const COMPLETIONS_AFTER_HELP: &str = "\
+Examples:
+  flux completions bash > ~/.local/share/bash-completion/completions/flux
+  flux completions zsh > ~/.zfunc/_flux        # with fpath+=(~/.zfunc) before compinit
+  flux completions fish > ~/.config/fish/completions/flux.fish
+  flux completions powershell >> $PROFILE
+  flux completions elvish >> ~/.config/elvish/rc.elv";
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
 pub struct FileArgs {
-    /// The WAV file to stream (integer PCM 8/16/24/32-bit or 32-bit float, any rate and
-    /// channel count); `-` reads a WAV from stdin.
-    #[arg(value_name = "PATH")]
-    pub path: PathBuf,
+    /// The WAV files to stream (integer PCM 8/16/24/32-bit or 32-bit float, any rate and
+    /// channel count); `-` reads a WAV from stdin. Each file is its own stream; with several,
+    /// each line of output says which file it came from (docs/guide.md#batches).
+    #[arg(value_name = "PATH", required = true, num_args = 1..)]
+    pub paths: Vec<PathBuf>,
+    /// Stream at most N files at once (default: as many as there are files, at most 4).
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: Option<u32>,
     /// Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after
-    /// conditioning) to this WAV file.
+    /// conditioning) to this WAV file (one input file only).
     #[arg(long, value_name = "FILE.wav")]
     pub save_audio: Option<PathBuf>,
+    #[command(flatten)]
+    pub assert: AssertArgs,
     #[command(flatten)]
     pub pace: PaceArgs,
     #[command(flatten)]
     pub stream: StreamArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// Checks for smoke tests in CI: a failed one exits 7 with a report on stderr (and a
+/// `flux.assertions` line in JSONL). With several files, each file is checked on its own.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Assertions")]
+#[command(group(clap::ArgGroup::new("expect").args(["expect_text", "expect_file"])))]
+pub struct AssertArgs {
+    /// Expect this transcript: the finished turns, joined, are compared word by word after
+    /// normalization (case, punctuation, spacing; docs/guide.md#assertions).
+    #[arg(long, value_name = "TEXT", conflicts_with = "expect_file")]
+    pub expect_text: Option<String>,
+    /// Expect the transcript in FILE (UTF-8; line breaks count as spaces).
+    #[arg(long, value_name = "FILE")]
+    pub expect_file: Option<PathBuf>,
+    /// Word error rate allowed against --expect-text/--expect-file: word-level edits
+    /// (substitutions + deletions + insertions) divided by the reference's words. Default 0:
+    /// every word must match after normalization.
+    #[arg(long, value_name = "RATE", value_parser = parse_wer, requires = "expect")]
+    pub max_wer: Option<f64>,
+    /// Expect exactly N turns (EndOfTurn, plus any turn left unconfirmed when the stream
+    /// closed).
+    #[arg(long, value_name = "N")]
+    pub expect_turns: Option<u64>,
+    /// Fail when an EndOfTurn arrives more than MS milliseconds after the end of its turn's
+    /// audio was sent (wall time, at real-time pace; not with --fast).
+    #[arg(long, value_name = "MS", value_parser = parse_latency)]
+    pub max_eot_latency_ms: Option<f64>,
+}
+
+fn parse_wer(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!(
+            "`{s}` is not a rate; use a number of at least 0 (0.1 allows one error in ten words)"
+        )),
+    }
+}
+
+fn parse_latency(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("`{s}` is not a number of milliseconds above 0")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -94,7 +167,7 @@ pub struct ListenArgs {
     #[arg(long, value_name = "FILE.wav")]
     pub save_audio: Option<PathBuf>,
     /// Sample rate of the PCM on stdin, in Hz (required with --stdin).
-    #[arg(long, value_name = "HZ", required_if_eq("stdin", "true"), conflicts_with = "mic", value_parser = clap::value_parser!(u32).range(1..=384_000))]
+    #[arg(long, value_name = "HZ", required_if_eq("stdin", "true"), conflicts_with = "mic", value_parser = clap::value_parser!(u32).range(1000..=384_000))]
     pub rate: Option<u32>,
     /// Interleaved channels in the PCM on stdin; they are mixed down to mono.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -313,8 +386,8 @@ fn parse_sample_rate(s: &str) -> Result<u32, String> {
 pub struct OutputArgs {
     /// What to print on stdout: `live` shows turns as they happen in the terminal
     /// (docs/live.md); `text` prints one line per finished turn; `jsonl` prints every event
-    /// as one JSON object per line (docs/jsonl.md). Default: live when stdout is a terminal,
-    /// text otherwise.
+    /// as one JSON object per line (docs/jsonl.md); `srt` and `vtt` print captions as turns
+    /// finish (docs/captions.md). Default: live when stdout is a terminal, text otherwise.
     #[arg(long, value_enum, value_name = "FORMAT", conflicts_with_all = ["text", "jsonl"])]
     pub format: Option<Format>,
     /// Shorthand for --format text.
@@ -361,6 +434,10 @@ pub enum Format {
     Text,
     /// Every event, one JSON object per line.
     Jsonl,
+    /// SubRip captions from finished turns (docs/captions.md).
+    Srt,
+    /// WebVTT captions from finished turns (docs/captions.md).
+    Vtt,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

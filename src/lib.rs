@@ -6,8 +6,10 @@
 //! local emulator in `serve`; `provider` holds per-endpoint dialects.
 
 pub mod app;
+pub mod assertions;
 pub mod audio;
 pub mod cli;
+pub mod completions;
 pub mod error;
 pub mod flux;
 pub mod output;

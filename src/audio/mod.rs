@@ -16,6 +16,12 @@ use std::io;
 /// header, and refusing it keeps resampler sizes sane.
 pub const MAX_SAMPLE_RATE: u32 = 384_000;
 
+/// Lowest sample rate a source may declare. Real audio starts at a few kHz (8 kHz telephony);
+/// below this a rate is a corrupt header or a typo, and converting it up to 48 kHz would make
+/// the resampler's FFT blocks (which grow as the rates' ratio) absurdly large: at 1 Hz the
+/// conditioner alone would take about 500 MB. `flux serve` applies the same bounds.
+pub const MIN_SAMPLE_RATE: u32 = 1000;
+
 /// Highest channel count a source may declare (same reasoning as [`MAX_SAMPLE_RATE`]).
 pub const MAX_CHANNELS: u16 = 64;
 
@@ -107,7 +113,7 @@ pub enum AudioError {
 
     #[error(
         "invalid raw PCM parameters for {input}: {problem}; \
-         pass --rate 1..=384000 and --channels 1..=64"
+         pass --rate 1000..=384000 and --channels 1..=64"
     )]
     InvalidRaw { input: String, problem: String },
 

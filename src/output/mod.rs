@@ -4,7 +4,9 @@
 //! writes whole lines and flushes them, so a reader never sees half a line and a closed
 //! stdout surfaces as `BrokenPipe`, which the session takes as "stop quietly".
 
+pub mod captions;
 pub mod jsonl;
+pub mod labelled;
 pub mod live;
 pub mod progress;
 pub mod status;

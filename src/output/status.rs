@@ -27,15 +27,51 @@ impl<W: Write + Send> Sink for StatusSink<W> {
         match event {
             Event::Client(ClientEvent::Connected {
                 provider,
+                url,
                 request_id,
                 model,
                 ..
             }) => {
+                let host = url::Url::parse(url)
+                    .ok()
+                    .and_then(|u| {
+                        let host = u.host_str()?.to_string();
+                        Some(match u.port() {
+                            Some(p) => format!("{host}:{p}"),
+                            None => host,
+                        })
+                    })
+                    .unwrap_or_else(|| provider.clone());
                 let id = request_id
                     .as_deref()
                     .map(|id| format!(", request id {id}"))
                     .unwrap_or_default();
-                self.say(&format!("connected to {provider} ({model}{id})"));
+                self.say(&format!("connected to {host} ({provider}, {model}{id})"));
+            }
+            Event::Client(ClientEvent::Reconnecting {
+                attempt,
+                max_attempts,
+                delay_ms,
+                reason,
+                ..
+            }) => {
+                self.say(&format!(
+                    "{reason}; reconnecting in {:.1}s (attempt {attempt} of {max_attempts})",
+                    *delay_ms as f64 / 1000.0
+                ));
+            }
+            Event::Client(ClientEvent::Reconnected {
+                request_id,
+                replayed_seconds,
+                ..
+            }) => {
+                let id = request_id
+                    .as_deref()
+                    .map(|id| format!(" (request id {id})"))
+                    .unwrap_or_default();
+                self.say(&format!(
+                    "reconnected{id}; sending the open turn's {replayed_seconds:.2}s of audio again"
+                ));
             }
             Event::Client(ClientEvent::Warning { message, .. }) => {
                 self.say(&format!("warning: {message}"));

@@ -80,6 +80,9 @@ pub enum ClientEvent {
     /// A non-fatal problem on the client side (e.g. a server message that is not JSON).
     #[serde(rename = "flux.warning")]
     Warning { code: String, message: String },
+    /// The results of `flux file`'s CI assertions, just before the summary.
+    #[serde(rename = "flux.assertions")]
+    Assertions(Box<crate::assertions::Report>),
     /// The last line of every session.
     #[serde(rename = "flux.summary")]
     Summary(Box<Summary>),

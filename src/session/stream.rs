@@ -801,7 +801,9 @@ impl Run<'_> {
     }
 
     /// When the next frame may go: replayed audio at once, the rest at its stream time
-    /// divided by the pace.
+    /// divided by the pace, counted from when the first connection came up (its `Connected`,
+    /// or the upgrade where the provider sends none). `--max-eot-latency-ms`
+    /// (src/assertions/latency.rs) derives send times from this rule: keep them in step.
     fn send_due(&self) -> Instant {
         match (self.queue.front(), self.opts.pace) {
             (Some(f), Some(factor)) if !f.replay && self.phase == Phase::Streaming => {

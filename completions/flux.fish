@@ -1,0 +1,154 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_flux_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_flux_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_flux_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_flux_using_subcommand
+    set -l cmd (__fish_flux_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c flux -n "__fish_flux_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c flux -n "__fish_flux_needs_command" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_needs_command" -f -a "file" -d 'Stream WAV files through Flux (each its own stream), paced like live audio by default'
+complete -c flux -n "__fish_flux_needs_command" -f -a "listen" -d 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)'
+complete -c flux -n "__fish_flux_needs_command" -f -a "devices" -d 'List audio input devices (ids for `flux listen --mic --device`)'
+complete -c flux -n "__fish_flux_needs_command" -f -a "serve" -d 'Run a local Flux-compatible server, for offline development and CI'
+complete -c flux -n "__fish_flux_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
+complete -c flux -n "__fish_flux_needs_command" -f -a "man" -d 'Print flux\'s manual page (roff) on stdout, e.g. `flux man | man -l -`'
+complete -c flux -n "__fish_flux_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flux -n "__fish_flux_using_subcommand file" -s j -l jobs -d 'Stream at most N files at once (default: as many as there are files, at most 4)' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l save-audio -d 'Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after conditioning) to this WAV file (one input file only)' -r -F
+complete -c flux -n "__fish_flux_using_subcommand file" -l expect-text -d 'Expect this transcript: the finished turns, joined, are compared word by word after normalization (case, punctuation, spacing; docs/guide.md#assertions)' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l expect-file -d 'Expect the transcript in FILE (UTF-8; line breaks count as spaces)' -r -F
+complete -c flux -n "__fish_flux_using_subcommand file" -l max-wer -d 'Word error rate allowed against --expect-text/--expect-file: word-level edits (substitutions + deletions + insertions) divided by the reference\'s words. Default 0: every word must match after normalization' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l expect-turns -d 'Expect exactly N turns (EndOfTurn, plus any turn left unconfirmed when the stream closed)' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l max-eot-latency-ms -d 'Fail when an EndOfTurn arrives more than MS milliseconds after the end of its turn\'s audio was sent (wall time, at real-time pace; not with --fast)' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l pace -d 'Send audio FACTOR times faster than real time (1 = real time, the default). Flux is built for live audio: its turn timers run on audio time, so results match real time, but Deepgram does not promise the same transcripts for bursts' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l provider -d 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux)' -r -f -a "deepgram\t'Deepgram\'s /v2/listen (hosted, regional, self-hosted, or `flux serve`)'
+cloudflare\t'Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker)'"
+complete -c flux -n "__fish_flux_using_subcommand file" -l url -d 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL)' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l api-key-file -d 'Read the API key (Deepgram) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN (keeps it out of `ps` and shell history)' -r -F
+complete -c flux -n "__fish_flux_using_subcommand file" -l account-id -d 'Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID)' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l gateway -d 'Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization)' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l header -d 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l max-reconnects -d 'Reconnect at most N times after the connection drops, fails or stalls (the count resets after a minute of healthy audio); 0 never reconnects. The open turn\'s audio is sent again, so no speech is lost' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l stall-timeout -d 'Reconnect when audio is flowing but the server has sent nothing for SECONDS' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l control -d 'Read control messages from FILE (a FIFO works) while streaming: one JSON object per line, as Flux\'s own messages ({"type":"Configure",...}, {"type":"ForceEndTurn"}, {"type":"CloseStream"} to finish), with an optional "at": SECONDS of audio to delay it until then. See docs/control.md' -r -F
+complete -c flux -n "__fish_flux_using_subcommand file" -l model -d 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en)' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l sample-rate -d 'Sample rate sent to Flux, in Hz (audio is resampled to it)' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l chunk-ms -d 'Audio per WebSocket message, in milliseconds (Deepgram recommends 80)' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l eot-threshold -d 'End-of-turn confidence needed to end a turn (0.5 to 1.0; 1.0 leaves ends to --eot-timeout-ms). Server default 0.7' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l eager-eot-threshold -d 'Confidence for EagerEndOfTurn events (0.3 to 0.9, at most --eot-threshold); enables EagerEndOfTurn and TurnResumed' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l eot-timeout-ms -d 'End a turn after this much audio without speech, whatever the confidence (500 to 60000). Server default 5000' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l keyterm -d 'Boost recognition of a term or phrase; repeat for several' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l language-hint -d 'Expected language for flux-general-multi (en, es, fr, de, hi, ru, pt, ja, it, nl); repeat for several' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l tag -d 'Usage-reporting label; repeat for several' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l redact -d 'Redact numbers from transcripts; repeat for several kinds' -r -f -a "numbers\t'Redact numbers'
+aggressive_numbers\t'Redact numbers more aggressively'"
+complete -c flux -n "__fish_flux_using_subcommand file" -l format -d 'What to print on stdout: `live` shows turns as they happen in the terminal (docs/live.md); `text` prints one line per finished turn; `jsonl` prints every event as one JSON object per line (docs/jsonl.md); `srt` and `vtt` print captions as turns finish (docs/captions.md). Default: live when stdout is a terminal, text otherwise' -r -f -a "live\t'Turns as they happen, redrawn in the terminal (stdout must be a terminal)'
+text\t'One line per finished turn'
+jsonl\t'Every event, one JSON object per line'
+srt\t'SubRip captions from finished turns (docs/captions.md)'
+vtt\t'WebVTT captions from finished turns (docs/captions.md)'"
+complete -c flux -n "__fish_flux_using_subcommand file" -l color -d 'Colour in the live view and progress bar: auto (unless NO_COLOR is set and not empty, or TERM=dumb), always or never. Nothing else is ever coloured' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c flux -n "__fish_flux_using_subcommand file" -l fast -d 'Send audio as fast as the connection takes it (for tests and batch jobs; same caveat as --pace)'
+complete -c flux -n "__fish_flux_using_subcommand file" -l allow-insecure -d 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)'
+complete -c flux -n "__fish_flux_using_subcommand file" -l no-force-end-turn -d 'The server has no ForceEndTurn (self-hosted Deepgram): end the stream by sending silence until the last turn ends instead. Implied for Cloudflare'
+complete -c flux -n "__fish_flux_using_subcommand file" -l numerals -d 'Write numbers as digits ("25" rather than "twenty five")'
+complete -c flux -n "__fish_flux_using_subcommand file" -l profanity-filter -d 'Mask profanity in transcripts'
+complete -c flux -n "__fish_flux_using_subcommand file" -l mip-opt-out -d 'Opt out of Deepgram\'s Model Improvement Program'
+complete -c flux -n "__fish_flux_using_subcommand file" -l text -d 'Shorthand for --format text'
+complete -c flux -n "__fish_flux_using_subcommand file" -l jsonl -d 'Shorthand for --format jsonl'
+complete -c flux -n "__fish_flux_using_subcommand file" -s q -l quiet -d 'Print no status or warnings on stderr (errors are still printed)'
+complete -c flux -n "__fish_flux_using_subcommand file" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c flux -n "__fish_flux_using_subcommand file" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand listen" -l device -d 'Input device for --mic: an id from `flux devices`, or a unique part of an id or description (case-insensitive)' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l duration -d 'Stop after this many seconds of captured audio (counted in audio frames from the device, not wall-clock time)' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l save-audio -d 'Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after conditioning) to this WAV file; `flux file FILE.wav` replays the session' -r -F
+complete -c flux -n "__fish_flux_using_subcommand listen" -l rate -d 'Sample rate of the PCM on stdin, in Hz (required with --stdin)' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l channels -d 'Interleaved channels in the PCM on stdin; they are mixed down to mono' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l sample-format -d 'Sample format of the PCM on stdin' -r -f -a "s16le\t'Signed 16-bit little-endian integers'
+f32le\t'32-bit little-endian IEEE floats in [-1, 1]'"
+complete -c flux -n "__fish_flux_using_subcommand listen" -l pace -d 'Send audio FACTOR times faster than real time (1 = real time, the default). Flux is built for live audio: its turn timers run on audio time, so results match real time, but Deepgram does not promise the same transcripts for bursts' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l provider -d 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux)' -r -f -a "deepgram\t'Deepgram\'s /v2/listen (hosted, regional, self-hosted, or `flux serve`)'
+cloudflare\t'Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker)'"
+complete -c flux -n "__fish_flux_using_subcommand listen" -l url -d 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL)' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l api-key-file -d 'Read the API key (Deepgram) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN (keeps it out of `ps` and shell history)' -r -F
+complete -c flux -n "__fish_flux_using_subcommand listen" -l account-id -d 'Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID)' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l gateway -d 'Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization)' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l header -d 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l max-reconnects -d 'Reconnect at most N times after the connection drops, fails or stalls (the count resets after a minute of healthy audio); 0 never reconnects. The open turn\'s audio is sent again, so no speech is lost' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l stall-timeout -d 'Reconnect when audio is flowing but the server has sent nothing for SECONDS' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l control -d 'Read control messages from FILE (a FIFO works) while streaming: one JSON object per line, as Flux\'s own messages ({"type":"Configure",...}, {"type":"ForceEndTurn"}, {"type":"CloseStream"} to finish), with an optional "at": SECONDS of audio to delay it until then. See docs/control.md' -r -F
+complete -c flux -n "__fish_flux_using_subcommand listen" -l model -d 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en)' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l sample-rate -d 'Sample rate sent to Flux, in Hz (audio is resampled to it)' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l chunk-ms -d 'Audio per WebSocket message, in milliseconds (Deepgram recommends 80)' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l eot-threshold -d 'End-of-turn confidence needed to end a turn (0.5 to 1.0; 1.0 leaves ends to --eot-timeout-ms). Server default 0.7' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l eager-eot-threshold -d 'Confidence for EagerEndOfTurn events (0.3 to 0.9, at most --eot-threshold); enables EagerEndOfTurn and TurnResumed' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l eot-timeout-ms -d 'End a turn after this much audio without speech, whatever the confidence (500 to 60000). Server default 5000' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l keyterm -d 'Boost recognition of a term or phrase; repeat for several' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l language-hint -d 'Expected language for flux-general-multi (en, es, fr, de, hi, ru, pt, ja, it, nl); repeat for several' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l tag -d 'Usage-reporting label; repeat for several' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l redact -d 'Redact numbers from transcripts; repeat for several kinds' -r -f -a "numbers\t'Redact numbers'
+aggressive_numbers\t'Redact numbers more aggressively'"
+complete -c flux -n "__fish_flux_using_subcommand listen" -l format -d 'What to print on stdout: `live` shows turns as they happen in the terminal (docs/live.md); `text` prints one line per finished turn; `jsonl` prints every event as one JSON object per line (docs/jsonl.md); `srt` and `vtt` print captions as turns finish (docs/captions.md). Default: live when stdout is a terminal, text otherwise' -r -f -a "live\t'Turns as they happen, redrawn in the terminal (stdout must be a terminal)'
+text\t'One line per finished turn'
+jsonl\t'Every event, one JSON object per line'
+srt\t'SubRip captions from finished turns (docs/captions.md)'
+vtt\t'WebVTT captions from finished turns (docs/captions.md)'"
+complete -c flux -n "__fish_flux_using_subcommand listen" -l color -d 'Colour in the live view and progress bar: auto (unless NO_COLOR is set and not empty, or TERM=dumb), always or never. Nothing else is ever coloured' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c flux -n "__fish_flux_using_subcommand listen" -l stdin -d 'Read raw PCM from stdin until end of input (e.g. from sox, ffmpeg or arecord)'
+complete -c flux -n "__fish_flux_using_subcommand listen" -l mic -d 'Capture from a microphone (the default input device, or --device) until Ctrl-C or --duration. Ctrl-C once finishes the last turn and exits 0; twice exits at once'
+complete -c flux -n "__fish_flux_using_subcommand listen" -l fast -d 'Send audio as fast as the connection takes it (for tests and batch jobs; same caveat as --pace)'
+complete -c flux -n "__fish_flux_using_subcommand listen" -l allow-insecure -d 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)'
+complete -c flux -n "__fish_flux_using_subcommand listen" -l no-force-end-turn -d 'The server has no ForceEndTurn (self-hosted Deepgram): end the stream by sending silence until the last turn ends instead. Implied for Cloudflare'
+complete -c flux -n "__fish_flux_using_subcommand listen" -l numerals -d 'Write numbers as digits ("25" rather than "twenty five")'
+complete -c flux -n "__fish_flux_using_subcommand listen" -l profanity-filter -d 'Mask profanity in transcripts'
+complete -c flux -n "__fish_flux_using_subcommand listen" -l mip-opt-out -d 'Opt out of Deepgram\'s Model Improvement Program'
+complete -c flux -n "__fish_flux_using_subcommand listen" -l text -d 'Shorthand for --format text'
+complete -c flux -n "__fish_flux_using_subcommand listen" -l jsonl -d 'Shorthand for --format jsonl'
+complete -c flux -n "__fish_flux_using_subcommand listen" -s q -l quiet -d 'Print no status or warnings on stderr (errors are still printed)'
+complete -c flux -n "__fish_flux_using_subcommand listen" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c flux -n "__fish_flux_using_subcommand listen" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand devices" -l jsonl -d 'One JSON object per device: {id, description, default, channels, sample_rates, default_config: {sample_format, sample_rate, channels}}'
+complete -c flux -n "__fish_flux_using_subcommand devices" -s h -l help -d 'Print help'
+complete -c flux -n "__fish_flux_using_subcommand devices" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand serve" -l listen -d 'Address to listen on; port 0 picks a free port (the address is printed on stdout)' -r
+complete -c flux -n "__fish_flux_using_subcommand serve" -l api-key -d 'Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes)' -r
+complete -c flux -n "__fish_flux_using_subcommand serve" -l script -d 'Transcript script: one line per turn, revealed word by word as the turn\'s speech goes on' -r -F
+complete -c flux -n "__fish_flux_using_subcommand serve" -l log -d 'Append one JSON line per thing received (handshakes, audio frames, control messages, closes) to FILE' -r -F
+complete -c flux -n "__fish_flux_using_subcommand serve" -l fault -d 'Inject a fault, e.g. `drop:at=2.5,conn=1`, `reject:status=429`, `delay:ms=200`; repeatable (docs/serve.md lists them all)' -r
+complete -c flux -n "__fish_flux_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c flux -n "__fish_flux_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c flux -n "__fish_flux_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand man" -s h -l help -d 'Print help'
+complete -c flux -n "__fish_flux_using_subcommand man" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man help" -f -a "file" -d 'Stream WAV files through Flux (each its own stream), paced like live audio by default'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man help" -f -a "listen" -d 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man help" -f -a "devices" -d 'List audio input devices (ids for `flux listen --mic --device`)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man help" -f -a "serve" -d 'Run a local Flux-compatible server, for offline development and CI'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man help" -f -a "man" -d 'Print flux\'s manual page (roff) on stdout, e.g. `flux man | man -l -`'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

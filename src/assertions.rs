@@ -1,0 +1,411 @@
+//! CI assertions on a finished stream: expected text (within a word error rate), the number
+//! of turns, and end-of-turn latency. A failure exits 7 (unless the stream failed worse),
+//! with a report on stderr and a `flux.assertions` line in JSONL.
+//!
+//! A [`Recorder`] watches the session's events as they happen (latency needs their arrival
+//! times); [`Expectations::check`] turns what it saw into a [`Report`].
+
+pub mod latency;
+pub mod wer;
+
+use crate::cli::AssertArgs;
+use crate::error::FluxError;
+use crate::flux::{ServerMessage, TurnEvent};
+use crate::output::Sink;
+use crate::session::{ClientEvent, Event};
+use latency::{SendClock, TurnLatency};
+use serde::Serialize;
+use std::io;
+use std::time::Instant;
+
+/// What the flags ask to check.
+#[derive(Debug, Clone)]
+pub struct Expectations {
+    /// The expected transcript and where it came from (for the report).
+    pub text: Option<(String, String)>,
+    pub max_wer: f64,
+    pub turns: Option<u64>,
+    pub max_eot_latency_ms: Option<f64>,
+}
+
+impl Expectations {
+    /// The checks the flags ask for, or `None` when there are none. `paced` is false with
+    /// `--fast`, where latency has no meaning.
+    pub fn from_args(args: &AssertArgs, paced: bool) -> Result<Option<Expectations>, FluxError> {
+        if args.max_eot_latency_ms.is_some() && !paced {
+            return Err(FluxError::Usage(
+                "--max-eot-latency-ms measures how long EndOfTurn takes after the turn's audio \
+                 was sent, which only means something when audio goes at real-time pace; \
+                 drop --fast (or use --pace 1)"
+                    .into(),
+            ));
+        }
+        let text = match (&args.expect_text, &args.expect_file) {
+            (Some(t), _) => Some((t.clone(), "--expect-text".to_string())),
+            (None, Some(path)) => {
+                let t = std::fs::read_to_string(path).map_err(|e| {
+                    FluxError::Usage(format!("cannot read --expect-file {}: {e}", path.display()))
+                })?;
+                Some((t, format!("--expect-file {}", path.display())))
+            }
+            (None, None) => None,
+        };
+        if text.is_none() && args.expect_turns.is_none() && args.max_eot_latency_ms.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Expectations {
+            text,
+            max_wer: args.max_wer.unwrap_or(0.0),
+            turns: args.expect_turns,
+            max_eot_latency_ms: args.max_eot_latency_ms,
+        }))
+    }
+
+    /// Checks what was recorded.
+    pub fn check(&self, rec: &Recorder) -> Report {
+        let mut checks = Vec::new();
+        if let Some((reference, source)) = &self.text {
+            let got = rec.transcripts.join(" ");
+            let w = wer::compare(reference, &got);
+            let rate = (w.rate() * 10_000.0).round() / 10_000.0;
+            let diff = wer::diff_lines(&w);
+            checks.push(Check::Text {
+                passed: w.rate() <= self.max_wer + 1e-12,
+                source: source.clone(),
+                wer: rate,
+                max_wer: self.max_wer,
+                reference_words: w.reference.len(),
+                substitutions: w.substitutions,
+                deletions: w.deletions,
+                insertions: w.insertions,
+                reference: w.reference.join(" "),
+                got: w.got.join(" "),
+                diff: diff.map(|(reference, got)| Diff { reference, got }),
+            });
+        }
+        if let Some(expected) = self.turns {
+            let got = rec.transcripts.len() as u64;
+            checks.push(Check::Turns {
+                passed: got == expected,
+                expected,
+                got,
+            });
+        }
+        if let Some(max_ms) = self.max_eot_latency_ms {
+            let slow: Vec<TurnLatency> = rec
+                .latencies
+                .iter()
+                .filter(|l| l.latency_ms > max_ms)
+                .cloned()
+                .collect();
+            checks.push(Check::EotLatency {
+                passed: slow.is_empty(),
+                max_ms,
+                measured: rec.latencies.len(),
+                worst_ms: rec.latencies.iter().map(|l| l.latency_ms).reduce(f64::max),
+                slow,
+            });
+        }
+        Report {
+            passed: checks.iter().all(Check::passed),
+            checks,
+        }
+    }
+}
+
+/// What happened in a stream that the checks need, with arrival times.
+#[derive(Debug)]
+pub struct Recorder {
+    /// Finished turns' transcripts in order (EndOfTurn, and turns left unconfirmed).
+    transcripts: Vec<String>,
+    latencies: Vec<TurnLatency>,
+    clock: SendClock,
+}
+
+impl Recorder {
+    /// `pace` is the real-time factor audio is sent at; `frame_secs` the audio per message.
+    pub fn new(pace: f64, frame_secs: f64) -> Recorder {
+        Recorder {
+            transcripts: Vec::new(),
+            latencies: Vec::new(),
+            clock: SendClock::new(pace, frame_secs),
+        }
+    }
+
+    pub fn observe(&mut self, event: &Event) {
+        let now = Instant::now();
+        if let Some(l) = self.clock.observe(event, now) {
+            self.latencies.push(l);
+        }
+        match event {
+            Event::Server(r) => {
+                if let ServerMessage::TurnInfo(t) = &r.message
+                    && t.event == TurnEvent::EndOfTurn
+                {
+                    self.transcripts.push(t.transcript.clone());
+                }
+            }
+            Event::Client(ClientEvent::UnconfirmedTurn { transcript, .. }) => {
+                self.transcripts.push(transcript.clone());
+            }
+            Event::Client(_) => {}
+        }
+    }
+}
+
+/// A sink that shows every event to a [`Recorder`] before passing it on.
+pub struct Recording<'a> {
+    pub inner: &'a mut dyn Sink,
+    pub recorder: &'a mut Recorder,
+}
+
+impl Sink for Recording<'_> {
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        // Record first: the arrival time should not include the time spent writing output.
+        self.recorder.observe(event);
+        self.inner.event(event)
+    }
+}
+
+/// The result of every check; the `flux.assertions` JSONL event (docs/jsonl.md).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub passed: bool,
+    pub checks: Vec<Check>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "check", rename_all = "snake_case")]
+pub enum Check {
+    /// `--expect-text` / `--expect-file` with `--max-wer`.
+    Text {
+        passed: bool,
+        /// Which flag gave the reference.
+        source: String,
+        wer: f64,
+        max_wer: f64,
+        reference_words: usize,
+        substitutions: usize,
+        deletions: usize,
+        insertions: usize,
+        /// Both texts as compared, after normalization.
+        reference: String,
+        got: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        diff: Option<Diff>,
+    },
+    /// `--expect-turns`.
+    Turns {
+        passed: bool,
+        expected: u64,
+        got: u64,
+    },
+    /// `--max-eot-latency-ms`.
+    EotLatency {
+        passed: bool,
+        max_ms: f64,
+        /// EndOfTurn events measured.
+        measured: usize,
+        worst_ms: Option<f64>,
+        /// The turns over the bound.
+        slow: Vec<TurnLatency>,
+    },
+}
+
+/// The differing words marked in [brackets], with long matching runs elided.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diff {
+    pub reference: String,
+    pub got: String,
+}
+
+impl Check {
+    pub fn passed(&self) -> bool {
+        match self {
+            Check::Text { passed, .. }
+            | Check::Turns { passed, .. }
+            | Check::EotLatency { passed, .. } => *passed,
+        }
+    }
+}
+
+impl Report {
+    /// The report for people: one line per check, failures with their details. Lines start
+    /// with `flux: ` and `who` (a file label and `: `, or nothing).
+    pub fn render(&self, who: &str) -> String {
+        let mut out = String::new();
+        for check in &self.checks {
+            let verdict = if check.passed() {
+                "assertion passed"
+            } else {
+                "assertion FAILED"
+            };
+            out.push_str(&format!("flux: {who}{verdict}: {}\n", check.summary()));
+            if !check.passed() {
+                for line in check.details() {
+                    out.push_str(&format!("  {line}\n"));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Check {
+    fn summary(&self) -> String {
+        match self {
+            Check::Text {
+                source,
+                wer,
+                max_wer,
+                reference_words,
+                substitutions,
+                deletions,
+                insertions,
+                passed,
+                ..
+            } => {
+                let errors = substitutions + deletions + insertions;
+                format!(
+                    "{source}: WER {wer:.3} {} --max-wer {max_wer} ({errors} error(s) in \
+                     {reference_words} reference word(s): {substitutions} wrong, {deletions} \
+                     missing, {insertions} extra)",
+                    if *passed { "<=" } else { ">" }
+                )
+            }
+            Check::Turns { expected, got, .. } => {
+                format!("--expect-turns {expected}: got {got} turn(s)")
+            }
+            Check::EotLatency {
+                max_ms,
+                measured,
+                worst_ms,
+                slow,
+                ..
+            } => {
+                let worst =
+                    worst_ms.map_or("none measured".to_string(), |w| format!("worst {w:.0} ms"));
+                if slow.is_empty() {
+                    format!("--max-eot-latency-ms {max_ms}: {measured} EndOfTurn(s), {worst}")
+                } else {
+                    format!(
+                        "--max-eot-latency-ms {max_ms}: {} of {measured} EndOfTurn(s) late, {worst}",
+                        slow.len()
+                    )
+                }
+            }
+        }
+    }
+
+    fn details(&self) -> Vec<String> {
+        match self {
+            Check::Text {
+                diff: Some(d), got, ..
+            } => {
+                let mut lines = vec![
+                    format!("reference: {}", d.reference),
+                    format!("got:       {}", d.got),
+                ];
+                if got.is_empty() {
+                    lines.push("(no finished turns)".into());
+                }
+                lines
+            }
+            Check::Text { reference, got, .. } => vec![
+                format!("reference: {}", clip(reference)),
+                format!("got:       {}", clip(got)),
+            ],
+            Check::Turns { .. } => Vec::new(),
+            Check::EotLatency { max_ms, slow, .. } => slow
+                .iter()
+                .map(|l| {
+                    format!(
+                        "turn {} (its audio ends at {:.2}s): EndOfTurn after {:.0} ms, {:.0} ms over",
+                        l.turn_index,
+                        l.audio_window_end,
+                        l.latency_ms,
+                        l.latency_ms - max_ms
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A long text cut for a terminal line (the JSONL report keeps it whole).
+fn clip(s: &str) -> String {
+    const MAX: usize = 300;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flux::ServerMessage;
+
+    fn eot(text: &str) -> Event {
+        Event::Server(
+            ServerMessage::parse(&format!(
+                r#"{{"type":"TurnInfo","event":"EndOfTurn","transcript":"{text}"}}"#
+            ))
+            .unwrap(),
+        )
+    }
+
+    fn expect(text: Option<&str>, max_wer: f64, turns: Option<u64>) -> Expectations {
+        Expectations {
+            text: text.map(|t| (t.to_string(), "--expect-text".to_string())),
+            max_wer,
+            turns,
+            max_eot_latency_ms: None,
+        }
+    }
+
+    #[test]
+    fn text_and_turns_pass_and_fail() {
+        let mut rec = Recorder::new(1.0, 0.08);
+        rec.observe(&eot("Hello there."));
+        rec.observe(&Event::Client(ClientEvent::UnconfirmedTurn {
+            turn_index: 1,
+            transcript: "General Kenobi".into(),
+            audio_window_start: 0.0,
+            audio_window_end: 1.0,
+            words: vec![],
+            confirmed: false,
+            reason: "stream_closed".into(),
+        }));
+        let ok = expect(Some("hello there general kenobi"), 0.0, Some(2)).check(&rec);
+        assert!(ok.passed, "{ok:?}");
+        let bad = expect(Some("hello there general grievous"), 0.0, Some(3)).check(&rec);
+        assert!(!bad.passed);
+        let text = bad.render("a.wav: ");
+        assert!(
+            text.contains("flux: a.wav: assertion FAILED: --expect-text: WER 0.250 > --max-wer 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  reference: hello there general [grievous]\n  got:       hello there general [kenobi]\n"),
+            "{text}"
+        );
+        assert!(text.contains("--expect-turns 3: got 2 turn(s)"), "{text}");
+        // One wrong word in four is within 0.25.
+        assert!(
+            expect(Some("hello there general grievous"), 0.25, None)
+                .check(&rec)
+                .passed
+        );
+    }
+
+    #[test]
+    fn the_report_serializes_with_a_check_tag() {
+        let rec = Recorder::new(1.0, 0.08);
+        let report = expect(None, 0.0, Some(0)).check(&rec);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["passed"], true);
+        assert_eq!(json["checks"][0]["check"], "turns");
+        assert_eq!(json["checks"][0]["got"], 0);
+    }
+}
