@@ -84,7 +84,7 @@ fn drain(mut source: impl Source, bytes: usize, target: u32, min_bytes_per_sampl
     let mut samples_in = 0usize;
     let mut out_bytes = 0u64;
     let mut check_frame = |f: flux::audio::condition::Frame| {
-        assert!(f.data.len() <= frame_bytes && f.data.len() % 2 == 0);
+        assert!(f.data.len() <= frame_bytes && f.data.len().is_multiple_of(2));
         out_bytes += f.data.len() as u64;
     };
     // An error ends the source; after it, sources promise `Ok(None)`. The bound on calls
@@ -113,7 +113,10 @@ fn drain(mut source: impl Source, bytes: usize, target: u32, min_bytes_per_sampl
     // Output is the input's duration at the target rate (rounded, plus at most one frame).
     let frames_in = (samples_in / usize::from(info.channels)) as u64;
     let expected = frames_in * u64::from(target) / u64::from(info.sample_rate) + 1;
-    assert!(out_bytes / 2 <= expected, "{out_bytes} bytes out for {frames_in} frames in");
+    assert!(
+        out_bytes / 2 <= expected,
+        "{out_bytes} bytes out for {frames_in} frames in"
+    );
 }
 
 fn check_block(block: &Block, info: &flux::audio::SourceInfo) {
@@ -142,7 +145,10 @@ pub fn server_message(data: &[u8]) {
     assert!(received.raw.is_object());
     let _ = received.message.type_name();
     let json = received.message.to_json();
-    assert!(ServerMessage::parse(&json).is_ok(), "re-serialized message did not parse");
+    assert!(
+        ServerMessage::parse(&json).is_ok(),
+        "re-serialized message did not parse"
+    );
     let mut turns = TurnTracker::default();
     if let ServerMessage::TurnInfo(t) = &received.message {
         turns.observe(t);

@@ -268,12 +268,18 @@ pub struct StreamArgs {
     pub gateway: Option<String>,
     /// Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants;
     /// repeatable. Values are never printed.
-    #[arg(long = "header", value_name = "NAME: VALUE")]
-    pub headers: Vec<String>,
+    // Kept as secrets from the moment they are parsed, so not even a `{:?}` of the parsed
+    // arguments can show them.
+    #[arg(long = "header", value_name = "NAME: VALUE", value_parser = parse_secret)]
+    pub headers: Vec<crate::provider::Secret>,
     /// Allow plain ws:// to a host that is not loopback (the audio and API key travel
     /// unencrypted).
     #[arg(long)]
     pub allow_insecure: bool,
+    /// Also trust the CA certificate(s) in this PEM file for wss:// (a private CA, a TLS
+    /// proxy); repeatable. Mozilla's roots stay trusted; certificates are always verified.
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_certs: Vec<PathBuf>,
     /// The server has no ForceEndTurn (self-hosted Deepgram): end the stream by sending
     /// silence until the last turn ends instead. Implied for Cloudflare.
     #[arg(long)]
@@ -359,6 +365,10 @@ pub enum RedactArg {
     /// Redact numbers more aggressively.
     #[value(name = "aggressive_numbers", alias = "aggressive-numbers")]
     AggressiveNumbers,
+}
+
+fn parse_secret(s: &str) -> Result<crate::provider::Secret, std::convert::Infallible> {
+    Ok(crate::provider::Secret::new(s))
 }
 
 fn parse_stall_timeout(s: &str) -> Result<f64, String> {

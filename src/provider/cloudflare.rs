@@ -109,6 +109,7 @@ pub fn endpoint(opts: CloudflareOptions<'_>, params: &StreamParams) -> Result<En
             configure: false,
             sends_connected: false,
         },
+        tls: None,
     })
 }
 

@@ -35,6 +35,9 @@ pub struct Endpoint {
     /// Extra request headers (lowercase names); values are secrets and never printed.
     pub headers: Vec<(String, Secret)>,
     pub capabilities: Capabilities,
+    /// TLS setup for `wss://` with private CAs (`--ca-cert`); `None` trusts the built-in
+    /// webpki roots only.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 /// Refuses plain `ws://` to anything but loopback unless the user allowed it: the audio and
@@ -85,13 +88,60 @@ pub fn parse_base_url(text: &str) -> Result<Url, FluxError> {
     Ok(url)
 }
 
+/// The URL for people and JSONL: credentials someone wrote into `--url` (`user:pass@`, or a
+/// query parameter named like a key or token) are replaced by `***`.
+pub fn redact_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    if !shown.username().is_empty() {
+        let _ = shown.set_username("***");
+    }
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    }
+    if shown.query().is_some() {
+        let pairs: Vec<(String, String)> = shown
+            .query_pairs()
+            .map(|(k, v)| {
+                // By whole name segment: `api_key` and `token` are secrets, `keyterm` is not.
+                let lower = k.to_ascii_lowercase();
+                let secret = lower.split(['_', '-', '.']).any(|part| {
+                    matches!(
+                        part,
+                        "key"
+                            | "apikey"
+                            | "token"
+                            | "secret"
+                            | "password"
+                            | "auth"
+                            | "authorization"
+                            | "signature"
+                            | "sig"
+                    )
+                });
+                let v = if secret {
+                    "***".to_string()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        shown.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    shown.to_string()
+}
+
 /// Parses `--header 'Name: Value'`. The value is kept as a secret (it usually holds one).
+///
+/// A malformed header is not quoted back: without its colon, or with a stray space in the
+/// name, the text the user typed may be mostly secret (`--header 'Authorization Token KEY'`).
 pub fn parse_header(spec: &str) -> Result<(String, Secret), FluxError> {
     let usage = || {
-        FluxError::Usage(format!(
-            "--header `{}` is not `Name: Value`; e.g. --header 'X-Api-Key: …'",
-            spec.split(':').next().unwrap_or("").trim()
-        ))
+        FluxError::Usage(
+            "a --header is not `Name: Value` with a valid header name, e.g. --header \
+             'X-Api-Key: …' (its text is not shown: it may hold a secret)"
+                .into(),
+        )
     };
     let (name, value) = spec.split_once(':').ok_or_else(usage)?;
     let name = name.trim().to_ascii_lowercase();
@@ -176,8 +226,26 @@ mod tests {
         assert_eq!((n.as_str(), v.expose()), ("x-api-key", "s3cret"));
         assert!(parse_header("no colon").is_err());
         assert!(parse_header("bad name: x").is_err());
-        let err = parse_header("secret-in-name-only").unwrap_err().to_string();
-        assert!(err.contains("secret-in-name-only"));
+        for typo in [
+            "Authorization Token sk-canary",
+            "sk-canary",
+            "Bad Name sk-canary: x",
+        ] {
+            let err = parse_header(typo).unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            assert!(!err.to_string().contains("canary"), "{err}");
+        }
+    }
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        let u = Url::parse("wss://me:pw@stt.example/x?token=abc&model=m&api_key=k").unwrap();
+        assert_eq!(
+            redact_url(&u),
+            "wss://***:***@stt.example/x?token=***&model=m&api_key=***"
+        );
+        let plain = Url::parse("ws://127.0.0.1:1/v2/listen?model=m&keyterm=a").unwrap();
+        assert_eq!(redact_url(&plain), plain.as_str());
     }
 
     #[test]

@@ -65,9 +65,23 @@ pub fn mask_header(name: &str, value: &str) -> String {
             }
         }
         "sec-websocket-protocol" => mask_subprotocols(value),
+        // Whatever a client adds for its own proxy or Worker (`flux --header`), when the name
+        // says it is a credential: `x-api-key`, `x-auth-token`, `cookie`...
+        other if SECRET_WORDS.iter().any(|w| other.contains(w)) => MASK.to_string(),
         _ => value.to_string(),
     }
 }
+
+/// Header-name fragments that mark a credential.
+const SECRET_WORDS: [&str; 7] = [
+    "key",
+    "token",
+    "secret",
+    "auth",
+    "password",
+    "cookie",
+    "signature",
+];
 
 /// `token, KEY` → `token, ***`; `cf-aig-authorization.KEY` → `cf-aig-authorization.***`.
 fn mask_subprotocols(value: &str) -> String {
@@ -132,6 +146,9 @@ mod tests {
             "cf-aig-authorization.***"
         );
         assert_eq!(mask_header("user-agent", "token abc"), "token abc");
+        for name in ["X-Api-Key", "x-auth-token", "Cookie", "x-amz-signature"] {
+            assert_eq!(mask_header(name, "s3cr3t"), "***", "{name}");
+        }
         assert_eq!(
             mask_query("model=flux-general-en&token=s3cr3t&tag=token"),
             "model=flux-general-en&token=***&tag=token"

@@ -9,7 +9,9 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue, Response};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream, tungstenite};
+
+// TLS is part of connecting; declared here so the file sits beside this one.
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -61,7 +63,7 @@ pub async fn connect_classified(
     let mut request = endpoint.url.as_str().into_client_request().map_err(|e| {
         never(FluxError::Usage(format!(
             "cannot use URL {}: {e}",
-            endpoint.url
+            crate::provider::redact_url(&endpoint.url)
         )))
     })?;
     for (name, value) in &endpoint.headers {
@@ -81,8 +83,17 @@ pub async fn connect_classified(
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_MESSAGE_BYTES))
         .max_frame_size(Some(MAX_MESSAGE_BYTES));
-    let attempt =
-        tokio_tungstenite::connect_async_tls_with_config(request, Some(config), true, None);
+    // Always flux's own rustls setup (webpki roots plus --ca-cert), never the library's default.
+    let tls = match &endpoint.tls {
+        Some(tls) => tls.clone(),
+        None => super::tls::default_config().map_err(never)?,
+    };
+    let attempt = tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        Some(config),
+        true,
+        Some(Connector::Rustls(tls)),
+    );
     let host = host_port(endpoint);
     match tokio::time::timeout(timeout, attempt).await {
         Err(_) => Err(ConnectFailure {
@@ -128,6 +139,11 @@ fn explain(err: tungstenite::Error, host: &str) -> ConnectFailure {
             };
             (refused(&response), retry)
         }
+        // rustls reports a failed handshake as an I/O error wrapping its own error. A
+        // certificate problem does not fix itself by retrying.
+        tungstenite::Error::Io(e) if tls_error(&e).is_some() => {
+            (FluxError::Connection(tls_message(&e, host)), Retry::Never)
+        }
         tungstenite::Error::Io(e) => (
             FluxError::Connection(format!(
                 "cannot connect to {host}: {e}; is the server running and the URL right?"
@@ -149,6 +165,40 @@ fn explain(err: tungstenite::Error, host: &str) -> ConnectFailure {
         ),
     };
     ConnectFailure { error, retry }
+}
+
+/// The rustls error inside an I/O error, if the I/O error came from the TLS handshake.
+fn tls_error(e: &std::io::Error) -> Option<&rustls::Error> {
+    e.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
+/// A failed TLS handshake in words, with what to do about it.
+fn tls_message(e: &std::io::Error, host: &str) -> String {
+    use rustls::CertificateError as C;
+    let hint = match tls_error(e) {
+        Some(rustls::Error::InvalidCertificate(c)) => match c {
+            C::UnknownIssuer | C::BadSignature => {
+                "the server's certificate is not signed by a trusted CA; for a private CA, pass \
+                 --ca-cert FILE (PEM)"
+            }
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                "the server's certificate is not for this host name; check the host in --url"
+            }
+            C::Expired
+            | C::ExpiredContext { .. }
+            | C::NotValidYet
+            | C::NotValidYetContext { .. } => {
+                "the server's certificate is outside its validity period; check the server's \
+                 certificate and this machine's clock"
+            }
+            _ => "the server's certificate was rejected",
+        },
+        Some(rustls::Error::InvalidMessage(_)) => {
+            "the server does not speak TLS; for a plain WebSocket server use ws://"
+        }
+        _ => "check the URL and the server's TLS setup",
+    };
+    format!("TLS handshake with {host} failed: {e}; {hint}")
 }
 
 /// Turns a refused upgrade into one message: status, the server's error code and message,

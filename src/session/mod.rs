@@ -12,6 +12,7 @@ pub mod event;
 pub mod feed;
 mod stream;
 pub mod tap;
+pub mod tls;
 pub mod turns;
 
 pub use event::{ClientEvent, Event, Summary};

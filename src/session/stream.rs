@@ -392,7 +392,7 @@ impl Run<'_> {
             self.outcome.request_id = request_id.clone();
             self.emit(Event::Client(ClientEvent::Connected {
                 provider: self.opts.endpoint.provider.to_string(),
-                url: self.opts.endpoint.url.to_string(),
+                url: crate::provider::redact_url(&self.opts.endpoint.url),
                 request_id,
                 model: self.opts.model.clone(),
                 encoding: "linear16".into(),
