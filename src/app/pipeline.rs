@@ -138,14 +138,7 @@ pub(super) fn conclude(
     };
     let mut summary = Summary {
         request_id: outcome.request_id,
-        audio_seconds: round3(outcome.audio_seconds),
-        input_seconds: round3(outcome.input_seconds),
-        frames_sent: outcome.frames_sent,
-        bytes_sent: outcome.bytes_sent,
-        turns: outcome.turns,
-        unconfirmed_turns: outcome.unconfirmed_turns,
-        reconnects: outcome.reconnects,
-        filled_seconds: round3(outcome.filled_seconds),
+        totals: outcome.totals.rounded(),
         wall_seconds: round3(wall),
         exit_code: code,
         error: error.as_ref().map(|e| format!("{e:#}")),
@@ -172,8 +165,8 @@ pub(super) fn conclude(
     if !quiet {
         eprintln!(
             "flux: {who}{} turn(s), {:.2}s of audio sent in {:.2}s",
-            summary.turns + summary.unconfirmed_turns,
-            summary.audio_seconds,
+            summary.totals.turns + summary.totals.unconfirmed_turns,
+            summary.totals.audio_seconds,
             summary.wall_seconds
         );
     }

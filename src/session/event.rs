@@ -88,11 +88,11 @@ pub enum ClientEvent {
     Summary(Box<Summary>),
 }
 
-/// Totals for a finished session.
+/// What a session sent and got; kept by the session as it runs and reported in the summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
-pub struct Summary {
-    pub request_id: Option<String>,
-    /// Audio sent to the server, in seconds (including any silence flux added to end a turn).
+pub struct Totals {
+    /// Audio sent to the server, in seconds (including any silence flux added to end a turn
+    /// or to cover a stalled input).
     pub audio_seconds: f64,
     /// Duration of the input audio after conditioning, in seconds.
     pub input_seconds: f64,
@@ -106,6 +106,25 @@ pub struct Summary {
     pub reconnects: u32,
     /// Silence sent while the input stalled, in seconds.
     pub filled_seconds: f64,
+}
+
+impl Totals {
+    /// Seconds rounded to the millisecond, for people and JSONL.
+    pub fn rounded(mut self) -> Totals {
+        let ms = |x: f64| (x * 1000.0).round() / 1000.0;
+        self.audio_seconds = ms(self.audio_seconds);
+        self.input_seconds = ms(self.input_seconds);
+        self.filled_seconds = ms(self.filled_seconds);
+        self
+    }
+}
+
+/// Totals for a finished session: the last JSONL line.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Summary {
+    pub request_id: Option<String>,
+    #[serde(flatten)]
+    pub totals: Totals,
     pub wall_seconds: f64,
     pub exit_code: u8,
     #[serde(skip_serializing_if = "Option::is_none")]

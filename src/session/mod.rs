@@ -15,7 +15,7 @@ pub mod tap;
 pub mod tls;
 pub mod turns;
 
-pub use event::{ClientEvent, Event, Summary};
+pub use event::{ClientEvent, Event, Summary, Totals};
 pub use feed::Feed;
 
 /// Requests to a running session, from people (keys, Ctrl-C) or automation.
@@ -67,16 +67,7 @@ pub struct SessionOptions {
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub request_id: Option<String>,
-    pub audio_seconds: f64,
-    pub input_seconds: f64,
-    pub frames_sent: u64,
-    pub bytes_sent: u64,
-    pub turns: u64,
-    pub unconfirmed_turns: u64,
-    /// Successful reconnects.
-    pub reconnects: u32,
-    /// Silence sent while the source stalled, in seconds.
-    pub filled_seconds: f64,
+    pub totals: Totals,
     /// The input stopped on bad audio (after everything good was sent).
     pub input_error: Option<AudioError>,
     /// The session failed (connection, server error); decides the exit code.

@@ -274,8 +274,8 @@ pub(super) async fn run(
     if let Some(handle) = connecting {
         handle.abort();
     }
-    run.outcome.audio_seconds = run.sent_until;
-    run.outcome.turns = run.turns.finished();
+    run.outcome.totals.audio_seconds = run.sent_until;
+    run.outcome.totals.turns = run.turns.finished();
     if let Some(tap) = run.tap.take()
         && let Err(e) = tap.finish()
     {
@@ -367,7 +367,7 @@ impl Run<'_> {
                 .collect();
             requeue.append(&mut self.queue);
             self.queue = requeue;
-            self.outcome.reconnects += 1;
+            self.outcome.totals.reconnects += 1;
             let attempt = self.attempts;
             self.emit(Event::Client(ClientEvent::Reconnected {
                 attempt,
@@ -415,7 +415,7 @@ impl Run<'_> {
 
     async fn link_up(&mut self) {
         self.link = Link::Up;
-        if self.outcome.frames_sent == 0 {
+        if self.outcome.totals.frames_sent == 0 {
             self.pace_origin = Instant::now();
         }
         self.send_next_configure().await;
@@ -767,7 +767,7 @@ impl Run<'_> {
     async fn on_feed(&mut self, item: Option<Feed>) -> Flow {
         match item {
             Some(Feed::Frame(frame)) => {
-                self.outcome.input_seconds = frame.end_secs();
+                self.outcome.totals.input_seconds = frame.end_secs();
                 let secs = frame.end_secs() - frame.start_secs();
                 self.queue.push_back(Frame {
                     data: frame.data,
@@ -828,8 +828,8 @@ impl Run<'_> {
                 self.padding_sent += frame.end - frame.start;
             }
             self.sent_until = frame.end;
-            self.outcome.frames_sent += 1;
-            self.outcome.bytes_sent += frame.data.len() as u64;
+            self.outcome.totals.frames_sent += 1;
+            self.outcome.totals.bytes_sent += frame.data.len() as u64;
             if let Some(tap) = &self.tap {
                 tap.frame(&frame.data);
             }
@@ -866,7 +866,7 @@ impl Run<'_> {
             && self.link == Link::Up
             && self.phase == Phase::Streaming
             && self.queue.is_empty()
-            && self.outcome.frames_sent > 0
+            && self.outcome.totals.frames_sent > 0
     }
 
     fn fill_due(&self) -> Instant {
@@ -883,7 +883,7 @@ impl Run<'_> {
             replay: false,
         });
         self.enqueued_until += secs;
-        self.outcome.filled_seconds += secs;
+        self.outcome.totals.filled_seconds += secs;
     }
 
     fn frame_secs(&self) -> f64 {
@@ -941,8 +941,8 @@ impl Run<'_> {
             self.emit(Event::Client(ClientEvent::AudioFinished {
                 reason,
                 audio_seconds: self.sent_until,
-                frames: self.outcome.frames_sent,
-                bytes: self.outcome.bytes_sent,
+                frames: self.outcome.totals.frames_sent,
+                bytes: self.outcome.totals.bytes_sent,
             }));
         }
         if self.outcome.output_closed {
@@ -1028,7 +1028,7 @@ impl Run<'_> {
 
     fn finish_unconfirmed(&mut self, reason: &str) {
         if let Some(t) = self.turns.take_unconfirmed() {
-            self.outcome.unconfirmed_turns += 1;
+            self.outcome.totals.unconfirmed_turns += 1;
             self.emit(Event::Client(ClientEvent::UnconfirmedTurn {
                 turn_index: t.turn_index,
                 transcript: t.transcript,
