@@ -208,9 +208,10 @@ fn conversion(problem: String) -> AudioError {
 }
 
 /// Mean of the channels of each frame, non-finite values sanitized and every value limited to
-/// ±[`MAX_LEVEL`] first, into `mono` (replacing its contents). Mono and stereo get their own loops over pre-sized slices, which
-/// the compiler vectorizes; the arithmetic is the general formula's (`(a + b) * 0.5` is what
-/// `[a, b].sum() * (1 / 2)` computes), so results do not depend on the path taken.
+/// ±[`MAX_LEVEL`] first, into `mono` (replacing its contents). Mono and stereo get their own
+/// loops over pre-sized slices, which the compiler vectorizes; the arithmetic is the general
+/// formula's (`(a + b) * 0.5` is what `[a, b].sum() * (1 / 2)` computes), so results do not
+/// depend on the path taken.
 fn downmix(samples: &[f32], channels: usize, mono: &mut Vec<f32>) {
     // Finite but absurd values (a corrupt float WAV can hold 1e38) are limited too: the FFT
     // resampler overflows on them to a NaN spectrum, on which rubato panics.

@@ -127,6 +127,9 @@ struct Run<'a> {
     queue: VecDeque<Frame>,
     /// Frames sent since the last finished turn, for replay after a drop.
     replay: VecDeque<Frame>,
+    /// Seconds of audio in `replay`, kept as frames come and go (summing per frame would cost
+    /// time in proportion to the buffer on the hot path).
+    replay_secs: f64,
     /// Stream time of the next frame taken from the source or made of silence.
     enqueued_until: f64,
     /// Wall-clock instant of stream time 0, for pacing.
@@ -190,6 +193,7 @@ pub(super) async fn run(
         end_reason: "end_of_input".into(),
         queue: VecDeque::new(),
         replay: VecDeque::new(),
+        replay_secs: 0.0,
         enqueued_until: 0.0,
         pace_origin: now,
         sent_until: 0.0,
@@ -240,7 +244,7 @@ pub(super) async fn run(
                 }
             },
             item = feed.recv(), if run.wants_frame() => run.on_feed(item).await,
-            _ = sleep_until(run.send_due()), if run.can_send() => run.send_next().await,
+            _ = at(run.send_due()), if run.can_send() => run.send_due_frames(&mut feed).await,
             _ = sleep_until(run.fill_due()), if run.should_fill() => {
                 run.fill_silence();
                 Flow::Continue
@@ -285,6 +289,14 @@ pub(super) async fn run(
         );
     }
     run.outcome
+}
+
+/// Resolves at `deadline`, at once if it has passed: a timer for a moment already gone would
+/// wait for the timer wheel's next tick (a millisecond), once per frame.
+async fn at(deadline: Instant) {
+    if deadline > Instant::now() {
+        sleep_until(deadline).await;
+    }
 }
 
 /// The next message of the current connection; never resolves while there is none.
@@ -355,7 +367,7 @@ impl Run<'_> {
         self.turn_offset = self.turns.finished();
         self.up_since = self.sent_until;
         if self.reconnecting() {
-            let replayed: f64 = self.replay.iter().map(|f| f.end - f.start).sum();
+            let replayed = self.replay_secs;
             let mut requeue: VecDeque<Frame> = self
                 .replay
                 .iter()
@@ -603,7 +615,9 @@ impl Run<'_> {
                 .max(self.turns.heard_until() - REPLAY_PRE_ROLL_SECS)
         };
         while self.replay.front().is_some_and(|f| f.end <= keep_from) {
-            self.replay.pop_front();
+            if let Some(f) = self.replay.pop_front() {
+                self.replay_secs -= f.end - f.start;
+            }
         }
     }
 
@@ -805,39 +819,59 @@ impl Run<'_> {
     /// or the upgrade where the provider sends none). `--max-eot-latency-ms`
     /// (src/assertions/latency.rs) derives send times from this rule: keep them in step.
     fn send_due(&self) -> Instant {
+        self.paced_due().unwrap_or_else(Instant::now)
+    }
+
+    /// The pacing deadline of the next frame; `None` when it may go at once.
+    fn paced_due(&self) -> Option<Instant> {
         match (self.queue.front(), self.opts.pace) {
             (Some(f), Some(factor)) if !f.replay && self.phase == Phase::Streaming => {
-                self.pace_origin + Duration::from_secs_f64(f.start / factor)
+                Some(self.pace_origin + Duration::from_secs_f64(f.start / factor))
             }
-            _ => Instant::now(),
+            _ => None,
         }
     }
 
-    async fn send_next(&mut self) -> Flow {
-        let Some(frame) = self.queue.pop_front() else {
-            return Flow::Continue;
-        };
-        // A clone shares the bytes: the replay buffer and the saved copy cost no allocation.
-        if !self.send(Message::Binary(frame.data.clone())).await {
-            self.queue.push_front(frame);
-            return Flow::Reconnect("the connection broke while sending audio".into());
+    /// Sends every frame that is due now, up to a batch, with one flush: at `--fast` (or
+    /// after an outage) a wake-up per frame would cost more than the frames themselves. When
+    /// the queue runs dry, the next frame is taken from the feed without waiting.
+    async fn send_due_frames(&mut self, feed: &mut mpsc::Receiver<Feed>) -> Flow {
+        const BATCH: usize = 32;
+        let now = Instant::now();
+        let mut fed = 0;
+        while fed < BATCH && self.can_send() && self.paced_due().is_none_or(|due| due <= now) {
+            let Some(frame) = self.queue.pop_front() else {
+                break;
+            };
+            let Some(tx) = self.tx.as_mut() else {
+                self.queue.push_front(frame);
+                break;
+            };
+            // A clone shares the bytes: the replay buffer and the saved copy cost nothing.
+            if tx.feed(Message::Binary(frame.data.clone())).await.is_err() {
+                self.tx = None;
+                self.queue.push_front(frame);
+                return Flow::Reconnect("the connection broke while sending audio".into());
+            }
+            fed += 1;
+            self.after_send(frame).await;
+            if self.queue.is_empty() && self.wants_frame() {
+                match feed.try_recv() {
+                    Ok(item) => {
+                        self.on_feed(Some(item)).await;
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => {}
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        self.on_feed(None).await;
+                    }
+                }
+            }
         }
-        self.sent_since_heard = true;
-        if !frame.replay {
-            if self.phase == Phase::Padding {
-                self.padding_sent += frame.end - frame.start;
-            }
-            self.sent_until = frame.end;
-            self.outcome.totals.frames_sent += 1;
-            self.outcome.totals.bytes_sent += frame.data.len() as u64;
-            if let Some(tap) = &self.tap {
-                tap.frame(&frame.data);
-            }
-            self.remember(frame);
-            if self.attempts > 0 && self.sent_until - self.up_since >= HEALTHY_SECS {
-                self.attempts = 0;
-            }
-            self.release_timed().await;
+        if let Some(tx) = self.tx.as_mut()
+            && tx.flush().await.is_err()
+        {
+            self.tx = None;
+            return Flow::Reconnect("the connection broke while sending audio".into());
         }
         if self.phase == Phase::Padding && self.padding_done() && self.configures_settled() {
             self.close_stream().await;
@@ -846,13 +880,37 @@ impl Run<'_> {
         Flow::Continue
     }
 
+    /// Bookkeeping for a frame handed to the socket.
+    async fn after_send(&mut self, frame: Frame) {
+        self.sent_since_heard = true;
+        if frame.replay {
+            return;
+        }
+        if self.phase == Phase::Padding {
+            self.padding_sent += frame.end - frame.start;
+        }
+        self.sent_until = frame.end;
+        self.outcome.totals.frames_sent += 1;
+        self.outcome.totals.bytes_sent += frame.data.len() as u64;
+        if let Some(tap) = &self.tap {
+            tap.frame(&frame.data);
+        }
+        self.remember(frame);
+        if self.attempts > 0 && self.sent_until - self.up_since >= HEALTHY_SECS {
+            self.attempts = 0;
+        }
+        if !self.timed.is_empty() {
+            self.release_timed().await;
+        }
+    }
+
     /// Keeps a sent frame for replay, within the cap (oldest audio goes first).
     fn remember(&mut self, frame: Frame) {
+        self.replay_secs += frame.end - frame.start;
         self.replay.push_back(frame);
-        let mut kept: f64 = self.replay.iter().map(|f| f.end - f.start).sum();
-        while kept > REPLAY_CAP_SECS {
+        while self.replay_secs > REPLAY_CAP_SECS {
             match self.replay.pop_front() {
-                Some(f) => kept -= f.end - f.start,
+                Some(f) => self.replay_secs -= f.end - f.start,
                 None => break,
             }
         }
