@@ -249,6 +249,7 @@ impl Plan {
                 sample_rate: stream.sample_rate,
                 frame_bytes: frame_samples * 2,
                 eot_timeout_ms: params.eot_timeout_ms_or_default(),
+                eot_threshold: params.eot_threshold_or_default(),
                 pace: if pace.fast {
                     None
                 } else {

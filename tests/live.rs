@@ -366,6 +366,14 @@ fn keys_force_the_end_of_a_turn_and_ctrl_c_finishes_cleanly() {
         .unwrap_or_else(|| panic!("{}", screen.join("\n")));
     assert!(line.contains("  alpha bravo"), "{line}");
 
+    // `+` raises eot_threshold by 0.05 with a Configure; the server's answer shows in the view.
+    t.keys(&["+"]);
+    t.wait_for("the Configure to be applied", |_| {
+        t.joined()
+            .iter()
+            .any(|l| l.contains("configuration applied: eot_threshold 0.75"))
+    });
+
     // Ctrl-C (a key in raw mode) finishes the stream like end of input: exit 0.
     t.keys(&["C-c"]);
     let (exit, tty) = t.wait_exit();

@@ -259,6 +259,7 @@ where
                 total_seconds: total,
                 mic_level: extras.level.clone(),
                 notes: notes_in_view && !output.quiet,
+                eot_threshold: plan.session.eot_threshold,
             });
             (Some(view), Some(sink))
         }

@@ -21,7 +21,7 @@ mod vt;
 
 use super::Sink;
 use crate::error::exit;
-use crate::flux::ServerMessage;
+use crate::flux::{Configure, ServerMessage, Thresholds};
 use crate::session::{Control, Event};
 use crossterm::{event as term_event, terminal};
 use keys::Action;
@@ -77,6 +77,8 @@ pub struct LiveOptions {
     /// Show warnings in the view: stderr is this same terminal, so writing to it directly
     /// would tear the redrawn region.
     pub notes: bool,
+    /// The eot_threshold the stream started with; `+`/`-` step it by 0.05 with Configure.
+    pub eot_threshold: f64,
 }
 
 /// Everything the sink and the key thread share; one lock, so their writes never interleave.
@@ -192,6 +194,7 @@ impl LiveView {
         RAW.store(raw, Ordering::SeqCst);
         let mut view = View::default();
         view.notes = opts.notes;
+        view.eot_threshold = opts.eot_threshold;
         view.status.keys = raw;
         view.status.total = opts.total_seconds;
         let shared = Arc::new(Mutex::new(Shared {
@@ -370,6 +373,21 @@ impl Worker {
             }
             Action::ForceEndTurn => {
                 let _ = controls.try_send(Control::ForceEndTurn);
+            }
+            Action::AdjustEot(step) => {
+                // Flux accepts 0.5 to 1.0; the view's value moves when the server confirms.
+                let current = lock(&self.shared).view.eot_threshold;
+                let next = ((current + 0.05 * f64::from(step)) * 100.0).round() / 100.0;
+                let next = next.clamp(0.5, 1.0);
+                if next != current {
+                    let _ = controls.try_send(Control::Configure(Configure {
+                        thresholds: Some(Thresholds {
+                            eot_threshold: Some(next),
+                            ..Thresholds::default()
+                        }),
+                        ..Configure::default()
+                    }));
+                }
             }
             Action::Abort => {
                 lock(&self.shared).close("(interrupted)");

@@ -50,6 +50,8 @@ pub struct SessionOptions {
     pub frame_bytes: usize,
     /// Effective eot_timeout_ms: bounds the silence sent to end a turn without ForceEndTurn.
     pub eot_timeout_ms: u32,
+    /// Effective eot_threshold at the start (live keys step it with Configure).
+    pub eot_threshold: f64,
     /// Real-time factor (1.0 = real time); `None` sends as fast as the socket takes it.
     /// When paced, a source that stalls (a pause on stdin) is covered with silence so the
     /// server's turn timers keep running.

@@ -10,6 +10,8 @@ pub enum Action {
     Finish,
     /// End the current turn now (e, Enter).
     ForceEndTurn,
+    /// Raise or lower eot_threshold by this much with a Configure (+ and -).
+    AdjustEot(i8),
     /// Quit at once (Ctrl-C after the stream was asked to finish).
     Abort,
     None,
@@ -34,6 +36,8 @@ pub fn action(key: &KeyEvent, stopping: &mut bool) -> Action {
         KeyCode::Char('q' | 'Q') if !ctrl => finish_once(stopping),
         KeyCode::Char('e' | 'E') if !ctrl => Action::ForceEndTurn,
         KeyCode::Enter => Action::ForceEndTurn,
+        KeyCode::Char('+' | '=') if !ctrl => Action::AdjustEot(1),
+        KeyCode::Char('-' | '_') if !ctrl => Action::AdjustEot(-1),
         _ => Action::None,
     }
 }
@@ -85,6 +89,14 @@ mod tests {
         assert_eq!(
             action(&key(KeyCode::Char('x'), KeyModifiers::NONE), &mut stopping),
             Action::None
+        );
+        assert_eq!(
+            action(&key(KeyCode::Char('+'), KeyModifiers::NONE), &mut stopping),
+            Action::AdjustEot(1)
+        );
+        assert_eq!(
+            action(&key(KeyCode::Char('-'), KeyModifiers::NONE), &mut stopping),
+            Action::AdjustEot(-1)
         );
         assert!(!stopping);
     }

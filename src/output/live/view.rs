@@ -107,6 +107,9 @@ pub struct View {
     open: Option<OpenTurn>,
     /// Show warnings as lines in the view (stderr is this terminal, so the view owns it).
     pub notes: bool,
+    /// The eot_threshold in force: from the flags, then from each ConfigureSuccess. The `+`
+    /// and `-` keys step from it.
+    pub eot_threshold: f64,
 }
 
 impl View {
@@ -129,6 +132,24 @@ impl View {
                 }
                 ServerMessage::ConfigureFailure(n) => {
                     self.note(&mut lines, "configure failed", &n.summary());
+                }
+                ServerMessage::ConfigureSuccess(c) => {
+                    if let Some(eot) = c.thresholds.eot_threshold {
+                        self.eot_threshold = eot;
+                    }
+                    let t = &c.thresholds;
+                    let eager = t
+                        .eager_eot_threshold
+                        .map_or(String::new(), |e| format!(", eager {e}"));
+                    self.note(
+                        &mut lines,
+                        "configuration applied",
+                        &format!(
+                            "eot_threshold {}{eager}, {} keyterm(s)",
+                            t.eot_threshold.map_or("-".into(), |x| x.to_string()),
+                            c.keyterms.len()
+                        ),
+                    );
                 }
                 // The error itself is printed on stderr when the program ends.
                 ServerMessage::Error(_) => self.status.connection = Some(Connection::Failed),
@@ -252,8 +273,15 @@ impl View {
                         .as_ref()
                         .map(|tr| format!(" {}", sanitize(tr.as_str())))
                         .unwrap_or_default();
+                    // flux-general-multi says which languages it heard.
+                    let languages = t
+                        .languages
+                        .as_ref()
+                        .filter(|l| !l.is_empty())
+                        .map(|l| format!(" [{}]", sanitize(&l.join(","))))
+                        .unwrap_or_default();
                     let meta = span(
-                        format!("({:.2}{trigger})", t.end_of_turn_confidence),
+                        format!("({:.2}{trigger}){languages}", t.end_of_turn_confidence),
                         Tone::Dim,
                     );
                     lines.push(turn_line(t.turn_index, start, end, &text, meta));
@@ -441,7 +469,7 @@ impl View {
             parts[RECONNECTS].tone = Tone::Warn;
         }
         if s.keys {
-            parts[KEYS].forms = vec!["q quit, e end turn".to_string()];
+            parts[KEYS].forms = vec!["q quit, e end turn, +/- eot".to_string()];
         }
         // What gives way first when the line is too long: hints, then detail, then whole
         // parts. Reconnects outrank the request id once there have been any.
@@ -647,6 +675,30 @@ mod tests {
     }
 
     #[test]
+    fn multilingual_turns_show_languages_and_configure_answers_move_the_threshold() {
+        let mut v = View {
+            notes: true,
+            eot_threshold: 0.7,
+            ..View::default()
+        };
+        let done = v.apply(&server(
+            r#"{"type":"TurnInfo","event":"EndOfTurn","turn_index":0,"audio_window_start":0.0,"audio_window_end":1.0,"transcript":"hola","end_of_turn_confidence":0.8,"trigger":"model","languages":["es","en"]}"#,
+        ));
+        assert_eq!(
+            texts(&done),
+            vec!["#1 0:00.0-0:01.0  hola  (0.80 model) [es,en]"]
+        );
+        let note = v.apply(&server(
+            r#"{"type":"ConfigureSuccess","thresholds":{"eot_threshold":0.75,"eot_timeout_ms":5000},"keyterms":[]}"#,
+        ));
+        assert_eq!(v.eot_threshold, 0.75);
+        assert_eq!(
+            texts(&note),
+            vec!["flux: configuration applied: eot_threshold 0.75, 0 keyterm(s)"]
+        );
+    }
+
+    #[test]
     fn status_line_fits_any_width_dropping_least_important_parts() {
         let mut v = View::default();
         v.status.keys = true;
@@ -658,7 +710,7 @@ mod tests {
         let wide = plain(v.region(200, 24, Some(1.5)).last().unwrap());
         assert_eq!(
             wide,
-            "[streaming] · deepgram flux-general-en · req 0123456789abcdef · audio 0:03.0 / 0:10.0 2.0x · mic -23 dB [####..] · reconnects 0 · q quit, e end turn"
+            "[streaming] · deepgram flux-general-en · req 0123456789abcdef · audio 0:03.0 / 0:10.0 2.0x · mic -23 dB [####..] · reconnects 0 · q quit, e end turn, +/- eot"
         );
         for w in [1u16, 5, 10, 20, 40, 60, 80, 100] {
             let row = plain(v.region(w, 24, Some(1.5)).last().unwrap());
