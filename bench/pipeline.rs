@@ -850,15 +850,20 @@ fn latency(opts: &Options, rt: &tokio::runtime::Runtime) -> Result<(), String> {
         .spawn()
         .map_err(|e| e.to_string())?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
-    // Each probe line's arrival, by probe number.
+    // Each probe line's arrival, by probe number, and flux's own summary.
     let lines = std::thread::spawn(move || {
         let mut seen: Vec<(usize, Instant)> = Vec::new();
+        let mut summary = Value::Null;
         for line in BufReader::new(stdout).lines() {
             let now = Instant::now();
             let Ok(line) = line else { break };
             let Ok(v) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };
+            if v["type"] == "flux.summary" {
+                summary = v;
+                continue;
+            }
             if let Some(n) = v["transcript"]
                 .as_str()
                 .and_then(|t| t.strip_prefix("probe "))
@@ -867,7 +872,7 @@ fn latency(opts: &Options, rt: &tokio::runtime::Runtime) -> Result<(), String> {
                 seen.push((n, now));
             }
         }
-        seen
+        (seen, summary)
     });
     // Wait for the connection (the sink registers it) before timing anything.
     let t0 = Instant::now();
@@ -893,7 +898,7 @@ fn latency(opts: &Options, rt: &tokio::runtime::Runtime) -> Result<(), String> {
     }
     drop(stdin);
     let status = child.wait().map_err(|e| e.to_string())?;
-    let seen = lines.join().map_err(|_| "reader thread panicked")?;
+    let (seen, summary) = lines.join().map_err(|_| "reader thread panicked")?;
     let s = state.lock().unwrap();
     let send: Vec<f64> = written
         .iter()
@@ -917,6 +922,31 @@ fn latency(opts: &Options, rt: &tokio::runtime::Runtime) -> Result<(), String> {
         "  TurnInfo sent by the sink -> JSONL line read from flux's stdout: {}",
         percentiles(out)
     );
+    // The same two paths timed inside flux (flux.summary's added_latency), without the pipe
+    // and loopback hops: frame made by the conditioner -> written to the socket, and message
+    // returned by the WebSocket -> its line written and flushed on stdout.
+    let inside = |path: &str| {
+        let l = &summary["added_latency"][path];
+        match (
+            l["count"].as_u64(),
+            l["p50_ms"].as_f64(),
+            l["p99_ms"].as_f64(),
+            l["max_ms"].as_f64(),
+        ) {
+            (Some(n), Some(p50), Some(p99), Some(max)) => {
+                format!("n={n} p50 {p50:.3} ms, p99 {p99:.3} ms, max {max:.3} ms")
+            }
+            _ => "not reported".into(),
+        }
+    };
+    println!(
+        "  inside flux, frame ready -> written to the socket: {}",
+        inside("send")
+    );
+    println!(
+        "  inside flux, message received -> line flushed on stdout: {}",
+        inside("output")
+    );
     Ok(())
 }
 
@@ -936,8 +966,8 @@ fn many_streams(opts: &Options, fixture: &Path, url: &str) -> Result<(), String>
     }
     let clip = clip.to_str().ok_or("non-UTF-8 path")?;
     let bin = opts.flux.to_str().ok_or("non-UTF-8 path")?;
-    // `--jobs` is capped (64 at the time of writing); more files than jobs queue up.
-    let jobs = opts.streams.min(64).to_string();
+    // `--jobs` is capped (256 at the time of writing); more files than jobs queue up.
+    let jobs = opts.streams.min(256).to_string();
     let mut cmd = vec![
         bin, "file", "--jobs", &jobs, "--jsonl", "--quiet", "--url", url,
     ];
@@ -952,10 +982,16 @@ fn many_streams(opts: &Options, fixture: &Path, url: &str) -> Result<(), String>
         .iter()
         .filter_map(|v| v["frames_sent"].as_u64())
         .sum();
+    // The worst stream's p99 of frame due -> written (paced sends wait for a timer).
+    let worst_send_p99 = summaries
+        .iter()
+        .filter_map(|v| v["added_latency"]["send"]["p99_ms"].as_f64())
+        .fold(0.0f64, f64::max);
     println!(
         "\n{} real-time streams of 30 s (48k stereo) in one process (`flux file --jobs {}`): \
          wall {:.1} s, CPU {:.2} s = {:.1} % of one core, {:.3} CPU s per stream, peak {:.1} MB, \
-         {} summaries, {frames} frames sent (expected {})",
+         {} summaries, {frames} frames sent (expected {}); worst stream's send p99 \
+         {worst_send_p99:.3} ms",
         opts.streams,
         jobs,
         u.wall,

@@ -78,8 +78,9 @@ pub struct FileArgs {
     /// each line of output says which file it came from (docs/guide.md#batches).
     #[arg(value_name = "PATH", required = true, num_args = 1..)]
     pub paths: Vec<PathBuf>,
-    /// Stream at most N files at once (default: as many as there are files, at most 4).
-    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// Stream at most N files at once, up to 256 (default: as many as there are files, at
+    /// most 4). Each stream has its own audio thread and connection.
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub jobs: Option<u32>,
     /// Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after
     /// conditioning) to this WAV file (one input file only).

@@ -72,6 +72,19 @@ fn jsonl_parses_line_by_line_with_client_events_around_server_messages() {
     let audio = summary["input_seconds"].as_f64().unwrap();
     assert!((audio - 9.96).abs() < 0.01, "input_seconds {audio}");
     assert_eq!(summary["frames_sent"], (audio / 0.08).ceil() as u64);
+    // The latency flux added: one sample per frame of audio sent and per server message.
+    let added = &summary["added_latency"];
+    assert_eq!(added["send"]["count"], summary["frames_sent"]);
+    assert_eq!(added["output"]["count"], seqs.len() as u64);
+    for path in ["send", "output"] {
+        let ms = |q: &str| added[path][q].as_f64().unwrap();
+        let (p50, p99, max) = (ms("p50_ms"), ms("p99_ms"), ms("max_ms"));
+        assert!(
+            0.0 <= p50 && p50 <= p99 && p99 <= max,
+            "{path}: {}",
+            added[path]
+        );
+    }
 }
 
 #[test]

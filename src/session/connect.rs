@@ -18,6 +18,8 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// Largest server message accepted. Real messages are a few KiB; the cap keeps a hostile or
 /// broken server from growing the client's memory without bound.
 const MAX_MESSAGE_BYTES: usize = 4 << 20;
+/// Socket read size: a few typical messages per read.
+const READ_BUFFER_BYTES: usize = 8 * 1024;
 
 /// Whether a failed connection attempt is worth repeating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +82,12 @@ pub async fn connect_classified(
         })?;
         request.headers_mut().insert(name, value);
     }
+    // tungstenite zero-fills its whole read buffer before every read, including the ones
+    // that find nothing: at the default 128 KiB that was a visible share of the session's
+    // CPU. Flux's messages are a few hundred bytes; longer ones still arrive whole (the
+    // buffer grows to the frame's length).
     let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(Some(MAX_MESSAGE_BYTES))
         .max_frame_size(Some(MAX_MESSAGE_BYTES));
     // Always flux's own rustls setup (webpki roots plus --ca-cert), never the library's default.

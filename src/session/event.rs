@@ -1,5 +1,6 @@
 //! What sinks see: every server message, plus the client's own session events.
 
+use super::latency::AddedLatency;
 use crate::flux::{Received, Word};
 use serde::Serialize;
 
@@ -106,6 +107,9 @@ pub struct Totals {
     pub reconnects: u32,
     /// Silence sent while the input stalled, in seconds.
     pub filled_seconds: f64,
+    /// What flux added to the audio's and the answers' way (p50, p99, max).
+    #[serde(skip_serializing_if = "AddedLatency::is_empty")]
+    pub added_latency: AddedLatency,
 }
 
 impl Totals {

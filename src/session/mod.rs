@@ -10,6 +10,7 @@ pub mod connect;
 pub mod control_file;
 pub mod event;
 pub mod feed;
+pub mod latency;
 mod stream;
 pub mod tap;
 pub mod tls;

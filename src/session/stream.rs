@@ -12,6 +12,7 @@
 //! as one stream. Audio keeps being taken from the source while disconnected.
 
 use super::connect::{self, Connection, Retry, Ws, sanitize};
+use super::latency::{AddedLatency, Histogram};
 use super::tap::{Tap, TapThread};
 use super::turns::TurnTracker;
 use super::{ClientEvent, Control, Event, Feed, Outcome, SessionOptions};
@@ -98,6 +99,8 @@ struct Frame {
     end: f64,
     /// Sent before, on a lost connection: not counted or saved again.
     replay: bool,
+    /// When the audio thread handed it over; `None` for silence flux made itself.
+    ready: Option<Instant>,
 }
 
 struct Run<'a> {
@@ -155,6 +158,10 @@ struct Run<'a> {
     /// Requests to apply at a stream time, in arrival order.
     timed: Vec<(f64, Control)>,
     tap: Option<TapThread>,
+    /// When each frame of the batch being sent could first have gone.
+    in_batch: Vec<Instant>,
+    send_latency: Histogram,
+    output_latency: Histogram,
 }
 
 pub(super) async fn run(
@@ -210,6 +217,9 @@ pub(super) async fn run(
         force_end_answered: false,
         timed: Vec::new(),
         tap,
+        in_batch: Vec::with_capacity(32),
+        send_latency: Histogram::default(),
+        output_latency: Histogram::default(),
     };
     let mut rx: Option<WsStream> = None;
     let mut connecting: Option<Connecting> = None;
@@ -280,6 +290,10 @@ pub(super) async fn run(
     }
     run.outcome.totals.audio_seconds = run.sent_until;
     run.outcome.totals.turns = run.turns.finished();
+    run.outcome.totals.added_latency = AddedLatency {
+        send: run.send_latency.summary(),
+        output: run.output_latency.summary(),
+    };
     if let Some(tap) = run.tap.take()
         && let Err(e) = tap.finish()
     {
@@ -561,6 +575,8 @@ impl Run<'_> {
             _ => {}
         }
         self.on_server(received);
+        // Received → parsed, tracked and written out (the sinks flush each line).
+        self.output_latency.record(self.last_heard.elapsed());
         self.trim_replay();
 
         if self.link == Link::AwaitConnected && is_connected {
@@ -780,16 +796,19 @@ impl Run<'_> {
 
     async fn on_feed(&mut self, item: Option<Feed>) -> Flow {
         match item {
-            Some(Feed::Frame(frame)) => {
-                self.outcome.totals.input_seconds = frame.end_secs();
-                let secs = frame.end_secs() - frame.start_secs();
-                self.queue.push_back(Frame {
-                    data: frame.data,
-                    start: self.enqueued_until,
-                    end: self.enqueued_until + secs,
-                    replay: false,
-                });
-                self.enqueued_until += secs;
+            Some(Feed::Frames { frames, ready }) => {
+                for frame in frames {
+                    self.outcome.totals.input_seconds = frame.end_secs();
+                    let secs = frame.end_secs() - frame.start_secs();
+                    self.queue.push_back(Frame {
+                        data: frame.data,
+                        start: self.enqueued_until,
+                        end: self.enqueued_until + secs,
+                        replay: false,
+                        ready: Some(Instant::from_std(ready)),
+                    });
+                    self.enqueued_until += secs;
+                }
             }
             Some(Feed::End { error, note }) => {
                 self.input_open = false;
@@ -839,10 +858,19 @@ impl Run<'_> {
         const BATCH: usize = 32;
         let now = Instant::now();
         let mut fed = 0;
-        while fed < BATCH && self.can_send() && self.paced_due().is_none_or(|due| due <= now) {
+        self.in_batch.clear();
+        while fed < BATCH && self.can_send() {
+            let due = self.paced_due();
+            if due.is_some_and(|due| due > now) {
+                break;
+            }
             let Some(frame) = self.queue.pop_front() else {
                 break;
             };
+            // Added latency runs from when the frame could first have gone: ready, and due.
+            if let (false, Some(ready)) = (frame.replay, frame.ready) {
+                self.in_batch.push(due.map_or(ready, |due| due.max(ready)));
+            }
             let Some(tx) = self.tx.as_mut() else {
                 self.queue.push_front(frame);
                 break;
@@ -872,6 +900,11 @@ impl Run<'_> {
         {
             self.tx = None;
             return Flow::Reconnect("the connection broke while sending audio".into());
+        }
+        let written = Instant::now();
+        for &start in &self.in_batch {
+            self.send_latency
+                .record(written.saturating_duration_since(start));
         }
         if self.phase == Phase::Padding && self.padding_done() && self.configures_settled() {
             self.close_stream().await;
@@ -939,6 +972,7 @@ impl Run<'_> {
             start: self.enqueued_until,
             end: self.enqueued_until + secs,
             replay: false,
+            ready: None,
         });
         self.enqueued_until += secs;
         self.outcome.totals.filled_seconds += secs;
@@ -956,6 +990,7 @@ impl Run<'_> {
             start,
             end: start + secs,
             replay: false,
+            ready: None,
         });
         self.enqueued_until = start + secs;
     }
