@@ -912,7 +912,7 @@ fn latency(opts: &Options, rt: &tokio::runtime::Runtime) -> Result<(), String> {
             Some(at.duration_since(*sent).as_secs_f64())
         })
         .collect();
-    println!("\nlatency (flux listen --stdin --fast, 16 kHz mono, exit {status}):");
+    println!("\nlatency (flux listen --stdin --fast, 16 kHz mono; flux {status}):");
     println!(
         "  audio written to flux's stdin -> frame received by the sink: {} ({} frames arrived)",
         percentiles(send),

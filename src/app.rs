@@ -139,6 +139,7 @@ async fn run_mic(args: ListenArgs) -> anyhow::Result<u8> {
     let mut plan = Plan::new(&args.stream, &args.pace)?;
     // The device's clock paces the audio; pacing it again would only add delay.
     plan.session.pace = None;
+    plan.session.live_source = true;
     let tap = save_tap(args.save_audio.as_deref(), &plan)?;
     let stopped = Arc::new(AtomicBool::new(false));
     let source = MicSource::open(MicOptions {
@@ -181,7 +182,9 @@ async fn run_listen(args: ListenArgs) -> anyhow::Result<u8> {
     if args.mic {
         return run_mic(args).await;
     }
-    let plan = Plan::new(&args.stream, &args.pace)?;
+    let mut plan = Plan::new(&args.stream, &args.pace)?;
+    // Raw PCM on stdin is often a capture program (`arecord ... | flux listen --stdin`).
+    plan.session.live_source = true;
     let Some(rate) = args.rate else {
         return Err(FluxError::Usage("--stdin needs --rate HZ".into()).into());
     };
@@ -255,6 +258,7 @@ impl Plan {
                 } else {
                     Some(pace.pace.unwrap_or(1.0))
                 },
+                live_source: false,
                 connect_timeout: CONNECT_TIMEOUT,
                 max_reconnects: stream.max_reconnects,
                 stall_timeout: Duration::from_secs_f64(stream.stall_timeout),

@@ -488,6 +488,11 @@ fn bad_input_exits_5_naming_the_file() {
             stderr(&out)
         );
     }
+    // The reason is given once, with the fix after it.
+    let out = run(file_cmd(&serve, &missing, &[]), None);
+    let err = stderr(&out);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert!(err.contains("check the path"), "{err}");
     // Nothing was sent for inputs that could not be opened.
     assert!(serve.log_kind("handshake").is_empty());
 }
@@ -579,4 +584,61 @@ fn wav_on_stdin_with_dash() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let (mono, _) = read_wav_mono(&fixture("beckett.wav"));
     assert_eq!(serve.audio_bytes(), mono.len() as u64 * 2);
+}
+
+/// A live source on stdin (`arecord ... | flux listen --stdin`) is not held back by a slow
+/// connection: the audio captured while connecting goes as soon as the link is up, instead of
+/// the whole stream trailing the speaker by the connect time.
+#[test]
+fn live_stdin_audio_captured_while_connecting_goes_at_once() {
+    use std::io::Write;
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::process::Stdio;
+    use std::time::Duration;
+    let serve = Serve::start(&[]);
+    // A loopback proxy that lets the connection through after 800 ms (a slow handshake).
+    let proxy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_url = format!("ws://{}", proxy.local_addr().unwrap());
+    let target = serve.url.trim_start_matches("ws://").to_string();
+    std::thread::spawn(move || {
+        let (client, _) = proxy.accept().unwrap();
+        std::thread::sleep(Duration::from_millis(800));
+        let server = TcpStream::connect(&target).unwrap();
+        let (mut up_from, mut up_to) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut up_from, &mut up_to);
+            let _ = up_to.shutdown(Shutdown::Write);
+        });
+        let (mut down_from, mut down_to) = (server, client);
+        let _ = std::io::copy(&mut down_from, &mut down_to);
+        let _ = down_to.shutdown(Shutdown::Write);
+    });
+    let mut child = flux()
+        .args(["listen", "--stdin", "--rate", "16000", "--jsonl"])
+        .args(["--url", &proxy_url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // 2 s of a quiet tone, written as it would be captured: 80 ms every 80 ms.
+    for k in 0..25 {
+        let frame: Vec<u8> = (0..1280)
+            .flat_map(|i| ((((i + k * 1280) % 40) as i16 - 20) * 50).to_le_bytes())
+            .collect();
+        stdin.write_all(&frame).unwrap();
+        std::thread::sleep(Duration::from_millis(80));
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0, "stderr: {}", stderr(&out));
+    let audio = serve.log_kind("audio");
+    assert_eq!(audio.len(), 25, "every frame arrived");
+    // The ~10 frames captured during the 800 ms arrive together when the link comes up;
+    // paced from the link instead, they would come 80 ms apart.
+    let t = |a: &Value| a["t"].as_f64().unwrap();
+    let first = t(&audio[0]);
+    let burst = audio.iter().filter(|a| t(a) - first < 0.05).count();
+    assert!(burst >= 6, "{burst} frames in the first 50 ms: {audio:?}");
 }

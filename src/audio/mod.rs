@@ -66,12 +66,10 @@ pub trait Source: Send {
 /// to do about it, in one or two lines.
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
-    #[error("cannot open {input}: {source}; check the path and its permissions")]
-    Open {
-        input: String,
-        #[source]
-        source: io::Error,
-    },
+    // The io::Error is part of the message, so it is not also the error's `source()`:
+    // printing the chain (`{:#}`) would say it twice.
+    #[error("cannot open {input}: {reason}; check the path and its permissions")]
+    Open { input: String, reason: io::Error },
 
     #[error(
         "{input} is not a WAV file ({reason}); convert it first (e.g. `sox in.mp3 out.wav`) \
@@ -104,12 +102,8 @@ pub enum AudioError {
         expected_frames: Option<u64>,
     },
 
-    #[error("error reading {input}: {source}")]
-    Read {
-        input: String,
-        #[source]
-        source: io::Error,
-    },
+    #[error("error reading {input}: {reason}")]
+    Read { input: String, reason: io::Error },
 
     #[error(
         "invalid raw PCM parameters for {input}: {problem}; \

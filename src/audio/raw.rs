@@ -167,11 +167,11 @@ impl Source for RawPcmSource {
                         }));
                     }
                 }
-                Err(source) => {
+                Err(reason) => {
                     self.done = true;
                     return Err(AudioError::Read {
                         input: self.name.clone(),
-                        source,
+                        reason,
                     });
                 }
             }

@@ -57,6 +57,9 @@ pub struct SessionOptions {
     /// When paced, a source that stalls (a pause on stdin) is covered with silence so the
     /// server's turn timers keep running.
     pub pace: Option<f64>,
+    /// The source produces audio as it happens (raw PCM or WAV on stdin): pacing then
+    /// follows the source's own clock, so audio captured while connecting is not held back.
+    pub live_source: bool,
     pub connect_timeout: Duration,
     /// Reconnects allowed after unexpected drops (the count resets after a minute of audio
     /// on a healthy connection); 0 disables reconnecting.

@@ -137,6 +137,9 @@ struct Run<'a> {
     enqueued_until: f64,
     /// Wall-clock instant of stream time 0, for pacing.
     pace_origin: Instant,
+    /// When the source's audio began, as its first frame's arrival tells: the pacing clock
+    /// of a live source (see `link_up`).
+    source_origin: Option<Instant>,
     /// Stream time already sent, including silence.
     sent_until: f64,
     padding_sent: f64,
@@ -203,6 +206,7 @@ pub(super) async fn run(
         replay_secs: 0.0,
         enqueued_until: 0.0,
         pace_origin: now,
+        source_origin: None,
         sent_until: 0.0,
         padding_sent: 0.0,
         silence: Bytes::from(vec![0u8; opts.frame_bytes]),
@@ -442,7 +446,16 @@ impl Run<'_> {
     async fn link_up(&mut self) {
         self.link = Link::Up;
         if self.outcome.totals.frames_sent == 0 {
-            self.pace_origin = Instant::now();
+            // Pacing counts from the link coming up, or from when the source began if that
+            // was earlier and the source is live. Audio that a live source produced while
+            // connecting then goes at once, instead of trailing its speaker by the connect
+            // time for the whole stream; a file is paced from the link, so its timing (and
+            // `--max-eot-latency-ms`, src/assertions/latency.rs) stays as documented.
+            let now = Instant::now();
+            self.pace_origin = match (self.opts.live_source, self.source_origin) {
+                (true, Some(began)) => began.min(now),
+                _ => now,
+            };
         }
         self.send_next_configure().await;
         self.maybe_finish_input().await;
@@ -797,6 +810,14 @@ impl Run<'_> {
     async fn on_feed(&mut self, item: Option<Feed>) -> Flow {
         match item {
             Some(Feed::Frames { frames, ready }) => {
+                let ready = Instant::from_std(ready);
+                if self.source_origin.is_none()
+                    && let (Some(first), Some(pace)) = (frames.first(), self.opts.pace)
+                {
+                    // A frame is ready once its last sample has arrived.
+                    let span = Duration::from_secs_f64(first.end_secs() / pace);
+                    self.source_origin = Some(ready.checked_sub(span).unwrap_or(ready));
+                }
                 for frame in frames {
                     self.outcome.totals.input_seconds = frame.end_secs();
                     let secs = frame.end_secs() - frame.start_secs();
@@ -805,7 +826,7 @@ impl Run<'_> {
                         start: self.enqueued_until,
                         end: self.enqueued_until + secs,
                         replay: false,
-                        ready: Some(Instant::from_std(ready)),
+                        ready: Some(ready),
                     });
                     self.enqueued_until += secs;
                 }
