@@ -642,3 +642,38 @@ fn live_stdin_audio_captured_while_connecting_goes_at_once() {
     let burst = audio.iter().filter(|a| t(a) - first < 0.05).count();
     assert!(burst >= 6, "{burst} frames in the first 50 ms: {audio:?}");
 }
+
+/// A live source whose clock runs slow (sound cards differ from the system clock) is
+/// followed, not padded: its frames keep going out as they arrive, and no silence is put in
+/// their place once the drift grows past the fill grace (250 ms).
+#[test]
+fn a_slow_live_source_is_followed_not_padded_with_silence() {
+    use std::io::Write;
+    use std::process::Stdio;
+    use std::time::Duration;
+    let serve = Serve::start(&[]);
+    let mut child = flux()
+        .args(["listen", "--stdin", "--rate", "16000", "--jsonl"])
+        .args(["--url", &serve.url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // 80 ms of audio every 90 ms: the source falls 450 ms behind the wall clock in 4 s.
+    for k in 0..45 {
+        let frame: Vec<u8> = (0..1280)
+            .flat_map(|i| ((((i + k * 1280) % 40) as i16 - 20) * 50).to_le_bytes())
+            .collect();
+        stdin.write_all(&frame).unwrap();
+        std::thread::sleep(Duration::from_millis(90));
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0, "stderr: {}", stderr(&out));
+    let events = jsonl(&out);
+    let summary = events.last().unwrap();
+    assert_eq!(summary["filled_seconds"], 0.0, "{summary}");
+    assert_eq!(summary["frames_sent"], 45, "{summary}");
+}

@@ -140,6 +140,8 @@ struct Run<'a> {
     /// When the source's audio began, as its first frame's arrival tells: the pacing clock
     /// of a live source (see `link_up`).
     source_origin: Option<Instant>,
+    /// `pace_origin` has been set by the first link-up.
+    pace_anchored: bool,
     /// Stream time already sent, including silence.
     sent_until: f64,
     padding_sent: f64,
@@ -207,6 +209,7 @@ pub(super) async fn run(
         enqueued_until: 0.0,
         pace_origin: now,
         source_origin: None,
+        pace_anchored: false,
         sent_until: 0.0,
         padding_sent: 0.0,
         silence: Bytes::from(vec![0u8; opts.frame_bytes]),
@@ -456,6 +459,7 @@ impl Run<'_> {
                 (true, Some(began)) => began.min(now),
                 _ => now,
             };
+            self.pace_anchored = true;
         }
         self.send_next_configure().await;
         self.maybe_finish_input().await;
@@ -811,13 +815,6 @@ impl Run<'_> {
         match item {
             Some(Feed::Frames { frames, ready }) => {
                 let ready = Instant::from_std(ready);
-                if self.source_origin.is_none()
-                    && let (Some(first), Some(pace)) = (frames.first(), self.opts.pace)
-                {
-                    // A frame is ready once its last sample has arrived.
-                    let span = Duration::from_secs_f64(first.end_secs() / pace);
-                    self.source_origin = Some(ready.checked_sub(span).unwrap_or(ready));
-                }
                 for frame in frames {
                     self.outcome.totals.input_seconds = frame.end_secs();
                     let secs = frame.end_secs() - frame.start_secs();
@@ -830,6 +827,7 @@ impl Run<'_> {
                     });
                     self.enqueued_until += secs;
                 }
+                self.follow_source_clock(ready);
             }
             Some(Feed::End { error, note }) => {
                 self.input_open = false;
@@ -848,6 +846,24 @@ impl Run<'_> {
             }
         }
         Flow::Continue
+    }
+
+    /// A live source's clock, from when its audio arrives: it began no later than `ready`
+    /// minus the audio it has delivered. The latest such estimate wins, so a source whose
+    /// clock runs slower than this machine's (sound cards differ by up to 0.01 %) moves the
+    /// pacing clock along with it: its frames keep going out as they arrive, and silence is
+    /// filled in only when it really stalls, not once the drift exceeds the fill grace. A
+    /// faster source (a file through `cat`) never moves it, so it is still held to the pace.
+    fn follow_source_clock(&mut self, ready: Instant) {
+        let (true, Some(pace)) = (self.opts.live_source, self.opts.pace) else {
+            return;
+        };
+        let delivered = Duration::from_secs_f64(self.enqueued_until / pace);
+        let began = ready.checked_sub(delivered).unwrap_or(ready);
+        self.source_origin = Some(self.source_origin.map_or(began, |o| o.max(began)));
+        if self.pace_anchored {
+            self.pace_origin = self.pace_origin.max(began);
+        }
     }
 
     fn can_send(&self) -> bool {
