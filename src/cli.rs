@@ -1,5 +1,6 @@
 //! The command line: subcommands and the argument groups they share.
 
+use crate::provider::Secret;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -479,7 +480,7 @@ pub struct ServeArgs {
         env = "FLUX_SERVE_API_KEY",
         hide_env_values = true
     )]
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     /// Transcript script: one line per turn, revealed word by word as the turn's speech goes on.
     #[arg(long, value_name = "FILE")]
     pub script: Option<PathBuf>,

@@ -365,6 +365,15 @@ fn debug_output_shows_no_secret() {
         panic!("parsed as another command");
     };
     assert_eq!(args.stream.headers.len(), 2);
+    // flux serve's key too, from the flag and from the environment variable alike.
+    let serve = Cli::try_parse_from(["flux", "serve", "--api-key", "serve-CANARY-5150"]).unwrap();
+    let shown = format!("{serve:?} {serve:#?}");
+    assert!(!shown.to_lowercase().contains("canary"), "{shown}");
+    let Sub::Serve(serve) = &serve.command else {
+        panic!("parsed as another command");
+    };
+    let key = serve.api_key.as_ref().map(flux::provider::Secret::expose);
+    assert_eq!(key, Some("serve-CANARY-5150"));
 
     let params = StreamParams {
         model: Some("flux-general-en".into()),

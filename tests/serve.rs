@@ -85,7 +85,7 @@ async fn unknown_paths_are_404_with_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_on_every_route() {
     let server = serve(ServeOptions {
-        api_key: Some(KEY.into()),
+        api_key: Some(flux::provider::Secret::new(KEY)),
         ..Default::default()
     })
     .await;
@@ -683,7 +683,7 @@ async fn the_log_records_what_clients_sent_with_secrets_masked() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("serve.jsonl");
     let server = serve(ServeOptions {
-        api_key: Some(KEY.into()),
+        api_key: Some(flux::provider::Secret::new(KEY)),
         log: Some(log.clone()),
         ..Default::default()
     })

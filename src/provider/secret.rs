@@ -18,6 +18,14 @@ impl Secret {
     }
 }
 
+/// Parsed from the command line (`--api-key`), so the parsed arguments never hold the value
+/// as a plain string that `Debug` would show.
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")

@@ -20,6 +20,7 @@ pub mod turns;
 pub mod vad;
 
 use crate::error::FluxError;
+use crate::provider::Secret;
 use anyhow::Context;
 use handshake::RequestHead;
 use serde_json::Value;
@@ -50,7 +51,7 @@ pub struct ServeOptions {
     /// Address to listen on, e.g. `127.0.0.1:0` (port 0: any free port).
     pub listen: String,
     /// Require this key (`Token` on Deepgram routes, `Bearer` on Cloudflare's); `None`: any.
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     /// One line of transcript per turn.
     pub script: Option<PathBuf>,
     /// Write one JSON line per thing received here.
@@ -102,7 +103,7 @@ impl Drop for ServerHandle {
 
 /// What every connection shares.
 struct Shared {
-    api_key: Option<String>,
+    api_key: Option<Secret>,
     script: Arc<script::Script>,
     log: Option<Arc<log::Logger>>,
     faults: Vec<fault::Fault>,
@@ -112,7 +113,11 @@ struct Shared {
 /// Validates options, binds, and returns a running server.
 pub async fn start(opts: ServeOptions) -> anyhow::Result<ServerHandle> {
     let faults = fault::parse_all(&opts.faults)?;
-    if opts.api_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+    if opts
+        .api_key
+        .as_ref()
+        .is_some_and(|k| k.expose().trim().is_empty())
+    {
         return Err(FluxError::Usage("--api-key must not be empty".into()).into());
     }
     let script = match &opts.script {
@@ -232,7 +237,7 @@ async fn connection(mut tcp: TcpStream, conn: u64, shared: Arc<Shared>) {
         let head = RequestHead::from_request(req);
         let verdict = handshake::evaluate(
             &head,
-            shared.api_key.as_deref(),
+            shared.api_key.as_ref().map(Secret::expose),
             faults.reject.as_ref(),
             &request_id,
         );
