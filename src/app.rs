@@ -12,8 +12,8 @@ use crate::cli::{
 };
 use crate::completions;
 use crate::error::{FluxError, exit};
-use crate::flux::params::DEFAULT_MODEL;
-use crate::flux::{Dialect, Encoding, ParamError, Redact, StreamParams};
+use crate::protocol::params::DEFAULT_MODEL;
+use crate::protocol::{Dialect, Encoding, ParamError, Redact, StreamParams};
 use crate::provider::cloudflare::{self, CloudflareOptions};
 use crate::provider::deepgram::{self, DeepgramOptions};
 use crate::provider::{self, Endpoint};

@@ -10,11 +10,9 @@ pub mod wer;
 
 use crate::cli::AssertArgs;
 use crate::error::FluxError;
-use crate::flux::{ServerMessage, TurnEvent};
-use crate::output::Sink;
-use crate::session::{ClientEvent, Event};
-use latency::{SendClock, TurnLatency};
-use serde::Serialize;
+use crate::event::{Check, ClientEvent, Diff, Event, Report, Sink, TurnLatency};
+use crate::protocol::{ServerMessage, TurnEvent};
+use latency::SendClock;
 use std::io;
 use std::time::Instant;
 
@@ -167,58 +165,6 @@ impl Sink for Recording<'_> {
     }
 }
 
-/// The result of every check; the `flux.assertions` JSONL event (docs/jsonl.md).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Report {
-    pub passed: bool,
-    pub checks: Vec<Check>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "check", rename_all = "snake_case")]
-pub enum Check {
-    /// `--expect-text` / `--expect-file` with `--max-wer`.
-    Text {
-        passed: bool,
-        /// Which flag gave the reference.
-        source: String,
-        wer: f64,
-        max_wer: f64,
-        reference_words: usize,
-        substitutions: usize,
-        deletions: usize,
-        insertions: usize,
-        /// Both texts as compared, after normalization.
-        reference: String,
-        got: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        diff: Option<Diff>,
-    },
-    /// `--expect-turns`.
-    Turns {
-        passed: bool,
-        expected: u64,
-        got: u64,
-    },
-    /// `--max-eot-latency-ms`.
-    EotLatency {
-        passed: bool,
-        max_ms: f64,
-        /// EndOfTurn events measured.
-        measured: usize,
-        worst_ms: Option<f64>,
-        /// The turns over the bound.
-        slow: Vec<TurnLatency>,
-    },
-}
-
-/// The differing words marked in [brackets], with long matching runs elided.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Diff {
-    pub reference: String,
-    pub got: String,
-}
-
 impl Check {
     pub fn passed(&self) -> bool {
         match self {
@@ -344,7 +290,7 @@ fn clip(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flux::ServerMessage;
+    use crate::protocol::ServerMessage;
 
     fn eot(text: &str) -> Event {
         Event::Server(

@@ -383,7 +383,7 @@ fn parse_stall_timeout(s: &str) -> Result<f64, String> {
 }
 
 fn parse_sample_rate(s: &str) -> Result<u32, String> {
-    let rates = crate::flux::params::SAMPLE_RATES;
+    let rates = crate::protocol::params::SAMPLE_RATES;
     match s.parse::<u32>() {
         Ok(r) if rates.contains(&r) => Ok(r),
         _ => Err(format!(

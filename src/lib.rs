@@ -2,7 +2,7 @@
 //!
 //! The binary is a thin shell over this library so that tests can reach every layer.
 //! Data flows one way: `audio` (sources, conditioning) → `session` (one logical stream over
-//! WebSocket) → `output` (sinks). `flux` holds the wire protocol shared by the client and the
+//! WebSocket) → `output` (sinks). `protocol` holds the wire protocol shared by the client and the
 //! local emulator in `serve`; `provider` holds per-endpoint dialects.
 
 pub mod app;
@@ -11,8 +11,9 @@ pub mod audio;
 pub mod cli;
 pub mod completions;
 pub mod error;
-pub mod flux;
+pub mod event;
 pub mod output;
+pub mod protocol;
 pub mod provider;
 pub mod serve;
 pub mod session;

@@ -13,9 +13,8 @@
 //! `--fast` there is no clock to measure against, which is why `--max-eot-latency-ms`
 //! refuses it.
 
-use crate::flux::{ServerMessage, TurnEvent};
-use crate::session::{ClientEvent, Event};
-use serde::Serialize;
+use crate::event::{ClientEvent, Event, TurnLatency};
+use crate::protocol::{ServerMessage, TurnEvent};
 use std::time::Instant;
 
 /// Tells when audio was sent, from the session's events.
@@ -28,15 +27,6 @@ pub struct SendClock {
     origin_final: bool,
     /// (stream time a reconnect resumed from, when it came up).
     bursts: Vec<(f64, Instant)>,
-}
-
-/// One EndOfTurn's latency.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TurnLatency {
-    pub turn_index: u64,
-    /// Where the turn's audio ends, in seconds of the stream.
-    pub audio_window_end: f64,
-    pub latency_ms: f64,
 }
 
 impl SendClock {
@@ -103,7 +93,7 @@ impl SendClock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flux::ServerMessage;
+    use crate::protocol::ServerMessage;
     use std::time::Duration;
 
     fn server(json: &str) -> Event {

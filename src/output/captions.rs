@@ -8,8 +8,8 @@
 
 use super::Sink;
 use super::text::one_line;
-use crate::flux::{ServerMessage, TurnEvent, Word};
-use crate::session::{ClientEvent, Event};
+use crate::event::{ClientEvent, Event};
+use crate::protocol::{ServerMessage, TurnEvent, Word};
 use std::io::{self, Write};
 
 /// Characters per caption line.
@@ -270,7 +270,7 @@ fn escape(line: &str, format: CaptionFormat) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flux::ServerMessage;
+    use crate::protocol::ServerMessage;
 
     fn eot(json_words: &str, transcript: &str, start: f64, end: f64) -> Event {
         Event::Server(

@@ -4,7 +4,7 @@
 //! known or not, survives and Deepgram's docs apply. Client events have `flux.*` types.
 
 use super::{Sink, write_line};
-use crate::session::Event;
+use crate::event::Event;
 use std::io::{self, Write};
 
 pub struct JsonlSink<W: Write + Send> {
@@ -48,7 +48,7 @@ impl<W: Write + Send> Sink for JsonlSink<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flux::ServerMessage;
+    use crate::protocol::ServerMessage;
     use crate::session::ClientEvent;
 
     #[test]

@@ -21,7 +21,7 @@ mod vt;
 
 use super::Sink;
 use crate::error::exit;
-use crate::flux::{Configure, ServerMessage, Thresholds};
+use crate::protocol::{Configure, ServerMessage, Thresholds};
 use crate::session::{Control, Event};
 use crossterm::{event as term_event, terminal};
 use keys::Action;

@@ -12,12 +12,9 @@ pub mod progress;
 pub mod status;
 pub mod text;
 
-use crate::session::Event;
+use crate::event::Event;
+pub use crate::event::Sink;
 use std::io;
-
-pub trait Sink: Send {
-    fn event(&mut self, event: &Event) -> io::Result<()>;
-}
 
 /// Passes each event to several sinks in order (data first, then status).
 pub struct Fanout(pub Vec<Box<dyn Sink>>);

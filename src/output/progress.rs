@@ -8,8 +8,8 @@
 
 use super::Sink;
 use super::live::colour_wanted;
-use crate::flux::{ServerMessage, TurnEvent};
-use crate::session::{ClientEvent, Event};
+use crate::event::{ClientEvent, Event};
+use crate::protocol::{ServerMessage, TurnEvent};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{self, IsTerminal, Write};
 use std::time::Instant;
@@ -176,7 +176,7 @@ impl<W: Write> Drop for Suspended<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flux::ServerMessage;
+    use crate::protocol::ServerMessage;
 
     fn server(json: &str) -> Event {
         Event::Server(ServerMessage::parse(json).unwrap())

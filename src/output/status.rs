@@ -2,9 +2,9 @@
 //! Never fails the session: a closed stderr only silences it.
 
 use super::Sink;
-use crate::flux::ServerMessage;
-use crate::session::connect::sanitize;
-use crate::session::{ClientEvent, Event};
+use crate::event::{ClientEvent, Event};
+use crate::protocol::ServerMessage;
+use crate::protocol::sanitize::sanitize_max as sanitize;
 use std::io::{self, Write};
 
 pub struct StatusSink<W: Write + Send> {

@@ -1,8 +1,8 @@
 //! `--format text`: one line per finished turn, nothing else on stdout.
 
 use super::{Sink, write_line};
-use crate::flux::{ServerMessage, TurnEvent};
-use crate::session::{ClientEvent, Event};
+use crate::event::{ClientEvent, Event};
+use crate::protocol::{ServerMessage, TurnEvent};
 use std::io::{self, Write};
 
 pub struct TextSink<W: Write + Send> {
@@ -46,17 +46,13 @@ impl<W: Write + Send> Sink for TextSink<W> {
 /// A transcript as a single line: control characters (including newlines a server might
 /// send) become spaces so one turn is always one line.
 pub fn one_line(text: &str) -> String {
-    let cleaned: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
+    crate::protocol::sanitize::sanitize(text)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flux::ServerMessage;
+    use crate::protocol::ServerMessage;
 
     fn server(json: &str) -> Event {
         Event::Server(ServerMessage::parse(json).unwrap())
@@ -88,9 +84,6 @@ mod tests {
             reason: "stream_closed".into(),
         }))
         .unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "hello world [2J\nlast words\n"
-        );
+        assert_eq!(String::from_utf8(out).unwrap(), "hello world\nlast words\n");
     }
 }

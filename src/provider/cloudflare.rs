@@ -2,14 +2,14 @@
 //! user's own Worker that proxies the model.
 //!
 //! The dialect differs from Deepgram's: linear16 only, no model choice, a subset of the
-//! parameters (see [`crate::flux::Dialect::Cloudflare`]), TurnInfo messages possibly without
+//! parameters (see [`crate::protocol::Dialect::Cloudflare`]), TurnInfo messages possibly without
 //! `type`, and neither `ForceEndTurn` nor `Configure` documented — so flux ends streams with
 //! silence and does not send Configure. `Connected` is not documented either, so flux starts
 //! streaming as soon as the WebSocket is open.
 
 use super::{Capabilities, Endpoint, Secret, check_transport, parse_base_url};
 use crate::error::FluxError;
-use crate::flux::StreamParams;
+use crate::protocol::StreamParams;
 use std::path::Path;
 use url::Url;
 
@@ -151,7 +151,7 @@ fn env_value(name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flux::Encoding;
+    use crate::protocol::Encoding;
 
     fn params() -> StreamParams {
         StreamParams {

@@ -3,7 +3,7 @@
 
 use super::{Capabilities, Endpoint, Secret, check_transport, parse_base_url};
 use crate::error::FluxError;
-use crate::flux::{LISTEN_PATH, StreamParams};
+use crate::protocol::{LISTEN_PATH, StreamParams};
 use std::path::Path;
 
 pub const DEFAULT_BASE: &str = "wss://api.deepgram.com";
@@ -73,7 +73,7 @@ pub fn api_key(file: Option<&Path>) -> Result<Option<Secret>, FluxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flux::Encoding;
+    use crate::protocol::Encoding;
 
     fn params() -> StreamParams {
         StreamParams {

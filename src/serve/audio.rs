@@ -15,7 +15,7 @@
 //!   is parsed incrementally from the first bytes of the stream.
 //! - `opus`, `ogg-opus`: refused at the handshake (see `handshake.rs`); never reach here.
 
-use crate::flux::Encoding;
+use crate::protocol::Encoding;
 
 /// How the samples of a stream are laid out, known at the handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

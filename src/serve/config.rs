@@ -4,11 +4,11 @@
 //! ≤ 100 keyterms, language hints only on `flux-general-multi`) and either replaces the
 //! active configuration or leaves it untouched with a `ConfigureFailure`.
 
-use crate::flux::params::{
+use crate::protocol::params::{
     DEFAULT_EOT_THRESHOLD, DEFAULT_EOT_TIMEOUT_MS, EAGER_EOT_RANGE, EOT_TIMEOUT_RANGE_MS,
     MULTILINGUAL_MODEL, base_language, format_number, validate_keyterms, validate_language_hints,
 };
-use crate::flux::{Configure, ConfigureSuccess, Dialect, Notice, StreamParams, Thresholds};
+use crate::protocol::{Configure, ConfigureSuccess, Dialect, Notice, StreamParams, Thresholds};
 
 pub const INVALID_THRESHOLD: &str = "INVALID_THRESHOLD";
 pub const INVALID_KEYTERMS: &str = "INVALID_KEYTERMS";
@@ -156,7 +156,7 @@ impl ActiveConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flux::ClientMessage;
+    use crate::protocol::ClientMessage;
 
     fn configure(json: &str) -> Configure {
         match ClientMessage::parse(json).unwrap() {

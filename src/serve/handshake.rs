@@ -11,7 +11,7 @@
 //! envelope. Checks run in this order: route (404), `reject` fault, auth (401), parameters
 //! (400, or 403 for a model), encodings flux serve cannot decode (400).
 
-use crate::flux::{Dialect, Encoding, ParamError, StreamParams};
+use crate::protocol::{Dialect, Encoding, ParamError, StreamParams};
 use crate::serve::log::{mask_header, mask_query};
 use serde_json::{Map, Value, json};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request};
@@ -85,7 +85,7 @@ impl RequestHead {
 
 /// Which dialect a path speaks, or `None` for a path that does not exist.
 pub fn route(path: &str) -> Option<Dialect> {
-    if path == crate::flux::LISTEN_PATH {
+    if path == crate::protocol::LISTEN_PATH {
         return Some(Dialect::Deepgram);
     }
     if path == "/" {
@@ -367,8 +367,11 @@ pub fn error_response(refusal: &Refusal, request_id: &str) -> ErrorResponse {
         HeaderValue::from_static(refusal.content_type),
     );
     h.insert("content-length", HeaderValue::from(refusal.body.len()));
-    h.insert(crate::flux::REQUEST_ID_HEADER, header_value(request_id));
-    h.insert(crate::flux::ERROR_HEADER, header_value(&refusal.dg_error));
+    h.insert(crate::protocol::REQUEST_ID_HEADER, header_value(request_id));
+    h.insert(
+        crate::protocol::ERROR_HEADER,
+        header_value(&refusal.dg_error),
+    );
     h.insert("connection", HeaderValue::from_static("close"));
     resp
 }

@@ -246,7 +246,7 @@ async fn connection(mut tcp: TcpStream, conn: u64, shared: Arc<Shared>) {
                 log_handshake(&shared, conn, &head, 101, &request_id);
                 let headers = resp.headers_mut();
                 if let Ok(v) = HeaderValue::from_str(&request_id) {
-                    headers.insert(crate::flux::REQUEST_ID_HEADER, v);
+                    headers.insert(crate::protocol::REQUEST_ID_HEADER, v);
                 }
                 if let Some(p) = acc.subprotocol.as_deref() {
                     if let Ok(v) = HeaderValue::from_str(p) {

@@ -4,8 +4,8 @@
 //! messages; a writer task sends them. The queue is bounded: a client that stops reading
 //! makes the server stop reading from it, so memory stays flat whatever the client does.
 
-use crate::flux::messages::UNPARSABLE_CLIENT_MESSAGE;
-use crate::flux::{ClientMessage, Connected, Notice, ServerMessage, TurnInfo};
+use crate::protocol::messages::UNPARSABLE_CLIENT_MESSAGE;
+use crate::protocol::{ClientMessage, Connected, Notice, ServerMessage, TurnInfo};
 use crate::serve::audio::{Decoder, Format};
 use crate::serve::config::ActiveConfig;
 use crate::serve::fault::{Action, ConnFaults};

@@ -17,7 +17,7 @@
 //! - Windows: a turn's window starts where the previous turn ended and ends at the audio
 //!   processed so far; word times are spread evenly over the turn's speech.
 
-use crate::flux::{Trigger, TurnEvent, TurnInfo, Word};
+use crate::protocol::{Trigger, TurnEvent, TurnInfo, Word};
 use crate::serve::script::{PLACEHOLDER, Script};
 use crate::serve::vad;
 use std::sync::Arc;

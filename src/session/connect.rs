@@ -1,7 +1,7 @@
 //! Opening one WebSocket connection, and explaining a refused one.
 
 use crate::error::FluxError;
-use crate::flux::{ERROR_HEADER, REQUEST_ID_HEADER};
+use crate::protocol::{ERROR_HEADER, REQUEST_ID_HEADER};
 use crate::provider::Endpoint;
 use serde_json::Value;
 use std::time::Duration;
@@ -284,18 +284,7 @@ fn body_detail(body: &[u8]) -> Option<String> {
     Some(sanitize(&detail, 300))
 }
 
-/// Keeps server-supplied text printable and short: it goes to a terminal.
-pub fn sanitize(text: &str, max_chars: usize) -> String {
-    let mut out: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(max_chars)
-        .collect();
-    if text.chars().count() > max_chars {
-        out.push('…');
-    }
-    out.trim().to_string()
-}
+pub use crate::protocol::sanitize::sanitize_max as sanitize;
 
 #[cfg(test)]
 mod tests {
@@ -348,7 +337,7 @@ mod tests {
 
     #[test]
     fn server_text_is_sanitized() {
-        assert_eq!(sanitize("a\x1b[2Jb\n", 100), "a [2Jb");
+        assert_eq!(sanitize("a\x1b[2Jb\n", 100), "ab");
         assert_eq!(sanitize("abcdef", 3), "abc…");
     }
 }

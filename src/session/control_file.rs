@@ -7,7 +7,7 @@
 //! number of times; a regular file is read once.
 
 use super::Control;
-use crate::flux::ClientMessage;
+use crate::protocol::ClientMessage;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -104,7 +104,7 @@ fn is_fifo(_path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flux::{Configure, Thresholds};
+    use crate::protocol::{Configure, Thresholds};
 
     #[test]
     fn lines_are_flux_messages_with_an_optional_time() {

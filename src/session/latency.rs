@@ -5,7 +5,7 @@
 //! Durations go into a fixed histogram (10 µs buckets up to 50 ms, then the overflow keeps
 //! only its count and the maximum), so memory stays flat however long the stream runs.
 
-use serde::Serialize;
+pub use crate::event::{AddedLatency, LatencySummary};
 use std::time::Duration;
 
 const BUCKET_MICROS: u64 = 10;
@@ -70,32 +70,6 @@ impl Histogram {
 
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
-}
-
-/// One measured path, as reported in JSONL.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LatencySummary {
-    pub count: u64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
-}
-
-/// `flux.summary`'s `added_latency`: what flux added on the way out and on the way back.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
-pub struct AddedLatency {
-    /// Frame ready (conditioned, and due at the pace in use) → written to the socket.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub send: Option<LatencySummary>,
-    /// Server message received → its output written (and flushed) on stdout.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub output: Option<LatencySummary>,
-}
-
-impl AddedLatency {
-    pub fn is_empty(&self) -> bool {
-        self.send.is_none() && self.output.is_none()
-    }
 }
 
 #[cfg(test)]

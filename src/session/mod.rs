@@ -8,7 +8,6 @@
 
 pub mod connect;
 pub mod control_file;
-pub mod event;
 pub mod feed;
 pub mod latency;
 mod stream;
@@ -16,7 +15,7 @@ pub mod tap;
 pub mod tls;
 pub mod turns;
 
-pub use event::{ClientEvent, Event, Summary, Totals};
+pub use crate::event::{ClientEvent, Event, Summary, Totals};
 pub use feed::Feed;
 
 /// Requests to a running session, from people (keys, Ctrl-C) or automation.
@@ -36,8 +35,8 @@ pub enum Control {
 
 use crate::audio::AudioError;
 use crate::error::FluxError;
-use crate::flux::Configure;
-use crate::output::Sink;
+use crate::event::Sink;
+use crate::protocol::Configure;
 use crate::provider::Endpoint;
 use std::time::Duration;
 use tokio::sync::mpsc;

@@ -17,10 +17,10 @@ use super::tap::{Tap, TapThread};
 use super::turns::TurnTracker;
 use super::{ClientEvent, Control, Event, Feed, Outcome, SessionOptions};
 use crate::error::FluxError;
-use crate::flux::{
+use crate::event::Sink;
+use crate::protocol::{
     ClientMessage, Configure, Notice, Received, ServerMessage, Thresholds, Trigger, TurnEvent,
 };
-use crate::output::Sink;
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};

@@ -1,7 +1,7 @@
 //! Follows the turn state from TurnInfo events, so that a turn left open when the stream
 //! closes can still be reported with its latest transcript.
 
-use crate::flux::{TurnEvent, TurnInfo};
+use crate::protocol::{TurnEvent, TurnInfo};
 
 #[derive(Debug, Default)]
 pub struct TurnTracker {

@@ -5,7 +5,7 @@
 //!
 //! Needs tmux (scripts/setup-debian.sh installs it); without it these tests say so and pass.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! once finishes the stream like end of input, twice exits 130 at once; a reader that goes
 //! away ends flux quietly.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::io::Read;

@@ -1,8 +1,24 @@
-//! What sinks see: every server message, plus the client's own session events.
+//! Events are data: what sinks and assertions see (every server message, plus the client's own
+//! session events), the session's totals and summary, the assertions' report as a record, and
+//! the `Sink` trait. The session produces events; `output` and `assertions` consume them. None
+//! of those three imports another: they meet here.
 
-use super::latency::AddedLatency;
-use crate::flux::{Received, Word};
+mod assertions;
+mod latency;
+
+pub use assertions::{Check, Diff, Report, TurnLatency};
+pub use latency::{AddedLatency, LatencySummary};
+
+use crate::protocol::{Received, Word};
 use serde::Serialize;
+use std::io;
+
+/// Where events go: a renderer (live view, text, JSONL, captions, progress, status) or a
+/// recorder (assertions). A sink only renders what it is given; it never drives the session.
+/// An error (a closed stdout is `BrokenPipe`) tells the caller to stop writing output.
+pub trait Sink: Send {
+    fn event(&mut self, event: &Event) -> io::Result<()>;
+}
 
 /// One thing that happened in a session, in order.
 // Events are built once and handed to sinks by reference, never stored in bulk: boxing the
@@ -83,7 +99,7 @@ pub enum ClientEvent {
     Warning { code: String, message: String },
     /// The results of `flux file`'s CI assertions, just before the summary.
     #[serde(rename = "flux.assertions")]
-    Assertions(Box<crate::assertions::Report>),
+    Assertions(Box<Report>),
     /// The last line of every session.
     #[serde(rename = "flux.summary")]
     Summary(Box<Summary>),

@@ -5,6 +5,7 @@
 
 pub mod messages;
 pub mod params;
+pub mod sanitize;
 
 pub use messages::{
     ClientMessage, ClientParseError, Configure, ConfigureSuccess, Connected, Notice, Received,

@@ -6,9 +6,9 @@
 //! derived from the seed corpus, so CI checks what `scripts/fuzz.sh` fuzzes without needing
 //! cargo-fuzz or a nightly toolchain.
 
-mod common;
+use crate::common;
 
-#[path = "../fuzz/harness.rs"]
+#[path = "../../fuzz/harness.rs"]
 mod harness;
 
 use common::*;

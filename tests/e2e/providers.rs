@@ -1,7 +1,7 @@
 //! End-to-end tests of the destinations (Deepgram and Cloudflare dialects) and of mid-session
 //! control (`--control`), against `flux serve` over loopback.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

@@ -1,7 +1,7 @@
 //! `flux serve` over real loopback sockets: the handshake, control messages, faults, the log
 //! and many sessions at once.
 
-mod serve_support;
+use crate::serve_support;
 
 use flux::error::FluxError;
 use flux::serve::ServeOptions;

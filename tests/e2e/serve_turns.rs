@@ -1,7 +1,7 @@
 //! `flux serve` finds turns in real speech, on audio time, the same way however the audio
 //! arrives and whatever its encoding.
 
-mod serve_support;
+use crate::serve_support;
 
 use flux::serve::ServeOptions;
 use serde_json::Value;

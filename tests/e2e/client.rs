@@ -1,7 +1,7 @@
 //! End-to-end tests of `flux file` and `flux listen --stdin`: the built binary against a
 //! `flux serve` started by each test, over loopback sockets.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

@@ -6,7 +6,7 @@
 //! The canaries all contain `CANARY`; the scan looks for `canary` in any case, so even part of
 //! a value (a prefix, a lowercased copy) is caught.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::path::{Path, PathBuf};
@@ -346,7 +346,7 @@ fn cloudflare_paths_never_show_the_token() {
 fn debug_output_shows_no_secret() {
     use clap::Parser;
     use flux::cli::{Cli, Command as Sub};
-    use flux::flux::{Dialect, Encoding, StreamParams};
+    use flux::protocol::{Dialect, Encoding, StreamParams};
     use flux::provider::{cloudflare, deepgram, parse_header};
 
     let cli = Cli::try_parse_from([

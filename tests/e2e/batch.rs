@@ -1,6 +1,6 @@
 //! `flux file a.wav b.wav ...`: several files, each its own stream, against `flux serve`.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

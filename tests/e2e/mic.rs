@@ -6,9 +6,8 @@
 //! bounded by `--duration`, which counts captured frames: runs are fast and bit-for-bit
 //! repeatable.
 
-#[path = "alsa/mod.rs"]
-mod alsa;
-mod common;
+use crate::alsa;
+use crate::common;
 
 use alsa::{Feed, Format, use_devices};
 use common::*;

@@ -3,7 +3,7 @@
 //! A reconnect must lose no speech and report no turn twice: every run here is compared with
 //! a fault-free baseline of the same audio (turn indices and where each turn ends).
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

@@ -1,7 +1,7 @@
 //! Shell completions and the man page: the checked-in copies match what the binary
 //! generates from its clap definition, and the bash script really completes in bash.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! CI assertions of `flux file`: expected text within a word error rate, the number of turns,
 //! and end-of-turn latency — each passing and failing, against `flux serve`.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! which sends word times (the even spread used without them is unit-tested in
 //! src/output/captions.rs).
 
-mod common;
+use crate::common;
 
 use common::*;
 

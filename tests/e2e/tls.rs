@@ -6,7 +6,7 @@
 //! the whole protocol, turns included, runs over a verified TLS connection, and nothing
 //! leaves the machine.
 
-mod common;
+use crate::common;
 
 use common::*;
 use rcgen::{

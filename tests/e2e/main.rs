@@ -1,0 +1,29 @@
+//! The end-to-end suite: the built `flux` binary (and the library's `flux serve`) over real
+//! loopback sockets, in a real shell, terminal (tmux) and virtual ALSA microphone.
+//!
+//! One test binary for every suite: each would otherwise link the whole library again, which
+//! is most of a clean build's time on CI's two cores. Run one suite with its module name:
+//! `cargo test --test e2e client::`.
+
+#[path = "../alsa/mod.rs"]
+mod alsa;
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../serve_support/mod.rs"]
+mod serve_support;
+
+mod assertions;
+mod batch;
+mod captions;
+mod client;
+mod completions;
+mod hostile;
+mod live;
+mod mic;
+mod providers;
+mod resilience;
+mod security;
+mod serve;
+mod serve_turns;
+mod signals;
+mod tls;
