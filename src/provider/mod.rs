@@ -85,7 +85,44 @@ pub fn parse_base_url(text: &str) -> Result<Url, FluxError> {
     if url.host().is_none() {
         return Err(FluxError::Usage(format!("--url `{text}` has no host")));
     }
+    check_url_query(&url)?;
     Ok(url)
+}
+
+/// Refuses Flux stream parameters written into `--url`'s query (`?model=…`): flux appends
+/// them itself from its flags, the server refuses one given twice, and flux must know the
+/// values it streams with (the session's end-of-stream timing uses them). Any other parameter
+/// (a proxy's, a Worker's, AI Gateway's `model=@cf/…`) is kept and sent as written.
+pub fn check_url_query(url: &Url) -> Result<(), FluxError> {
+    let mut keys: Vec<String> = Vec::new();
+    let mut fixes: Vec<String> = Vec::new();
+    for (key, value) in url.query_pairs() {
+        let flux_sets = crate::protocol::params::NAMES.contains(&key.as_ref());
+        if !flux_sets
+            || (key == "model" && value.starts_with("@cf/"))
+            || keys.contains(&key.to_string())
+        {
+            continue;
+        }
+        fixes.push(match key.as_ref() {
+            "encoding" => "drop encoding (flux always sends linear16)".to_string(),
+            name => format!("--{}", name.replace('_', "-")),
+        });
+        keys.push(key.into_owned());
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    Err(FluxError::Usage(format!(
+        "--url has {} in its query; flux sets the stream parameters itself (the server would \
+         refuse them given twice): use {} instead. Other query parameters, such as a proxy's, \
+         are passed through",
+        keys.iter()
+            .map(|k| format!("`{k}=`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        fixes.join(", ")
+    )))
 }
 
 /// The URL for people and JSONL: credentials someone wrote into `--url` (`user:pass@`, or a
@@ -261,5 +298,31 @@ mod tests {
             "ws"
         );
         assert!(parse_base_url("not a url").is_err());
+    }
+
+    #[test]
+    fn stream_parameters_in_the_url_are_refused_naming_their_flags() {
+        let err = parse_base_url(
+            "ws://127.0.0.1:8787/v2/listen?model=flux-general-en&route=a&eot_threshold=0.8&model=x",
+        )
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let m = err.to_string();
+        for needle in [
+            "`model=`, `eot_threshold=`",
+            "use --model, --eot-threshold instead",
+        ] {
+            assert!(m.contains(needle), "{needle}: {m}");
+        }
+        assert!(!m.contains("route"), "{m}");
+        let enc = parse_base_url("wss://x.example/?encoding=mulaw").unwrap_err();
+        assert!(enc.to_string().contains("drop encoding"), "{enc}");
+        // A proxy's own parameters and AI Gateway's model selector are kept.
+        for ok in [
+            "wss://proxy.example/stt?route=eu&session=7",
+            "wss://gateway.ai.cloudflare.com/v1/a/g/workers-ai?model=@cf/deepgram/flux",
+        ] {
+            assert_eq!(parse_base_url(ok).unwrap().as_str(), ok);
+        }
     }
 }
