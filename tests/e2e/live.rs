@@ -3,7 +3,8 @@
 //! the screen with `capture-pane`. They wait for what should appear (polling, generous
 //! timeouts) rather than sleeping, so a loaded machine only makes them slower.
 //!
-//! Needs tmux (scripts/setup-debian.sh installs it); without it these tests say so and pass.
+//! Needs tmux (scripts/setup-debian.sh installs it): without it these tests fail under CI and
+//! are skipped elsewhere, with a note on stderr (`common::tmux_available`).
 
 use crate::common;
 
@@ -23,24 +24,6 @@ const SCRIPT: [&str; 4] = [
     "third one",
     "fourth",
 ];
-
-fn tmux_available() -> bool {
-    let ok = Command::new("tmux")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        // CI installs tmux (scripts/setup-debian.sh): there a missing tmux is a failure.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI needs tmux for the live view tests"
-        );
-        eprintln!("tmux is not installed: skipping the live view test (scripts/setup-debian.sh)");
-    }
-    ok
-}
 
 fn serve_with_script(dir: &Path) -> Serve {
     let path = dir.join("script.txt");

@@ -24,6 +24,7 @@ mod providers;
 mod resilience;
 mod security;
 mod serve;
+mod serve_fixes;
 mod serve_turns;
 mod signals;
 mod tls;
