@@ -268,7 +268,14 @@ fn a_missing_tool_fails_under_ci_and_skips_elsewhere() {
     let err = missing_tool_verdict(false, true, "tmux", "the live-view tests").unwrap_err();
     assert!(err.contains("CI") && err.contains("tmux"), "{err}");
     // The real check, in whichever environment this runs.
-    let probe = || tool_available("flux-no-such-tool", &[], "this check", "nothing to install");
+    let probe = || {
+        tool_available(
+            "flux-no-such-tool",
+            &[],
+            "this deliberate probe",
+            "expected",
+        )
+    };
     if std::env::var_os("CI").is_some() {
         assert!(std::panic::catch_unwind(probe).is_err(), "CI must fail");
     } else {
