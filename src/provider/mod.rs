@@ -95,33 +95,39 @@ pub fn parse_base_url(text: &str) -> Result<Url, FluxError> {
 /// (a proxy's, a Worker's, AI Gateway's `model=@cf/…`) is kept and sent as written.
 pub fn check_url_query(url: &Url) -> Result<(), FluxError> {
     let mut keys: Vec<String> = Vec::new();
-    let mut fixes: Vec<String> = Vec::new();
     for (key, value) in url.query_pairs() {
         let flux_sets = crate::protocol::params::NAMES.contains(&key.as_ref());
-        if !flux_sets
-            || (key == "model" && value.starts_with("@cf/"))
-            || keys.contains(&key.to_string())
+        if flux_sets
+            && !(key == "model" && value.starts_with("@cf/"))
+            && !keys.contains(&key.to_string())
         {
-            continue;
+            keys.push(key.into_owned());
         }
-        fixes.push(match key.as_ref() {
-            "encoding" => "drop encoding (flux always sends linear16)".to_string(),
-            name => format!("--{}", name.replace('_', "-")),
-        });
-        keys.push(key.into_owned());
     }
     if keys.is_empty() {
         return Ok(());
     }
+    let flags: Vec<String> = keys
+        .iter()
+        .filter(|k| *k != "encoding")
+        .map(|k| format!("--{}", k.replace('_', "-")))
+        .collect();
+    let mut fix = Vec::new();
+    if !flags.is_empty() {
+        fix.push(format!("use {} instead", flags.join(", ")));
+    }
+    if keys.iter().any(|k| k == "encoding") {
+        fix.push("drop `encoding=` (flux always sends linear16)".to_string());
+    }
     Err(FluxError::Usage(format!(
-        "--url has {} in its query; flux sets the stream parameters itself (the server would \
-         refuse them given twice): use {} instead. Other query parameters, such as a proxy's, \
-         are passed through",
+        "--url has {} in its query, but flux writes the stream parameters itself, from its \
+         flags (a server refuses one given twice, and flux must know the values it streams \
+         with): {}. Other query parameters, such as a proxy's own, are sent as written",
         keys.iter()
             .map(|k| format!("`{k}=`"))
             .collect::<Vec<_>>()
             .join(", "),
-        fixes.join(", ")
+        fix.join("; ")
     )))
 }
 
@@ -316,7 +322,8 @@ mod tests {
         }
         assert!(!m.contains("route"), "{m}");
         let enc = parse_base_url("wss://x.example/?encoding=mulaw").unwrap_err();
-        assert!(enc.to_string().contains("drop encoding"), "{enc}");
+        assert!(enc.to_string().contains("drop `encoding=`"), "{enc}");
+        assert!(!enc.to_string().contains("use "), "{enc}");
         // A proxy's own parameters and AI Gateway's model selector are kept.
         for ok in [
             "wss://proxy.example/stt?route=eu&session=7",
