@@ -54,7 +54,7 @@ pub struct ServeOptions {
     pub api_key: Option<Secret>,
     /// One line of transcript per turn.
     pub script: Option<PathBuf>,
-    /// Write one JSON line per thing received here.
+    /// Append one JSON line per thing received here (created when missing, never truncated).
     pub log: Option<PathBuf>,
     /// Raw `--fault` specs (see [`fault::FORMS`]).
     pub faults: Vec<String>,

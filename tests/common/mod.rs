@@ -96,7 +96,7 @@ impl Drop for Serve {
 
 /// `flux` with a clean environment: no credentials or URL leaking in from the developer's.
 pub fn flux() -> Command {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin("flux"));
+    let mut c = Command::new(assert_cmd::cargo::cargo_bin!("flux"));
     c.env_remove("DEEPGRAM_API_KEY")
         .env_remove("FLUX_URL")
         .env_remove("FLUX_PROVIDER")
