@@ -50,7 +50,10 @@ mod tests {
             audio_window_end: 1.0,
             latency_ms: 212.5,
         };
-        let got = c.observe(&Event::Client(ClientEvent::EotLatency(measured.clone())), now);
+        let got = c.observe(
+            &Event::Client(ClientEvent::EotLatency(measured.clone())),
+            now,
+        );
         assert_eq!(got, Some(measured));
     }
 }

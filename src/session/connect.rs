@@ -85,8 +85,8 @@ fn refused(r: &Refusal, endpoint: &Endpoint) -> FluxError {
         r.status,
         r.reason()
     )
-        .trim_end()
-        .to_string();
+    .trim_end()
+    .to_string();
     if let Some(d) = detail {
         message.push_str(&format!(": {d}"));
     }

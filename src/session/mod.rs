@@ -16,6 +16,7 @@
 mod configure;
 pub mod connect;
 pub mod control_file;
+mod ending;
 pub mod feed;
 mod frames;
 mod incoming;
@@ -26,8 +27,9 @@ mod reconnect;
 mod replay;
 mod run;
 mod sending;
-mod ending;
 pub mod tap;
+#[cfg(test)]
+mod tests;
 mod timeline;
 pub mod turns;
 

@@ -125,6 +125,9 @@ mod tests {
         assert!(retryable_error(&n("INTERNAL_SERVER_ERROR"), None));
         assert!(retryable_error(&n("SOMETHING"), Some(1011)));
         assert!(!retryable_error(&n("SOMETHING"), None));
-        assert!(!retryable_error(&n("UNPARSABLE_CLIENT_MESSAGE"), Some(1011)));
+        assert!(!retryable_error(
+            &n("UNPARSABLE_CLIENT_MESSAGE"),
+            Some(1011)
+        ));
     }
 }

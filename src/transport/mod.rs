@@ -27,7 +27,10 @@ pub enum Message {
     Text(String),
     Binary(Bytes),
     /// The far end closed, with a status code (`None`: closed without one) and a reason.
-    Close { code: Option<u16>, reason: String },
+    Close {
+        code: Option<u16>,
+        reason: String,
+    },
 }
 
 /// The pipe broke (reset, protocol violation, a write to a closed connection).

@@ -25,5 +25,6 @@ mod resilience;
 mod security;
 mod serve;
 mod serve_turns;
+mod session_e2e;
 mod signals;
 mod tls;
