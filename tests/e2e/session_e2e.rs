@@ -1,4 +1,5 @@
-//! The session against a server with latency, as a user meets it: finishing early (Ctrl-C,
+//! The session against a server with latency, as a user meets it (`flux serve --fault
+//! delay`): finishing early (Ctrl-C,
 //! a `--control` CloseStream) stops the audio whatever the source's state; an empty input
 //! never opens a connection; a refused Cloudflare Worker says which credential went where.
 
@@ -83,6 +84,19 @@ impl Running {
     }
 }
 
+/// The server greets (and answers) 2 s late: long enough for flux to have read a whole short
+/// input while waiting for `Connected`, as a real network's 30–50 ms is for a release build.
+const LATE: &str = "delay:ms=2000";
+
+/// two_cities.wav (44 s) at 16 kHz mono, so reading it costs next to nothing.
+fn long_input(dir: &std::path::Path) -> (std::path::PathBuf, Vec<f32>) {
+    let (samples, rate) = read_wav_mono(&fixture("two_cities.wav"));
+    let samples = resample_linear(&samples, rate, 16_000);
+    let path = dir.join("two_cities_16k.wav");
+    write_wav(&path, &samples, 16_000, 1, 16, false);
+    (path, samples)
+}
+
 fn audio_finished(events: &[Value]) -> &Value {
     events
         .iter()
@@ -109,35 +123,35 @@ fn assert_finished_early(label: &str, serve: &Serve, events: &[Value], max_secs:
 
 #[test]
 fn first_interrupt_finishes_a_file_early_when_the_server_has_latency() {
-    // two_cities.wav is 44 s; a 50 ms delay on every server message (Connected included).
-    let serve = Serve::start(&["--fault", "delay:ms=50"]);
+    let serve = Serve::start(&["--fault", LATE]);
+    let (wav, _) = long_input(serve.dir.path());
     let mut cmd = flux();
     cmd.arg("file")
-        .arg(fixture("two_cities.wav"))
+        .arg(&wav)
         .args(["--url", &serve.url, "--pace", "2", "--jsonl"]);
     let running = spawn(cmd, None);
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(3000));
     running.signal("INT");
     let (code, events, stderr) = running.wait();
     assert_eq!(code, 0, "{stderr}");
-    // 1.5 s at twice real time is 3 s of audio; the whole file would be 44.
+    // About a second at twice real time went before the interrupt; the whole file is 44 s.
     assert_finished_early("file", &serve, &events, 10.0);
 }
 
 #[test]
 fn first_sigterm_finishes_stdin_early_even_after_the_input_has_ended() {
     // The whole input is on stdin at once: it ends while flux is still connecting.
-    let serve = Serve::start(&["--fault", "delay:ms=50"]);
-    let (samples, rate) = read_wav_mono(&fixture("two_cities.wav"));
+    let serve = Serve::start(&["--fault", LATE]);
+    let (_, samples) = long_input(serve.dir.path());
     let pcm: Vec<u8> = samples
         .iter()
         .flat_map(|x| ((x.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes())
         .collect();
     let mut cmd = flux();
-    cmd.args(["listen", "--stdin", "--rate", &rate.to_string()])
+    cmd.args(["listen", "--stdin", "--rate", "16000"])
         .args(["--url", &serve.url, "--pace", "2", "--jsonl"]);
     let running = spawn(cmd, Some(pcm));
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(3000));
     running.signal("TERM");
     let (code, events, stderr) = running.wait();
     assert_eq!(code, 0, "{stderr}");
@@ -146,12 +160,13 @@ fn first_sigterm_finishes_stdin_early_even_after_the_input_has_ended() {
 
 #[test]
 fn a_control_file_close_stream_finishes_early_when_the_server_has_latency() {
-    let serve = Serve::start(&["--fault", "delay:ms=50"]);
+    let serve = Serve::start(&["--fault", LATE]);
+    let (wav, _) = long_input(serve.dir.path());
     let control = serve.dir.path().join("control.jsonl");
     std::fs::write(&control, "{\"type\":\"CloseStream\",\"at\":2.0}\n").unwrap();
     let mut cmd = flux();
     cmd.arg("file")
-        .arg(fixture("two_cities.wav"))
+        .arg(&wav)
         .args(["--url", &serve.url, "--pace", "4", "--jsonl", "--control"])
         .arg(&control);
     let (code, events, stderr) = spawn(cmd, None).wait();
