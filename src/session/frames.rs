@@ -114,7 +114,10 @@ impl Queue {
 
     pub fn pop(&mut self) -> Option<Frame> {
         let f = self.frames.pop_front()?;
-        if !f.replay {
+        if self.frames.is_empty() {
+            // Start from exact zero again: no rounding drift over hours of frames.
+            self.backlog = 0.0;
+        } else if !f.replay {
             self.backlog -= f.secs();
         }
         Some(f)

@@ -73,8 +73,10 @@ impl Run<'_> {
     /// The connection is ready for audio.
     pub(super) async fn link_up(&mut self) {
         self.link = Link::Up;
-        // Pacing counts from the first link coming up (see pacer.rs).
-        self.pacer.anchor(Instant::now());
+        // Pacing counts from the link that carries the first audio (see pacer.rs).
+        if self.outcome.totals.frames_sent == 0 {
+            self.pacer.anchor(Instant::now());
+        }
         self.send_next_configure().await;
         self.maybe_finish_input().await;
     }

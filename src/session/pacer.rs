@@ -27,7 +27,7 @@ pub struct Pacer {
     live: bool,
     /// Wall-clock instant of stream time 0.
     origin: Instant,
-    /// The origin has been set by the first link-up.
+    /// The origin has been set by a link-up.
     anchored: bool,
     /// When the source's audio began, as its deliveries tell.
     source_origin: Option<Instant>,
@@ -48,12 +48,10 @@ impl Pacer {
         self.pace.is_some()
     }
 
-    /// The first connection is ready for audio: the clock starts now, or when a live
-    /// source's audio began if that was earlier. Later calls change nothing.
+    /// A connection is ready for audio and no frame has gone yet: the clock starts now, or
+    /// when a live source's audio began if that was earlier. (Once audio has gone, a new
+    /// connection does not move the clock: audio that fell due during an outage goes at once.)
     pub fn anchor(&mut self, now: Instant) {
-        if self.anchored {
-            return;
-        }
         self.origin = match (self.live, self.source_origin) {
             (true, Some(began)) => began.min(now),
             _ => now,
@@ -142,9 +140,6 @@ mod tests {
         p.anchor(t0 + ms(100));
         assert_eq!(p.due(1.0), Some(t0 + ms(600)));
         assert_eq!(p.fill_due(1.0), Some(t0 + ms(600) + FILL_GRACE));
-        // A later link-up (a reconnect) does not move the clock.
-        p.anchor(t0 + ms(5000));
-        assert_eq!(p.due(0.0), Some(t0 + ms(100)));
         let fast = Pacer::new(None, false, t0);
         assert_eq!((fast.due(3.0), fast.fill_due(3.0)), (None, None));
     }

@@ -211,7 +211,7 @@ async fn a_drop_mid_turn_replays_the_open_turn_and_shifts_the_timeline() {
         finished_feed(3.0),
         no_controls(),
         |mut server| async move {
-            let mut peer = server.accept(&[("dg-request-id", "r1")]).await;
+            let mut peer = server.accept(&[("dg-request-id", "r1")]).await.unwrap();
             peer.send_text(CONNECTED);
             read_frames(&mut peer, 12).await;
             peer.send_text(&turn("EndOfTurn", 0, 0.0, 0.75, "first"));
@@ -219,7 +219,7 @@ async fn a_drop_mid_turn_replays_the_open_turn_and_shifts_the_timeline() {
             read_frames(&mut peer, 8).await;
             // 20 frames (1.25 s) sent; the open turn began at 0.75 s.
             peer.reset();
-            let mut peer = server.accept(&[("dg-request-id", "r2")]).await;
+            let mut peer = server.accept(&[("dg-request-id", "r2")]).await.unwrap();
             peer.send_text(CONNECTED);
             let (replayed, _) = read_frames(&mut peer, 8).await;
             assert_eq!(
@@ -271,7 +271,7 @@ async fn a_stalled_server_is_left_for_a_new_connection() {
         finished_feed(4.0),
         no_controls(),
         |mut server| async move {
-            let mut peer = server.accept(&[]).await;
+            let mut peer = server.accept(&[]).await.unwrap();
             peer.send_text(CONNECTED);
             // Audio flows; the server says nothing more. The client gives up after 2 s.
             let mut frames = 0;
@@ -282,7 +282,7 @@ async fn a_stalled_server_is_left_for_a_new_connection() {
                 (31..=34).contains(&frames),
                 "{frames} frames before the stall"
             );
-            let mut peer = server.accept(&[]).await;
+            let mut peer = server.accept(&[]).await.unwrap();
             peer.send_text(CONNECTED);
             // No turn was heard: everything sent is sent again, from the start.
             let (first, _) = read_frames(&mut peer, 1).await;
@@ -376,7 +376,7 @@ async fn configures_go_one_at_a_time_and_are_answered_before_close() {
         finished_feed(1.0),
         controls,
         |mut server| async move {
-            let mut peer = server.accept(&[]).await;
+            let mut peer = server.accept(&[]).await.unwrap();
             peer.send_text(CONNECTED);
             let first = peer.next_text().await.unwrap();
             assert!(first.contains("0.6"), "{first}");
@@ -416,7 +416,7 @@ async fn the_end_with_force_end_turn_finalizes_the_last_turn_and_measures_it() {
         no_controls(),
         |mut server| async move {
             // No request id header: the summary takes the one `Connected` carries.
-            let mut peer = server.accept(&[]).await;
+            let mut peer = server.accept(&[]).await.unwrap();
             peer.send_text(CONNECTED);
             peer.send_text(&turn("StartOfTurn", 0, 0.0, 0.4, "last"));
             read_frames(&mut peer, 16).await;
@@ -462,7 +462,7 @@ async fn the_end_without_force_end_turn_sends_full_frames_of_silence() {
         finished_feed(1.05),
         no_controls(),
         |mut server| async move {
-            let mut peer = server.accept(&[]).await;
+            let mut peer = server.accept(&[]).await.unwrap();
             let mut sizes = Vec::new();
             loop {
                 match peer.recv().await.unwrap() {
@@ -501,7 +501,7 @@ async fn a_server_that_closes_with_a_turn_open_leaves_it_unconfirmed() {
         finished_feed(1.0),
         no_controls(),
         |mut server| async move {
-            let mut peer = server.accept(&[]).await;
+            let mut peer = server.accept(&[]).await.unwrap();
             peer.send_text(CONNECTED);
             peer.send_text(&turn("StartOfTurn", 0, 0.0, 0.5, "open words"));
             finish(
@@ -526,7 +526,7 @@ async fn a_server_that_closes_with_a_turn_open_leaves_it_unconfirmed() {
         finished_feed(2.0),
         no_controls(),
         |mut server| async move {
-            let mut peer = server.accept(&[]).await;
+            let mut peer = server.accept(&[]).await.unwrap();
             peer.send_text(CONNECTED);
             peer.send_text(&turn("StartOfTurn", 0, 0.0, 0.5, "cut off"));
             read_frames(&mut peer, 5).await;
@@ -550,7 +550,7 @@ async fn finishing_while_connecting_drops_the_queued_audio_even_after_the_input_
         finished_feed(3.0),
         controls,
         |mut server| async move {
-            let mut peer = server.accept(&[]).await;
+            let mut peer = server.accept(&[]).await.unwrap();
             tokio::time::sleep(Duration::from_millis(100)).await;
             ctl.send(Control::Finish).await.unwrap();
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -593,7 +593,7 @@ async fn a_file_is_read_only_a_little_ahead_while_connecting() {
     });
     let (ctl, controls) = mpsc::channel(8);
     let (outcome, _) = session(deepgram_opts(), feed, controls, |mut server| async move {
-        let mut peer = server.accept(&[]).await;
+        let mut peer = server.accept(&[]).await.unwrap();
         tokio::time::sleep(Duration::from_millis(500)).await;
         let read = taken.load(std::sync::atomic::Ordering::SeqCst);
         // A second of read-ahead (16 frames), plus what the feed channel holds.

@@ -66,12 +66,10 @@ impl Server {
         a
     }
 
-    /// The next attempt, accepted with these response headers.
-    pub async fn accept(&mut self, headers: &[(&str, &str)]) -> Peer {
-        self.attempt()
-            .await
-            .expect("the client made no connection attempt")
-            .accept(headers)
+    /// The next attempt, accepted with these response headers; `None` once every client
+    /// transport is gone.
+    pub async fn accept(&mut self, headers: &[(&str, &str)]) -> Option<Peer> {
+        Some(self.attempt().await?.accept(headers))
     }
 
     /// An attempt made since the last look, without waiting (for "never connected" checks).
