@@ -123,7 +123,8 @@ fn hints(route: Route, url: &Url) -> RefusalHints {
                 "Check the Cloudflare API token ({TOKEN_ENV} or --api-key-file); it needs \
                  Workers AI permission."
             ),
-            payment: "The Cloudflare account cannot run Workers AI (check its plan).".into(),
+            // Cloudflare documents no 402 for Workers AI: no advice rather than a guess.
+            payment: String::new(),
             forbidden: format!(
                 "The token may not have Workers AI permission for this account (check \
                  {ACCOUNT_ENV} and the token's permissions)."
