@@ -213,3 +213,33 @@ fn a_refused_cloudflare_worker_says_the_cloudflare_token_is_not_sent_there() {
     assert!(!err.contains("DEEPGRAM_API_KEY"), "{err}");
     assert!(!err.contains("cf-token-not-for-workers"), "{err}");
 }
+
+#[test]
+fn ending_with_silence_sends_only_full_frames_but_the_last() {
+    // beckett.wav is 9.96 s: its last 80 ms frame is half full. Cloudflare ends the stream
+    // with silence, so that frame is filled up rather than sent short before the silence.
+    let serve = Serve::start(&[]);
+    let mut cmd = flux();
+    cmd.arg("file").arg(fixture("beckett.wav")).args([
+        "--provider",
+        "cloudflare",
+        "--url",
+        &serve.url,
+        "--fast",
+    ]);
+    let out = run(cmd, None);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let sizes: Vec<u64> = serve
+        .log_kind("audio")
+        .iter()
+        .map(|l| l["bytes"].as_u64().unwrap())
+        .collect();
+    assert!(
+        sizes.len() > 125,
+        "silence followed the input: {}",
+        sizes.len()
+    );
+    let (last, all_but_last) = sizes.split_last().unwrap();
+    assert!(all_but_last.iter().all(|&n| n == 2560), "{sizes:?}");
+    assert!(*last <= 2560);
+}
