@@ -242,7 +242,7 @@ impl Plan {
         provider::with_user_headers(&mut endpoint, user_headers);
         // Read now, so a bad CA file fails (exit 2) before any audio is read.
         if !stream.ca_certs.is_empty() {
-            endpoint.tls = Some(crate::session::tls::client_config(&stream.ca_certs)?);
+            endpoint.tls = Some(crate::transport::tls::client_config(&stream.ca_certs)?);
         }
         let frame_samples = stream.sample_rate as usize * stream.chunk_ms as usize / 1000;
         Ok(Plan {

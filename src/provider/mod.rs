@@ -38,6 +38,47 @@ pub struct Endpoint {
     /// TLS setup for `wss://` with private CAs (`--ca-cert`); `None` trusts the built-in
     /// webpki roots only.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// What to tell people when the server refuses the credentials: only the provider knows
+    /// which credential went where.
+    pub hints: RefusalHints,
+}
+
+/// A provider's advice for refused connections, by status.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RefusalHints {
+    /// 401: which credential was sent (or why none was), and how to fix it.
+    pub unauthorized: String,
+    /// 402.
+    pub payment: String,
+    /// 403.
+    pub forbidden: String,
+}
+
+impl Endpoint {
+    /// The provider's advice for a refused handshake with this status, where it has any.
+    pub fn refusal_hint(&self, status: u16) -> Option<&str> {
+        let hint = match status {
+            401 => &self.hints.unauthorized,
+            402 => &self.hints.payment,
+            403 => &self.hints.forbidden,
+            _ => return None,
+        };
+        (!hint.is_empty()).then_some(hint.as_str())
+    }
+
+    /// The request that opens one connection to this endpoint.
+    pub fn request(&self, timeout: std::time::Duration) -> crate::transport::Request {
+        crate::transport::Request {
+            url: self.url.clone(),
+            headers: self
+                .headers
+                .iter()
+                .map(|(n, v)| (n.clone(), v.expose().to_string()))
+                .collect(),
+            tls: self.tls.clone(),
+            timeout,
+        }
+    }
 }
 
 /// Refuses plain `ws://` to anything but loopback unless the user allowed it: the audio and

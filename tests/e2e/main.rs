@@ -26,5 +26,6 @@ mod security;
 mod serve;
 mod serve_fixes;
 mod serve_turns;
+mod session_e2e;
 mod signals;
 mod tls;
