@@ -8,13 +8,24 @@
 pub mod latency;
 pub mod wer;
 
-use crate::cli::AssertArgs;
 use crate::error::FluxError;
 use crate::event::{Check, ClientEvent, Diff, Event, Report, Sink, TurnLatency};
 use crate::protocol::{ServerMessage, TurnEvent};
 use latency::SendClock;
 use std::io;
+use std::path::PathBuf;
 use std::time::Instant;
+
+/// The checks asked for, as plain values: `app/` fills it from the command line, so this
+/// module knows no flags. Names follow the flags, which the messages quote.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AssertConfig {
+    pub expect_text: Option<String>,
+    pub expect_file: Option<PathBuf>,
+    pub max_wer: Option<f64>,
+    pub expect_turns: Option<u64>,
+    pub max_eot_latency_ms: Option<f64>,
+}
 
 /// What the flags ask to check.
 #[derive(Debug, Clone)]
@@ -27,9 +38,12 @@ pub struct Expectations {
 }
 
 impl Expectations {
-    /// The checks the flags ask for, or `None` when there are none. `paced` is false with
-    /// `--fast`, where latency has no meaning.
-    pub fn from_args(args: &AssertArgs, paced: bool) -> Result<Option<Expectations>, FluxError> {
+    /// The checks asked for, or `None` when there are none. `paced` is false with `--fast`,
+    /// where latency has no meaning.
+    pub fn from_config(
+        args: &AssertConfig,
+        paced: bool,
+    ) -> Result<Option<Expectations>, FluxError> {
         if args.max_eot_latency_ms.is_some() && !paced {
             return Err(FluxError::Usage(
                 "--max-eot-latency-ms measures how long EndOfTurn takes after the turn's audio \
@@ -106,8 +120,39 @@ impl Expectations {
         }
         Report {
             passed: checks.iter().all(Check::passed),
+            evaluated: true,
+            reason: None,
             checks,
         }
+    }
+
+    /// The report when there was nothing to check (the stream never ran): no verdict, and
+    /// why, so that a connection refused is not mistaken for a wrong transcript.
+    pub fn not_evaluated(&self, reason: &str) -> Report {
+        Report {
+            passed: false,
+            evaluated: false,
+            reason: Some(format!(
+                "{reason}; not checked: {}",
+                self.flags().join(", ")
+            )),
+            checks: Vec::new(),
+        }
+    }
+
+    /// The flags of the checks asked for, as the user would recognise them.
+    fn flags(&self) -> Vec<String> {
+        let mut flags = Vec::new();
+        if let Some((_, source)) = &self.text {
+            flags.push(source.clone());
+        }
+        if let Some(n) = self.turns {
+            flags.push(format!("--expect-turns {n}"));
+        }
+        if let Some(ms) = self.max_eot_latency_ms {
+            flags.push(format!("--max-eot-latency-ms {ms}"));
+        }
+        flags
     }
 }
 
@@ -180,6 +225,10 @@ impl Report {
     /// with `flux: ` and `who` (a file label and `: `, or nothing).
     pub fn render(&self, who: &str) -> String {
         let mut out = String::new();
+        if !self.evaluated {
+            let reason = self.reason.as_deref().unwrap_or("the stream never ran");
+            out.push_str(&format!("flux: {who}assertions not evaluated: {reason}\n"));
+        }
         for check in &self.checks {
             let verdict = if check.passed() {
                 "assertion passed"
