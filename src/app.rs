@@ -265,6 +265,9 @@ impl Plan {
         if !stream.ca_certs.is_empty() {
             endpoint.tls = Some(crate::session::tls::client_config(&stream.ca_certs)?);
         }
+        if let Some(path) = &stream.control {
+            check_control_file(path)?;
+        }
         let frame_samples = stream.sample_rate as usize * stream.chunk_ms as usize / 1000;
         Ok(Plan {
             session: SessionOptions {
@@ -287,6 +290,24 @@ impl Plan {
             chunk_ms: stream.chunk_ms,
             control: stream.control.clone(),
         })
+    }
+}
+
+/// `--control FILE` must be something to read lines from: a file or a FIFO. Opening a FIFO
+/// would block until a writer comes, so it is only examined here; a directory opens but never
+/// reads, and would be ignored silently. Like every file flag, a bad one is exit 2.
+fn check_control_file(path: &Path) -> Result<(), FluxError> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Err(FluxError::Usage(format!(
+            "cannot read --control {}: it is a directory; give a file or a FIFO of JSON lines \
+             (docs/control.md)",
+            path.display()
+        ))),
+        Ok(_) => Ok(()),
+        Err(e) => Err(FluxError::Usage(format!(
+            "cannot read --control {}: {e}",
+            path.display()
+        ))),
     }
 }
 

@@ -320,7 +320,8 @@ fn ctrl_c_finishes_every_running_stream_and_starts_no_more() {
     err_t.join().unwrap();
     let _ = out_t.join().unwrap();
     let err = err_buf.lock().unwrap().clone();
-    assert_eq!(status.code(), Some(0), "{err}");
+    // Issue 13 item 14: files left unstreamed make a distinct status (docs/exit-codes.md).
+    assert_eq!(status.code(), Some(9), "{err}");
     // Both running streams finished with their closing line, early; the third never started.
     for f in &files[..2] {
         assert!(err.contains(&format!("flux: {}: ", f.display())), "{err}");
