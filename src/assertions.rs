@@ -403,4 +403,44 @@ mod tests {
         assert_eq!(json["checks"][0]["check"], "turns");
         assert_eq!(json["checks"][0]["got"], 0);
     }
+
+    #[test]
+    fn a_stream_that_never_ran_is_not_evaluated() {
+        let report = expect(Some("hello"), 0.0, Some(2)).not_evaluated("the stream never ran");
+        assert!(!report.passed && !report.evaluated && report.checks.is_empty());
+        let text = report.render("a.wav: ");
+        assert_eq!(
+            text,
+            "flux: a.wav: assertions not evaluated: the stream never ran; not checked: \
+             --expect-text, --expect-turns 2\n"
+        );
+        assert!(!text.contains("FAILED"));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["evaluated"], false);
+        assert!(json["reason"].as_str().unwrap().contains("never ran"));
+        let ran = serde_json::to_value(expect(None, 0.0, Some(0)).check(&Recorder::new(1.0, 0.08)))
+            .unwrap();
+        assert_eq!(ran["evaluated"], true);
+        assert!(ran.get("reason").is_none());
+    }
+
+    #[test]
+    fn config_without_checks_is_none_and_latency_needs_pacing() {
+        assert!(
+            Expectations::from_config(&AssertConfig::default(), true)
+                .unwrap()
+                .is_none()
+        );
+        let latency = AssertConfig {
+            max_eot_latency_ms: Some(300.0),
+            ..AssertConfig::default()
+        };
+        assert_eq!(
+            Expectations::from_config(&latency, false)
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+        assert!(Expectations::from_config(&latency, true).unwrap().is_some());
+    }
 }

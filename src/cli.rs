@@ -540,3 +540,80 @@ pub struct ServeArgs {
     #[arg(long = "fault", value_name = "SPEC")]
     pub faults: Vec<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn long_help(sub: &str, flag: &str) -> String {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let sub = cmd.find_subcommand(sub).unwrap();
+        let arg = sub
+            .get_arguments()
+            .find(|a| a.get_long() == Some(flag))
+            .unwrap();
+        arg.get_long_help()
+            .or(arg.get_help())
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn sample_rate_help_lists_what_flux_accepts() {
+        let help = long_help("file", "sample-rate");
+        for rate in crate::protocol::params::SAMPLE_RATES {
+            assert!(help.contains(&rate.to_string()), "{rate} missing: {help}");
+        }
+    }
+
+    #[test]
+    fn a_repeated_flag_takes_its_last_value() {
+        let cli = Cli::try_parse_from([
+            "flux",
+            "file",
+            "a.wav",
+            "--eot-threshold",
+            "0.7",
+            "--eot-threshold",
+            "0.8",
+            "--fast",
+            "--fast",
+            "-q",
+            "-q",
+            "--keyterm",
+            "a",
+            "--keyterm",
+            "b",
+        ])
+        .unwrap();
+        let Command::File(args) = cli.command else {
+            panic!("not file")
+        };
+        assert_eq!(args.stream.eot_threshold, Some(0.8));
+        assert!(args.pace.fast && args.output.quiet);
+        assert_eq!(args.stream.keyterms, ["a", "b"]);
+    }
+
+    #[test]
+    fn duration_is_allowed_with_stdin() {
+        let cli = Cli::try_parse_from([
+            "flux",
+            "listen",
+            "--stdin",
+            "--rate",
+            "16000",
+            "--duration",
+            "2",
+        ])
+        .unwrap();
+        let Command::Listen(args) = cli.command else {
+            panic!("not listen")
+        };
+        assert_eq!(args.duration, Some(2.0));
+    }
+}

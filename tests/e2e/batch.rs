@@ -178,7 +178,8 @@ fn exit_status_is_the_worst_of_all_files() {
     );
     assert_eq!(code(&out), 5, "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("flux: /nonexistent/missing.wav: error: cannot open"),
+        // Issue 13: the path once, in the message that names it (not `PATH: error: ... PATH`).
+        stderr(&out).contains("flux: error: cannot open /nonexistent/missing.wav: "),
         "{}",
         stderr(&out)
     );
