@@ -174,12 +174,17 @@ fn label(path: &Path) -> String {
 /// Every file's label, in order. A path given more than once gets its occurrence after a
 /// `#` (`a.wav#1`, `a.wav#2`), so that each stream's lines can be told apart.
 fn labels(paths: &[PathBuf]) -> Vec<String> {
+    use std::collections::HashMap;
     let plain: Vec<String> = paths.iter().map(|p| label(p)).collect();
-    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for name in &plain {
+        *count.entry(name.as_str()).or_insert(0) += 1;
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
     plain
         .iter()
         .map(|name| {
-            if plain.iter().filter(|n| *n == name).count() < 2 {
+            if count.get(name.as_str()).copied().unwrap_or(0) < 2 {
                 return name.clone();
             }
             let n = seen.entry(name.as_str()).or_insert(0);
@@ -291,4 +296,35 @@ fn not_started(
         let _ = data.event(&Event::Client(ClientEvent::Summary(Box::new(summary))));
     }
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_paths_get_their_occurrence_and_others_stay_as_given() {
+        let paths: Vec<PathBuf> = ["a.wav", "b.wav", "a.wav", "-", "a.wav"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(
+            labels(&paths),
+            ["a.wav#1", "b.wav", "a.wav#2", "(stdin)", "a.wav#3"]
+        );
+    }
+
+    #[test]
+    fn an_error_that_names_its_file_is_not_labelled_again() {
+        let path = Path::new("calls/a.wav");
+        let named = anyhow::anyhow!("cannot open calls/a.wav: gone");
+        let unnamed = anyhow::anyhow!("connection refused");
+        assert_eq!(prefix(path, "calls/a.wav: ", &named), "");
+        assert_eq!(prefix(path, "calls/a.wav: ", &unnamed), "calls/a.wav: ");
+        // A repeated file keeps its occurrence label, which the message cannot give.
+        assert_eq!(prefix(path, "calls/a.wav#2: ", &named), "calls/a.wav#2: ");
+        // stdin is `-` on the command line: its label always stays.
+        let dash = anyhow::anyhow!("stdin is not a WAV file (a - b)");
+        assert_eq!(prefix(Path::new("-"), "(stdin): ", &dash), "(stdin): ");
+    }
 }
