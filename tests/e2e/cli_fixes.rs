@@ -604,7 +604,9 @@ fn every_client_record_type_field_and_warning_code_is_documented() {
             "cloudflare",
             "--url",
             &serve.url,
-            "--fast",
+            // Paced, so the control lines surely arrive while the stream runs.
+            "--pace",
+            "4",
             "--jsonl",
         ])
         .arg("--control")
