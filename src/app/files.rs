@@ -3,7 +3,6 @@
 //! before it is read (as ffmpeg does, flux refuses: same device and inode, links followed).
 
 use crate::error::FluxError;
-use std::io;
 use std::path::Path;
 
 /// Where an input comes from, to compare outputs against.
@@ -29,7 +28,7 @@ pub(super) fn refuse_overwriting_inputs(
         let (same, named) = match input {
             Input::Path(p) if *p == Path::new("-") => (same_as_stdin(&out), "stdin".into()),
             Input::Path(p) => (
-                std::fs::metadata(p).is_ok_and(|m| same_file(&m, &out)),
+                std::fs::metadata(p).is_ok_and(|m| same_file(&m, &out)) || same_path(p, output),
                 p.display().to_string(),
             ),
             Input::Stdin => (same_as_stdin(&out), "stdin".into()),
@@ -45,12 +44,21 @@ pub(super) fn refuse_overwriting_inputs(
     Ok(())
 }
 
+/// The same file reached through links or another spelling of its path.
+fn same_path(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 #[cfg(unix)]
 fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
     a.dev() == b.dev() && a.ino() == b.ino()
 }
 
+/// Elsewhere, the paths are compared after resolving links (see `refuse_overwriting_inputs`).
 #[cfg(not(unix))]
 fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
     false
@@ -60,7 +68,7 @@ fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
 #[cfg(unix)]
 fn same_as_stdin(out: &std::fs::Metadata) -> bool {
     use std::os::fd::AsFd;
-    let stdin = io::stdin();
+    let stdin = std::io::stdin();
     let Ok(fd) = stdin.as_fd().try_clone_to_owned() else {
         return false;
     };
@@ -70,9 +78,9 @@ fn same_as_stdin(out: &std::fs::Metadata) -> bool {
         .is_ok_and(|m| m.is_file() && same_file(&m, out))
 }
 
+/// Without file identities to compare, stdin cannot be recognised as a file.
 #[cfg(not(unix))]
 fn same_as_stdin(_: &std::fs::Metadata) -> bool {
-    let _ = io::stdin();
     false
 }
 
