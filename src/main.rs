@@ -13,7 +13,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("flux: error: cannot start the async runtime: {e}");
-            return ExitCode::from(flux::error::exit::INTERNAL);
+            return ExitCode::from(flux::error::ExitCode::Internal.code());
         }
     };
     match runtime.block_on(flux::app::run(cli)) {

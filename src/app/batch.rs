@@ -5,16 +5,18 @@
 //! `"file"`. Every line is written whole by one `write_all` on the shared stdout, so streams
 //! never mix mid-line; lines from different files appear as they happen, each file's in its
 //! own order. Each file gets its closing lines on stderr as it finishes, and the exit status
-//! is the worst of all files' (`pipeline::worst`).
+//! is the worst of all files' (`ExitCode::worst`); a batch interrupted before every file was
+//! streamed exits 9 at best, so a script can tell it from a complete one.
 
 use super::Plan;
+use super::output_watch::{OutputWatch, Watched};
 use super::pipeline::{
-    Controls, conclude, handle_interrupts, recorder_for, run_session, start_feed, worst,
+    Controls, conclude, handle_interrupts, recorder_for, run_session, start_feed,
 };
 use crate::assertions::Expectations;
 use crate::audio::wav::WavSource;
 use crate::cli::{FileArgs, Format};
-use crate::error::{FluxError, exit, exit_code_for};
+use crate::error::{ExitCode, FluxError, exit_code_for};
 use crate::output::jsonl::JsonlSink;
 use crate::output::labelled::Labelled;
 use crate::output::status::StatusSink;
@@ -39,6 +41,8 @@ struct Shared {
     format: Format,
     quiet: bool,
     controls: Controls,
+    /// stdout, shared by every file.
+    watch: OutputWatch,
 }
 
 pub(super) async fn run(
@@ -58,40 +62,51 @@ pub(super) async fn run(
         format,
         quiet: args.output.quiet,
         controls: Controls::default(),
+        watch: OutputWatch::default(),
     });
     handle_interrupts(shared.controls.clone(), stopped.clone(), false, None);
 
-    let mut pending = args.paths.iter().cloned();
+    let mut pending = args.paths.iter().cloned().zip(labels(&args.paths));
     let mut running = JoinSet::new();
-    let (mut code, mut failed, mut done) = (exit::SUCCESS, 0usize, 0usize);
+    let (mut code, mut failed, mut done) = (ExitCode::Success.code(), 0usize, 0usize);
     let mut closed = false;
     loop {
         while running.len() < jobs && !stopped.load(Ordering::SeqCst) {
-            let Some(path) = pending.next() else { break };
-            running.spawn(one_file(path, shared.clone()));
+            let Some((path, name)) = pending.next() else {
+                break;
+            };
+            running.spawn(one_file(path, name, shared.clone()));
         }
         let Some(joined) = running.join_next().await else {
             break;
         };
         // A task that panicked is a bug: it counts as an internal error, the rest go on.
-        let (file_code, output_closed) = joined.unwrap_or((exit::INTERNAL, false));
+        let (file_code, output_closed) = joined.unwrap_or((ExitCode::Internal.code(), false));
         if output_closed {
             // The reader went away (`| head -1`): start nothing more and end quietly.
             closed = true;
             stopped.store(true, Ordering::SeqCst);
         }
         done += 1;
-        if file_code != exit::SUCCESS {
+        if file_code != ExitCode::Success.code() {
             failed += 1;
         }
-        code = worst(code, file_code);
+        code = ExitCode::worst(code, file_code);
     }
-    let skipped: Vec<PathBuf> = pending.collect();
+    let skipped: Vec<String> = pending.map(|(_, name)| name).collect();
     if closed {
+        // A failed stdout is said once for the whole batch; a reader that left, never.
+        if let Some(failed) = shared.watch.failure() {
+            eprintln!("flux: error: {}", failed.error());
+            code = ExitCode::worst(code, ExitCode::Output.code());
+        }
         return Ok(code);
     }
-    for path in &skipped {
-        eprintln!("flux: {}: not streamed (interrupted)", label(path));
+    for name in &skipped {
+        eprintln!("flux: {name}: not streamed (interrupted)");
+    }
+    if !skipped.is_empty() {
+        code = ExitCode::worst(code, ExitCode::Incomplete.code());
     }
     if !shared.quiet {
         let skipped = if skipped.is_empty() {
@@ -156,15 +171,39 @@ fn label(path: &Path) -> String {
     }
 }
 
-/// Streams one file of the batch; returns its exit code and whether stdout was closed by its
-/// reader. Its error, if any, is printed here, labelled, as soon as it happens.
-async fn one_file(path: PathBuf, shared: Arc<Shared>) -> (u8, bool) {
-    let name = label(&path);
+/// Every file's label, in order. A path given more than once gets its occurrence after a
+/// `#` (`a.wav#1`, `a.wav#2`), so that each stream's lines can be told apart.
+fn labels(paths: &[PathBuf]) -> Vec<String> {
+    use std::collections::HashMap;
+    let plain: Vec<String> = paths.iter().map(|p| label(p)).collect();
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for name in &plain {
+        *count.entry(name.as_str()).or_insert(0) += 1;
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    plain
+        .iter()
+        .map(|name| {
+            if count.get(name.as_str()).copied().unwrap_or(0) < 2 {
+                return name.clone();
+            }
+            let n = seen.entry(name.as_str()).or_insert(0);
+            *n += 1;
+            format!("{name}#{n}")
+        })
+        .collect()
+}
+
+/// Streams one file of the batch; returns its exit code and whether stdout is gone (closed by
+/// its reader, or failing). Its error, if any, is printed here, labelled, as soon as it
+/// happens.
+async fn one_file(path: PathBuf, name: String, shared: Arc<Shared>) -> (u8, bool) {
     let who = format!("{name}: ");
-    let mut data: Box<dyn Sink> = match shared.format {
+    let data: Box<dyn Sink> = match shared.format {
         Format::Jsonl => Box::new(JsonlSink::new(io::stdout()).with_file(name.clone())),
         _ => Box::new(TextSink::new(Labelled::new(io::stdout(), who.clone()))),
     };
+    let mut data: Box<dyn Sink> = Box::new(Watched::new(data, shared.watch.clone()));
     let source = if path == Path::new("-") {
         WavSource::from_reader("stdin", Box::new(io::stdin()))
     } else {
@@ -173,16 +212,17 @@ async fn one_file(path: PathBuf, shared: Arc<Shared>) -> (u8, bool) {
     let source = match source {
         Ok(s) => s,
         Err(e) => {
-            return (
-                not_started(&who, data.as_mut(), shared.format, e.into()),
-                false,
-            );
+            let code = not_started(&path, &who, data.as_mut(), shared.format, e.into());
+            return (code, shared.watch.failure().is_some());
         }
     };
     let (control_tx, controls) = mpsc::channel(16);
     let feed = match start_feed(&shared.plan, source, |_| None, &control_tx) {
         Ok(feed) => feed,
-        Err(e) => return (not_started(&who, data.as_mut(), shared.format, e), false),
+        Err(e) => {
+            let code = not_started(&path, &who, data.as_mut(), shared.format, e);
+            return (code, shared.watch.failure().is_some());
+        }
     };
     if let Ok(mut list) = shared.controls.lock() {
         list.push(control_tx);
@@ -194,7 +234,7 @@ async fn one_file(path: PathBuf, shared: Arc<Shared>) -> (u8, bool) {
         )));
     }
     let mut sink = Fanout(sinks);
-    let mut recorder = recorder_for(&shared.plan, &shared.expect);
+    let mut recorder = recorder_for(&shared.expect);
     let (outcome, wall) = run_session(
         &shared.plan,
         feed,
@@ -213,18 +253,40 @@ async fn one_file(path: PathBuf, shared: Arc<Shared>) -> (u8, bool) {
         shared.format,
         shared.quiet,
         &who,
+        &shared.watch,
     );
+    // A failed stdout is reported once for the whole batch (see `run`).
     if let (Some(e), false) = (&ending.error, ending.output_closed) {
-        eprintln!("flux: {who}error: {e:#}");
+        eprintln!("flux: {}error: {e:#}", prefix(&path, &who, e));
     }
     (ending.code, ending.output_closed)
 }
 
+/// The label before an error: the file's, unless the message already names the file as
+/// given (`cannot open a.wav: ...`), which would say it twice.
+fn prefix<'a>(path: &Path, who: &'a str, error: &anyhow::Error) -> &'a str {
+    if path == Path::new("-") {
+        return who;
+    }
+    let named = format!("{error:#}").contains(&path.display().to_string());
+    if named && who == format!("{}: ", label(path)) {
+        ""
+    } else {
+        who
+    }
+}
+
 /// A file that could not be streamed at all (unreadable, not a WAV): its error on stderr
 /// and, in JSONL, a summary line saying so, so every file has one.
-fn not_started(who: &str, data: &mut dyn Sink, format: Format, error: anyhow::Error) -> u8 {
+fn not_started(
+    path: &Path,
+    who: &str,
+    data: &mut dyn Sink,
+    format: Format,
+    error: anyhow::Error,
+) -> u8 {
     let code = exit_code_for(&error);
-    eprintln!("flux: {who}error: {error:#}");
+    eprintln!("flux: {}error: {error:#}", prefix(path, who, &error));
     if format == Format::Jsonl {
         let summary = Summary {
             exit_code: code,
@@ -234,4 +296,35 @@ fn not_started(who: &str, data: &mut dyn Sink, format: Format, error: anyhow::Er
         let _ = data.event(&Event::Client(ClientEvent::Summary(Box::new(summary))));
     }
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_paths_get_their_occurrence_and_others_stay_as_given() {
+        let paths: Vec<PathBuf> = ["a.wav", "b.wav", "a.wav", "-", "a.wav"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(
+            labels(&paths),
+            ["a.wav#1", "b.wav", "a.wav#2", "(stdin)", "a.wav#3"]
+        );
+    }
+
+    #[test]
+    fn an_error_that_names_its_file_is_not_labelled_again() {
+        let path = Path::new("calls/a.wav");
+        let named = anyhow::anyhow!("cannot open calls/a.wav: gone");
+        let unnamed = anyhow::anyhow!("connection refused");
+        assert_eq!(prefix(path, "calls/a.wav: ", &named), "");
+        assert_eq!(prefix(path, "calls/a.wav: ", &unnamed), "calls/a.wav: ");
+        // A repeated file keeps its occurrence label, which the message cannot give.
+        assert_eq!(prefix(path, "calls/a.wav#2: ", &named), "calls/a.wav#2: ");
+        // stdin is `-` on the command line: its label always stays.
+        let dash = anyhow::anyhow!("stdin is not a WAV file (a - b)");
+        assert_eq!(prefix(Path::new("-"), "(stdin): ", &dash), "(stdin): ");
+    }
 }

@@ -4,13 +4,14 @@
 //! several files at once.
 
 use super::Plan;
+use super::output_watch::{OutputWatch, Watched};
 use crate::assertions::{Expectations, Recorder, Recording};
 use crate::audio::Source;
 use crate::audio::condition::Conditioner;
 use crate::audio::mic::MicStatus;
 use crate::audio::mic::meter::{Meter, Screen};
 use crate::cli::{Format, OutputArgs};
-use crate::error::{FluxError, exit};
+use crate::error::{ExitCode, FluxError};
 use crate::output::captions::{CaptionFormat, CaptionSink};
 use crate::output::jsonl::JsonlSink;
 use crate::output::live::{self, LiveOptions, LiveView};
@@ -100,27 +101,24 @@ pub(super) async fn run_session(
     (outcome, started.elapsed().as_secs_f64())
 }
 
-/// A recorder for these checks, timed like this plan's audio.
-pub(super) fn recorder_for(plan: &Plan, expect: &Option<Expectations>) -> Option<Recorder> {
-    expect.as_ref().map(|_| {
-        Recorder::new(
-            plan.session.pace.unwrap_or(1.0),
-            f64::from(plan.chunk_ms) / 1000.0,
-        )
-    })
+/// A recorder for these checks, when there are any.
+pub(super) fn recorder_for(expect: &Option<Expectations>) -> Option<Recorder> {
+    expect.as_ref().map(|_| Recorder::new())
 }
 
 /// How one stream ended.
 pub(super) struct Ending {
     pub code: u8,
+    /// What to tell the user, if anything (nothing when the reader simply left).
     pub error: Option<anyhow::Error>,
-    /// stdout was closed by its reader: nothing more was written.
+    /// stdout is gone (its reader left, or writing to it failed): write nothing more.
     pub output_closed: bool,
 }
 
 /// Everything after the session: assertions, the closing lines on stderr, and (JSONL) the
 /// `flux.assertions` and `flux.summary` lines. `who` labels stderr lines (`call.wav: ` in a
-/// batch, empty otherwise).
+/// batch, empty otherwise). `watch` tells whether writing stdout failed.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn conclude(
     outcome: Outcome,
     wall: f64,
@@ -129,12 +127,15 @@ pub(super) fn conclude(
     format: Format,
     quiet: bool,
     who: &str,
+    watch: &OutputWatch,
 ) -> Ending {
+    // Nothing reached a server: the stream never ran, so there is nothing to check or count.
+    let never_ran = outcome.error.is_some() && outcome.totals.frames_sent == 0;
     let (mut code, error): (u8, Option<anyhow::Error>) = match (outcome.error, outcome.input_error)
     {
         (Some(e), _) => (e.exit_code(), Some(e.into())),
-        (None, Some(e)) => (exit::INPUT, Some(e.into())),
-        (None, None) => (exit::SUCCESS, None),
+        (None, Some(e)) => (ExitCode::Input.code(), Some(e.into())),
+        (None, None) => (ExitCode::Success.code(), None),
     };
     let mut summary = Summary {
         request_id: outcome.request_id,
@@ -144,17 +145,30 @@ pub(super) fn conclude(
         error: error.as_ref().map(|e| format!("{e:#}")),
     };
     if outcome.output_closed {
+        if let Some(failed) = watch.failure() {
+            return failed.ending(code);
+        }
         // The reader went away (`| head -1`): that is how pipes end, not an error.
         return Ending {
-            code: if error.is_none() { exit::SUCCESS } else { code },
-            error,
+            code: if error.is_none() {
+                ExitCode::Success.code()
+            } else {
+                code
+            },
+            error: None,
             output_closed: true,
         };
     }
-    let report = checks.map(|(expect, rec)| expect.check(rec));
+    let report = checks.map(|(expect, rec)| {
+        if never_ran {
+            expect.not_evaluated("the stream never ran (see the error)")
+        } else {
+            expect.check(rec)
+        }
+    });
     if let Some(report) = &report {
-        if !report.passed {
-            code = worst(code, exit::ASSERTION);
+        if report.evaluated && !report.passed {
+            code = ExitCode::worst(code, ExitCode::Assertion.code());
             summary.exit_code = code;
         }
         // Failures are the point of a smoke test: shown even with --quiet.
@@ -162,7 +176,7 @@ pub(super) fn conclude(
             eprint!("{}", report.render(who));
         }
     }
-    if !quiet {
+    if !quiet && !never_ran {
         eprintln!(
             "flux: {who}{} turn(s), {:.2}s of audio sent in {:.2}s",
             summary.totals.turns + summary.totals.unconfirmed_turns,
@@ -171,37 +185,20 @@ pub(super) fn conclude(
         );
     }
     if format == Format::Jsonl {
-        // A failed write here means stdout closed at the very end; nothing is left to lose.
+        // A failure to write these is caught by the watch just below.
         if let Some(report) = report {
             let _ = data.event(&Event::Client(ClientEvent::Assertions(Box::new(report))));
         }
         let _ = data.event(&Event::Client(ClientEvent::Summary(Box::new(summary))));
+    }
+    if let Some(failed) = watch.failure() {
+        return failed.ending(code);
     }
     Ending {
         code,
         error,
         output_closed: false,
     }
-}
-
-/// Exit codes from most to least serious: a bug, then a wrong command line, then what stops
-/// every stream (credentials, the network, the server), then one input's own trouble, then a
-/// failed check — which only means something when everything else worked.
-const SEVERITY: [u8; 8] = [
-    exit::INTERNAL,
-    exit::USAGE,
-    exit::AUTH,
-    exit::CONNECTION,
-    exit::SERVER,
-    exit::INPUT,
-    exit::ASSERTION,
-    exit::SUCCESS,
-];
-
-/// The more serious of two exit codes (docs/exit-codes.md). Unknown codes rank first.
-pub(crate) fn worst(a: u8, b: u8) -> u8 {
-    let rank = |c: u8| SEVERITY.iter().position(|&s| s == c).unwrap_or(0);
-    if rank(b) < rank(a) { b } else { a }
 }
 
 pub(super) fn caption_format(format: Format) -> Option<CaptionFormat> {
@@ -272,7 +269,8 @@ where
         list.push(control_tx);
     }
     handle_interrupts(registry, extras.stopped, extras.live, screen.clone());
-    let mut sinks: Vec<Box<dyn Sink>> = vec![match (format, &screen) {
+    let watch = OutputWatch::default();
+    let data: Box<dyn Sink> = match (format, &screen) {
         (Format::Live, _) if live_sink.is_some() => match live_sink.take() {
             Some(sink) => Box::new(sink),
             None => Box::new(TextSink::new(io::stdout())),
@@ -293,7 +291,8 @@ where
             io::stdout(),
         ))),
         (Format::Jsonl, _) => Box::new(JsonlSink::new(Suspended::new(stdout_bar, io::stdout()))),
-    }];
+    };
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(Watched::new(data, watch.clone()))];
     if !output.quiet && !notes_in_view {
         sinks.push(match &screen {
             Some(s) => Box::new(StatusSink::new(s.writer(io::stderr()))),
@@ -306,7 +305,7 @@ where
     let mut sink = Fanout(sinks);
 
     let meter = extras_meter.map(|(screen, status)| Meter::start(screen, status));
-    let mut recorder = recorder_for(&plan, &extras.expect);
+    let mut recorder = recorder_for(&extras.expect);
     let (outcome, wall) = run_session(
         &plan,
         feed,
@@ -326,11 +325,20 @@ where
     }
     let checks = extras.expect.as_ref().zip(recorder.as_ref());
     let data: &mut dyn Sink = sink.0[0].as_mut();
-    let ending = conclude(outcome, wall, checks, data, format, output.quiet, "");
-    match ending.error {
-        Some(e) if !ending.output_closed => Err(e),
-        _ => Ok(ending.code),
+    let ending = conclude(
+        outcome,
+        wall,
+        checks,
+        data,
+        format,
+        output.quiet,
+        "",
+        &watch,
+    );
+    if let Some(e) = ending.error {
+        eprintln!("flux: error: {e:#}");
     }
+    Ok(ending.code)
 }
 
 pub(super) fn round3(x: f64) -> f64 {
@@ -394,7 +402,7 @@ pub(super) fn handle_interrupts(
                 live::restore_terminal();
                 let _out = io::stdout().lock();
                 let _ = io::stderr().flush();
-                std::process::exit(i32::from(exit::INTERRUPTED));
+                std::process::exit(i32::from(ExitCode::Interrupted.code()));
             }
         }
     });
@@ -414,20 +422,4 @@ async fn terminate() {
 #[cfg(not(unix))]
 async fn terminate() {
     std::future::pending().await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn worst_follows_the_documented_order() {
-        let order = [1, 2, 3, 4, 6, 5, 7, 0];
-        for (i, &a) in order.iter().enumerate() {
-            for &b in &order[i..] {
-                assert_eq!(worst(a, b), a, "{a} vs {b}");
-                assert_eq!(worst(b, a), a, "{b} vs {a}");
-            }
-        }
-    }
 }

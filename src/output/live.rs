@@ -20,7 +20,7 @@ mod view;
 mod vt;
 
 use super::Sink;
-use crate::error::exit;
+use crate::error::ExitCode;
 use crate::protocol::{Configure, ServerMessage, Thresholds};
 use crate::session::{Control, Event};
 use crossterm::{event as term_event, terminal};
@@ -392,7 +392,7 @@ impl Worker {
             Action::Abort => {
                 lock(&self.shared).close("(interrupted)");
                 restore_terminal();
-                std::process::exit(i32::from(exit::INTERRUPTED));
+                std::process::exit(i32::from(ExitCode::Interrupted.code()));
             }
             Action::None => {}
         }

@@ -249,16 +249,18 @@ pub fn with_user_headers(endpoint: &mut Endpoint, user: Vec<(String, Secret)>) {
 }
 
 /// Reads a credential from a file (first line, trimmed). Warns when others can read it.
+/// A file named by a flag that cannot be used is a usage error (exit 2), like every other
+/// file flag (docs/exit-codes.md).
 pub fn read_key_file(path: &std::path::Path) -> Result<Secret, FluxError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        FluxError::Auth(format!(
+        FluxError::Usage(format!(
             "cannot read the API key file {}: {e}",
             path.display()
         ))
     })?;
     let key = text.lines().next().unwrap_or("").trim();
     if key.is_empty() {
-        return Err(FluxError::Auth(format!(
+        return Err(FluxError::Usage(format!(
             "the API key file {} is empty; put the key on its first line",
             path.display()
         )));

@@ -138,6 +138,8 @@ impl Run<'_> {
         if let Some(fatal) = self.fatal.clone() {
             let retryable = retryable_error(&fatal, code);
             if retryable && !self.close_sent {
+                // If the retries run out, the server's error is why: exit 6, not 4.
+                self.last_connect_error = Some(FluxError::Server(String::new()));
                 return Flow::Reconnect(format!(
                     "the server reported {} and closed {how}",
                     sanitize(&fatal.summary(), 300)

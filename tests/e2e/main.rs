@@ -15,6 +15,7 @@ mod serve_support;
 mod assertions;
 mod batch;
 mod captions;
+mod cli_fixes;
 mod client;
 mod completions;
 mod hostile;
