@@ -13,7 +13,9 @@
 //! ([`restore_terminal`]).
 
 mod keys;
+mod lines;
 mod paint;
+mod status;
 mod text;
 mod view;
 #[cfg(test)]
@@ -116,6 +118,7 @@ impl Shared {
             return;
         }
         self.size = (cols, rows);
+        self.painter.set_width(cols);
         let region = self.region();
         let mut buf = Vec::new();
         self.painter.repaint(&mut buf, &region, cols, rows);
@@ -199,7 +202,11 @@ impl LiveView {
         view.status.total = opts.total_seconds;
         let shared = Arc::new(Mutex::new(Shared {
             view,
-            painter: Painter::new(opts.color),
+            painter: {
+                let mut p = Painter::new(opts.color);
+                p.set_width(size.0);
+                p
+            },
             out,
             size,
             streaming_since: None,
@@ -431,7 +438,11 @@ mod tests {
     fn shared_at(cols: u16, rows: u16, out: Capture) -> Shared {
         Shared {
             view: View::default(),
-            painter: Painter::new(false),
+            painter: {
+                let mut p = Painter::new(false);
+                p.set_width(cols);
+                p
+            },
             out: Box::new(out),
             size: (cols, rows),
             streaming_since: None,
@@ -486,9 +497,10 @@ mod tests {
             (
                 30,
                 vec![
-                    "#1 0:00.0-0:01.5  the quick br",
-                    "own fox jumps over the lazy do",
-                    "g  (0.91 model)",
+                    // Issue 13: finished turns are word-wrapped, not cut mid-word.
+                    "#1 0:00.0-0:01.5  the quick",
+                    "brown fox jumps over the lazy",
+                    "dog  (0.91 model)",
                     "#2 [speaking] and then",
                     "[streaming] · audio 0:02.5",
                 ],
@@ -530,7 +542,9 @@ mod tests {
         s.resize(24, 12);
         vt.feed(&std::mem::take(&mut *out.0.lock().unwrap()));
         let lines = vt.lines();
-        assert_eq!(lines[0], "#1 0:00.0-0:01.5  the qu", "{lines:#?}");
+        // Repainted at the new width: the finished turn is wrapped again, at words.
+        assert_eq!(lines[0], "#1 0:00.0-0:01.5  the", "{lines:#?}");
+        assert_eq!(lines[1], "quick brown fox jumps", "{lines:#?}");
         assert!(
             lines
                 .iter()
@@ -555,7 +569,8 @@ mod tests {
             .map(String::as_str)
             .filter(|l| !l.is_empty())
             .collect();
-        assert_eq!(shown[0], "#1 0:00.0-0:01.5  the quick brown fox ju");
+        assert_eq!(shown[0], "#1 0:00.0-0:01.5  the quick brown fox");
+        assert_eq!(shown[1], format!("{}jumps over the lazy", " ".repeat(18)));
         assert!(
             shown.iter().any(|l| l.contains("(unfinished)")),
             "{lines:#?}"

@@ -116,12 +116,25 @@ impl Tmux {
             .collect()
     }
 
-    /// The visible screen with wrapped rows joined into their logical lines.
+    /// The visible screen with wrapped rows joined into their logical lines: rows the
+    /// terminal wrapped, and the rows flux wraps itself, which hang under the text (they start
+    /// with spaces).
     fn joined(&self) -> Vec<String> {
-        self.tmux(&["capture-pane", "-p", "-J", "-t", "main"])
+        let mut lines: Vec<String> = Vec::new();
+        for row in self
+            .tmux(&["capture-pane", "-p", "-J", "-t", "main"])
             .lines()
-            .map(|l| l.trim_end().to_string())
-            .collect()
+        {
+            let row = row.trim_end();
+            match lines.last_mut() {
+                Some(last) if row.starts_with(' ') && !last.is_empty() => {
+                    last.push(' ');
+                    last.push_str(row.trim_start());
+                }
+                _ => lines.push(row.to_string()),
+            }
+        }
+        lines
     }
 
     /// The visible screen with its colours and attributes as escape sequences.
@@ -237,9 +250,11 @@ fn last_non_empty(screen: &[String]) -> &str {
 /// EndOfTurn confidence and `trigger`.
 fn finished(lines: &[String], n: usize, text: &str, trigger: &str) -> bool {
     lines.iter().any(|l| {
-        let Some((head, meta)) = l.rsplit_once("  (") else {
+        // A wrapped line joined again may have one space before the meta where it had two.
+        let Some((head, meta)) = l.rsplit_once(" (") else {
             return false;
         };
+        let head = head.trim_end();
         let meta = meta.strip_suffix(')').unwrap_or("");
         let (confidence, got_trigger) = meta.split_once(' ').unwrap_or(("", ""));
         l.starts_with(&format!("#{n} "))
