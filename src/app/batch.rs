@@ -8,9 +8,8 @@
 //! is the worst of all files' (`pipeline::worst`).
 
 use super::Plan;
-use super::pipeline::{
-    Controls, conclude, handle_interrupts, recorder_for, run_session, start_feed, worst,
-};
+use super::controller::Controller;
+use super::pipeline::{conclude, recorder_for, run_session, start_feed, worst};
 use crate::assertions::Expectations;
 use crate::audio::wav::WavSource;
 use crate::cli::{FileArgs, Format};
@@ -19,7 +18,7 @@ use crate::output::jsonl::JsonlSink;
 use crate::output::labelled::Labelled;
 use crate::output::status::StatusSink;
 use crate::output::text::{TextSink, one_line};
-use crate::output::{Fanout, Sink};
+use crate::output::{Fanout, Sink, Terminal};
 use crate::session::{ClientEvent, Event, Summary};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -38,7 +37,7 @@ struct Shared {
     expect: Option<Expectations>,
     format: Format,
     quiet: bool,
-    controls: Controls,
+    controller: Controller,
 }
 
 pub(super) async fn run(
@@ -57,9 +56,9 @@ pub(super) async fn run(
         expect,
         format,
         quiet: args.output.quiet,
-        controls: Controls::default(),
+        controller: Controller::new(stopped.clone(), None),
     });
-    handle_interrupts(shared.controls.clone(), stopped.clone(), false, None);
+    shared.controller.listen_for_signals();
 
     let mut pending = args.paths.iter().cloned();
     let mut running = JoinSet::new();
@@ -108,7 +107,7 @@ pub(super) async fn run(
 }
 
 /// Refuses flags that make sense for one stream only; decides the output format for several.
-pub(super) fn check(args: &FileArgs) -> Result<Format, FluxError> {
+pub(super) fn check(args: &FileArgs, term: &Terminal) -> Result<Format, FluxError> {
     let one_only = |flag: &str, why: &str| {
         FluxError::Usage(format!(
             "{flag} works with one file ({why}); run flux once per file"
@@ -125,26 +124,28 @@ pub(super) fn check(args: &FileArgs) -> Result<Format, FluxError> {
             "`-` (stdin) can be given only once".into(),
         ));
     }
-    Ok(match (args.output.format, args.output.format()) {
-        (_, Format::Srt | Format::Vtt) => {
-            return Err(one_only(
-                "--format srt/vtt",
-                "a caption file holds one stream",
-            ));
-        }
-        (Some(Format::Live), _) => {
-            if !args.output.quiet {
-                eprintln!(
-                    "flux: warning: the live view shows one stream; printing text for {} files",
-                    args.paths.len()
-                );
+    Ok(
+        match (args.output.format, args.output.format(term.live())) {
+            (_, Format::Srt | Format::Vtt) => {
+                return Err(one_only(
+                    "--format srt/vtt",
+                    "a caption file holds one stream",
+                ));
             }
-            Format::Text
-        }
-        // The default on a terminal is the live view; with several files it is text.
-        (_, Format::Live) => Format::Text,
-        (_, f) => f,
-    })
+            (Some(Format::Live), _) => {
+                if !args.output.quiet {
+                    eprintln!(
+                        "flux: warning: the live view shows one stream; printing text for {} files",
+                        args.paths.len()
+                    );
+                }
+                Format::Text
+            }
+            // The default on a terminal is the live view; with several files it is text.
+            (_, Format::Live) => Format::Text,
+            (_, f) => f,
+        },
+    )
 }
 
 /// How a file is named in output: as given, on one line; stdin as `(stdin)`.
@@ -180,13 +181,17 @@ async fn one_file(path: PathBuf, shared: Arc<Shared>) -> (u8, bool) {
         }
     };
     let (control_tx, controls) = mpsc::channel(16);
-    let feed = match start_feed(&shared.plan, source, |_| None, &control_tx) {
+    let feed = match start_feed(
+        &shared.plan,
+        source,
+        |_| None,
+        &control_tx,
+        &shared.controller,
+    ) {
         Ok(feed) => feed,
         Err(e) => return (not_started(&who, data.as_mut(), shared.format, e), false),
     };
-    if let Ok(mut list) = shared.controls.lock() {
-        list.push(control_tx);
-    }
+    shared.controller.register(control_tx);
     let mut sinks = vec![data];
     if !shared.quiet {
         sinks.push(Box::new(StatusSink::new(

@@ -7,27 +7,23 @@
 //! draws the bar again below them.
 
 use super::Sink;
-use super::live::colour_wanted;
 use crate::event::{ClientEvent, Event};
 use crate::protocol::{ServerMessage, TurnEvent};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::time::Instant;
 
-/// A bar is worth drawing: stderr is a terminal that can redraw a line.
-pub fn available() -> bool {
-    io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
-}
-
-/// A bar for `total_secs` of audio on stderr. Its position is in milliseconds of audio.
-pub fn bar(total_secs: f64, colour: Option<bool>) -> ProgressBar {
+/// A bar for `total_secs` of audio on stderr. Its position is in milliseconds of audio. Draw
+/// one only where stderr can redraw a line (`Terminal::stderr_redraw`); `colour` is the
+/// terminal value's decision.
+pub fn bar(total_secs: f64, colour: bool) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(
         Some(millis(total_secs)),
         ProgressDrawTarget::stderr_with_hz(10),
     );
     // No colour unless wanted: the template decides, so NO_COLOR holds whatever the terminal
     // library thinks.
-    let template = if colour_wanted(colour) {
+    let template = if colour {
         "{bar:32.cyan/blue} {msg}"
     } else {
         "{bar:32} {msg}"
