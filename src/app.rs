@@ -33,6 +33,7 @@ mod controller;
 mod keys;
 mod pipeline;
 mod terminal;
+mod writer;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 

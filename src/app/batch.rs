@@ -10,6 +10,7 @@
 use super::Plan;
 use super::controller::Controller;
 use super::pipeline::{conclude, recorder_for, run_session, start_feed, worst};
+use super::writer;
 use crate::assertions::Expectations;
 use crate::audio::wav::WavSource;
 use crate::cli::{FileArgs, Format};
@@ -198,23 +199,29 @@ async fn one_file(path: PathBuf, shared: Arc<Shared>) -> (u8, bool) {
             Labelled::new(io::stderr(), who.clone()).after("flux: "),
         )));
     }
-    let mut sink = Fanout(sinks);
+    // Sinks run on a writer thread of their own: a stalled reader never holds up a session.
+    let (mut forward, writer) = writer::spawn(None, Fanout(sinks), shared.quiet);
     let mut recorder = recorder_for(&shared.plan, &shared.expect);
-    let (outcome, wall) = run_session(
+    let (mut outcome, wall) = run_session(
         &shared.plan,
         feed,
-        &mut sink,
+        &mut forward,
         controls,
         None,
         recorder.as_mut(),
     )
     .await;
+    let mut written = writer::drain(writer, &mut outcome).await;
     let checks = shared.expect.as_ref().zip(recorder.as_ref());
+    let mut nothing = Fanout(Vec::new());
     let ending = conclude(
         outcome,
         wall,
         checks,
-        sink.0[0].as_mut(),
+        match written.sinks.0.first_mut() {
+            Some(sink) => sink.as_mut(),
+            None => &mut nothing,
+        },
         shared.format,
         shared.quiet,
         &who,

@@ -5,6 +5,7 @@
 
 use super::Plan;
 use super::controller::Controller;
+use super::writer;
 use crate::assertions::{Expectations, Recorder, Recording};
 use crate::audio::Source;
 use crate::audio::condition::Conditioner;
@@ -293,11 +294,10 @@ where
         controller.on_abort(move || s2.clear());
     }
     controller.listen_for_signals();
+    // The live view's sink goes to the writer apart from the others: it redraws once per
+    // batch of events.
+    let live_sink = live_sink.take();
     let mut sinks: Vec<Box<dyn Sink>> = vec![match (format, &screen) {
-        (Format::Live, _) if live_sink.is_some() => match live_sink.take() {
-            Some(sink) => Box::new(sink),
-            None => Box::new(TextSink::new(io::stdout())),
-        },
         (Format::Srt | Format::Vtt, _) => Box::new(CaptionSink::new(
             Suspended::new(stdout_bar, io::stdout()),
             caption_format(format).unwrap_or(CaptionFormat::Srt),
@@ -315,6 +315,9 @@ where
         ))),
         (Format::Jsonl, _) => Box::new(JsonlSink::new(Suspended::new(stdout_bar, io::stdout()))),
     }];
+    if live_sink.is_some() {
+        sinks.clear();
+    }
     if !output.quiet && !notes_in_view {
         sinks.push(match &screen {
             Some(s) => Box::new(StatusSink::new(s.writer(io::stderr()))),
@@ -324,21 +327,24 @@ where
     if let (Some(bar), Some(total)) = (&bar, total) {
         sinks.push(Box::new(ProgressSink::new(bar.clone(), total)));
     }
-    let mut sink = Fanout(sinks);
+    let live = live_sink.is_some();
+    let (mut forward, writer) = writer::spawn(live_sink, Fanout(sinks), output.quiet);
 
     let meter = meter_input
         .zip(screen)
         .map(|(input, screen)| Meter::start(screen, input, &term));
     let mut recorder = recorder_for(&plan, &extras.expect);
-    let (outcome, wall) = run_session(
+    let (mut outcome, wall) = run_session(
         &plan,
         feed,
-        &mut sink,
+        &mut forward,
         controls,
         extras.tap,
         recorder.as_mut(),
     )
     .await;
+    // Everything queued is written before the closing lines.
+    let mut written = writer::drain(writer, &mut outcome).await;
     // Erase the meter, stop reading keys, give the terminal back and clear the bar before
     // the closing lines.
     drop(meter);
@@ -350,7 +356,12 @@ where
         bar.finish_and_clear();
     }
     let checks = extras.expect.as_ref().zip(recorder.as_ref());
-    let data: &mut dyn Sink = sink.0[0].as_mut();
+    // The live view writes no closing lines on stdout (only JSONL does).
+    let mut nothing = Fanout(Vec::new());
+    let data: &mut dyn Sink = match written.sinks.0.first_mut() {
+        Some(sink) if !live => sink.as_mut(),
+        _ => &mut nothing,
+    };
     let ending = conclude(outcome, wall, checks, data, format, output.quiet, "");
     match ending.error {
         Some(e) if !ending.output_closed => Err(e),
