@@ -35,6 +35,8 @@ mod pipeline;
 mod terminal;
 mod writer;
 
+pub use terminal::error_text;
+
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Runs the command line; `Ok` carries the exit code.

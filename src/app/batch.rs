@@ -227,7 +227,7 @@ async fn one_file(path: PathBuf, shared: Arc<Shared>) -> (u8, bool) {
         &who,
     );
     if let (Some(e), false) = (&ending.error, ending.output_closed) {
-        eprintln!("flux: {who}error: {e:#}");
+        eprintln!("flux: {who}error: {}", super::error_text(e));
     }
     (ending.code, ending.output_closed)
 }
@@ -236,7 +236,7 @@ async fn one_file(path: PathBuf, shared: Arc<Shared>) -> (u8, bool) {
 /// and, in JSONL, a summary line saying so, so every file has one.
 fn not_started(who: &str, data: &mut dyn Sink, format: Format, error: anyhow::Error) -> u8 {
     let code = exit_code_for(&error);
-    eprintln!("flux: {who}error: {error:#}");
+    eprintln!("flux: {who}error: {}", super::error_text(&error));
     if format == Format::Jsonl {
         let summary = Summary {
             exit_code: code,

@@ -5,7 +5,19 @@
 //! and the size.
 
 use crate::output::Terminal;
+use crate::protocol::sanitize::sanitize;
 use std::io::{self, IsTerminal};
+
+/// An error as printed on stderr: its chain on one line per line it has, each line through
+/// the one sanitizer, because errors quote servers (bodies, close reasons, messages) and
+/// file names.
+pub fn error_text(e: &anyhow::Error) -> String {
+    format!("{e:#}")
+        .lines()
+        .map(sanitize)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 /// Looks at this process's streams and environment. `colour`: `Some` when `--color` forces
 /// it, `None` for auto.
@@ -54,6 +66,16 @@ mod tests {
 
     fn utf8() -> Vec<String> {
         vec![String::new(), String::new(), "en_US.UTF-8".into()]
+    }
+
+    #[test]
+    fn errors_are_printed_without_escapes_or_bidi_overrides() {
+        let e = anyhow::anyhow!("server said \u{202E}gnp.exe\u{1b}[2J")
+            .context("cannot connect\nsecond line");
+        assert_eq!(
+            error_text(&e),
+            "cannot connect\nsecond line: server said gnp.exe"
+        );
     }
 
     #[test]

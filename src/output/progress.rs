@@ -9,7 +9,7 @@
 use super::Sink;
 use crate::event::{ClientEvent, Event};
 use crate::protocol::{ServerMessage, TurnEvent};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 use std::io::{self, Write};
 use std::time::Instant;
 
@@ -19,7 +19,7 @@ use std::time::Instant;
 pub fn bar(total_secs: f64, colour: bool) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(
         Some(millis(total_secs)),
-        ProgressDrawTarget::stderr_with_hz(10),
+        ProgressDrawTarget::term_like_with_hz(Box::new(BarTerm), 10),
     );
     // No colour unless wanted: the template decides, so NO_COLOR holds whatever the terminal
     // library thinks.
@@ -32,6 +32,73 @@ pub fn bar(total_secs: f64, colour: bool) -> ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
+}
+
+/// Columns left free at the end of the bar's line. The bar's line is padded to the width it is
+/// given, so the cursor waits at its end; a `^C` that the terminal echoes when Ctrl-C is
+/// pressed must still land on the bar's own line, where the next redraw or clear erases it.
+/// On a full-width line it would wrap to a new line, and the bar above it would be left on
+/// screen after flux ends (issue 13).
+const ECHO_ROOM: u16 = 2;
+
+/// stderr as the bar sees it: the terminal, [`ECHO_ROOM`] columns narrower.
+#[derive(Debug)]
+struct BarTerm;
+
+impl BarTerm {
+    fn put(&self, s: &str) -> io::Result<()> {
+        io::stderr().lock().write_all(s.as_bytes())
+    }
+
+    fn moved(&self, n: usize, code: char) -> io::Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        self.put(&format!("\x1b[{n}{code}"))
+    }
+}
+
+impl TermLike for BarTerm {
+    fn width(&self) -> u16 {
+        let cols = crossterm::terminal::size().map_or(80, |(c, _)| c);
+        cols.saturating_sub(ECHO_ROOM).max(1)
+    }
+
+    fn height(&self) -> u16 {
+        crossterm::terminal::size().map_or(24, |(_, r)| r)
+    }
+
+    fn move_cursor_up(&self, n: usize) -> io::Result<()> {
+        self.moved(n, 'A')
+    }
+
+    fn move_cursor_down(&self, n: usize) -> io::Result<()> {
+        self.moved(n, 'B')
+    }
+
+    fn move_cursor_right(&self, n: usize) -> io::Result<()> {
+        self.moved(n, 'C')
+    }
+
+    fn move_cursor_left(&self, n: usize) -> io::Result<()> {
+        self.moved(n, 'D')
+    }
+
+    fn write_line(&self, s: &str) -> io::Result<()> {
+        self.put(&format!("{s}\n"))
+    }
+
+    fn write_str(&self, s: &str) -> io::Result<()> {
+        self.put(s)
+    }
+
+    fn clear_line(&self) -> io::Result<()> {
+        self.put("\r\x1b[2K")
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        io::stderr().flush()
+    }
 }
 
 fn millis(secs: f64) -> u64 {

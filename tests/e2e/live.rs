@@ -492,3 +492,55 @@ fn pipes_and_dumb_terminals_get_plain_text_and_the_bar_stays_on_stderr() {
         "{text}"
     );
 }
+
+/// Issue 13: the progress bar is cleared after Ctrl-C (docs/live.md), both when the stream
+/// finishes (one Ctrl-C) and when flux quits at once (a second one while finishing, here
+/// against a server that stops answering so the finish takes its time).
+#[test]
+fn ctrl_c_leaves_no_progress_bar_behind() {
+    if !tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let serve = serve_with_script(dir.path());
+    let stalled = Serve::start(&["--fault", "stall:at=1"]);
+    for (name, server, twice) in [("baronce", &serve, false), ("bartwice", &stalled, true)] {
+        // Ctrl-C here is a signal to the whole foreground group: the shell must outlive it
+        // (a trap with a command is reset to the default in flux).
+        let t = Tmux::start(
+            name,
+            80,
+            24,
+            &format!("trap : INT\n{} > out.txt", flux_file(server, "--pace 1")),
+        );
+        t.wait_for("the progress bar", |s| {
+            s.iter().any(|l| l.contains(" / 0:10.0"))
+        });
+        // Past the first second of audio (where the stalled server stops answering).
+        t.wait_for("a second of audio sent", |_| server.audio_bytes() > 48_000);
+        t.keys(&["C-c"]);
+        if twice {
+            t.wait_for("the stream to be finishing", |s| {
+                s.iter().any(|l| l.contains("flux: finishing the stream"))
+            });
+            t.keys(&["C-c"]);
+        }
+        let (exit, tty) = t.wait_exit();
+        let want = if twice { "EXIT=130" } else { "EXIT=0" };
+        assert_eq!(exit, want, "{}", t.screen().join("\n"));
+        assert_sane(&tty);
+        let screen = t.joined();
+        let text = screen.join("\n");
+        assert!(
+            !text.contains(" / 0:10.0"),
+            "progress bar left behind:\n{text}"
+        );
+        // The message is a whole line of its own, not glued to a bar.
+        assert!(
+            screen
+                .iter()
+                .any(|l| l.starts_with("flux: finishing the stream")),
+            "{text}"
+        );
+    }
+}
