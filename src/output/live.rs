@@ -461,6 +461,53 @@ mod tests {
     }
 
     #[test]
+    fn a_writer_that_fell_behind_draws_once_and_keeps_every_finished_turn() {
+        let out = Capture::default();
+        let (view, mut sink) = LiveView::start_on(
+            Box::new(out.clone()),
+            LiveOptions {
+                color: false,
+                size: (80, 10),
+                raw: false,
+                total_seconds: None,
+                mic_level: None,
+                notes: false,
+                eot_threshold: 0.7,
+            },
+        );
+        let drawn = out.0.lock().unwrap().len();
+        let mut events = conversation();
+        events.push(server(
+            r#"{"type":"ConfigureSuccess","thresholds":{"eot_threshold":0.75},"keyterms":[]}"#,
+        ));
+        for e in &events {
+            sink.absorb(e);
+        }
+        // Absorbing draws nothing (the ticker may redraw the region, never a turn).
+        let before: String = String::from_utf8_lossy(&out.0.lock().unwrap()[drawn..]).into();
+        assert!(!before.contains("the lazy dog"), "{before:?}");
+        assert_eq!(
+            f64::from_bits(view.eot_threshold().load(Ordering::Relaxed)),
+            0.75
+        );
+        sink.paint().unwrap();
+        let mut vt = vt::Screen::new(80, 10);
+        vt.feed(&out.0.lock().unwrap());
+        let lines = vt.lines();
+        assert!(
+            lines[0].starts_with("#1 0:00.0-0:01.5  the quick brown fox jumps over the lazy dog"),
+            "{lines:#?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("#2 0:02.0 [speaking] and then")),
+            "{lines:#?}"
+        );
+        view.finish();
+    }
+
+    #[test]
     fn resize_repaints_without_debris_and_close_leaves_a_clean_screen() {
         let out = Capture::default();
         let mut s = shared_at(60, 12, out.clone());
