@@ -544,3 +544,51 @@ fn ctrl_c_leaves_no_progress_bar_behind() {
         );
     }
 }
+
+/// Issue 13 polish: at 80 columns a finished turn longer than the screen is wrapped at words
+/// with its continuation under the text (not cut mid-word by the terminal), and the status
+/// line still shows the keys, in short.
+#[test]
+fn finished_turns_wrap_at_words_and_key_hints_fit_80_columns() {
+    if !tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let serve = serve_with_script(dir.path());
+    let t = Tmux::start(
+        "wrap",
+        80,
+        24,
+        &format!("NO_COLOR=1 {}", flux_file(&serve, "--pace 2")),
+    );
+    // A finished turn's first row has its time span (`0:00.3-0:04.1`); its meta ends a row.
+    let is_finished_head = |l: &str| l.starts_with("#1 0:") && l.contains("-0:");
+    let screen = t.wait_for("the first turn to finish", |s| {
+        s.iter()
+            .position(|l| is_finished_head(l))
+            .is_some_and(|i| s[i..].iter().any(|l| l.ends_with(" model)")))
+    });
+    let text = screen.join("\n");
+    let first = screen
+        .iter()
+        .position(|l| is_finished_head(l))
+        .unwrap_or_else(|| panic!("{text}"));
+    let (head, next) = (&screen[first], &screen[first + 1]);
+    // The first row ends at a word of the script, the next hangs under the text.
+    let indent = head.find("  alpha").unwrap() + 2;
+    let last_word = head.rsplit(' ').next().unwrap();
+    assert!(SCRIPT[0].split(' ').any(|w| w == last_word), "{text}");
+    assert!(head.chars().count() < 80, "{text}");
+    assert!(next.starts_with(&" ".repeat(indent)), "{text}");
+    let first_word = next.trim_start().split(' ').next().unwrap();
+    assert!(SCRIPT[0].split(' ').any(|w| w == first_word), "{text}");
+    let status = last_non_empty(&screen);
+    assert!(
+        is_status(status) && status.ends_with("keys q e +/-"),
+        "status line: {status:?}"
+    );
+    t.keys(&["q"]);
+    let (exit, tty) = t.wait_exit();
+    assert_eq!(exit, "EXIT=0", "{}", t.screen().join("\n"));
+    assert_sane(&tty);
+}
