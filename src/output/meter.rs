@@ -127,11 +127,12 @@ impl Meter {
             unicode: term.unicode,
             color: term.colour,
         };
+        let cols = term.size.0;
         let thread = {
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("flux-meter".into())
-                .spawn(move || run(&screen, &input, &stop, style))
+                .spawn(move || run(&screen, &input, &stop, style, cols))
                 .ok()
         };
         Meter { stop, thread }
@@ -148,7 +149,7 @@ impl Drop for Meter {
     }
 }
 
-fn run(screen: &Screen, status: &MeterInput, stop: &AtomicBool, style: Style) {
+fn run(screen: &Screen, status: &MeterInput, stop: &AtomicBool, style: Style, cols: u16) {
     let mut history: VecDeque<f32> = VecDeque::with_capacity(HISTORY);
     let mut loud_at = Instant::now();
     while !stop.load(Ordering::Relaxed) && status.capturing.load(Ordering::Relaxed) {
@@ -165,13 +166,17 @@ fn run(screen: &Screen, status: &MeterInput, stop: &AtomicBool, style: Style) {
             loud_at = Instant::now();
         }
         let silent = loud_at.elapsed() >= SILENT_AFTER;
-        let line = render(
+        // The width as it is now (the terminal may have been resized), else as it was; a
+        // pseudo-terminal nobody sized says 0.
+        let cols = crossterm::terminal::size()
+            .ok()
+            .filter(|(c, _)| *c > 0)
+            .map_or(cols, |(c, _)| c);
+        let line = fitted(
+            |id, style| render(id, &history, level, status.floor_dbfs, silent, style),
             &status.id,
-            &history,
-            level,
-            status.floor_dbfs,
-            silent,
             style,
+            usize::from(cols),
         );
         {
             let mut state = screen.lock();
@@ -194,6 +199,50 @@ pub struct Style {
     pub unicode: bool,
     /// Colour (the terminal value's decision: `--color`, NO_COLOR, TERM=dumb).
     pub color: bool,
+}
+
+/// The meter line made to fit `cols` columns (one is left free, so the line never wraps and
+/// `\r` always returns to its start): the device name is shortened first; on a screen too
+/// narrow even for that, the line is cut, without colour.
+fn fitted(line: impl Fn(&str, Style) -> String, id: &str, style: Style, cols: usize) -> String {
+    let max = cols.saturating_sub(1).max(1);
+    let full = line(id, style);
+    let width = |s: &str| strip_sgr(s).chars().count();
+    let over = width(&full).saturating_sub(max);
+    if over == 0 {
+        return full;
+    }
+    let keep = id.chars().count().saturating_sub(over + 1);
+    if keep >= 4 {
+        let short: String = id.chars().take(keep).chain(['…']).collect();
+        return line(&short, style);
+    }
+    let plain = line(
+        id,
+        Style {
+            color: false,
+            ..style
+        },
+    );
+    plain.chars().take(max).collect()
+}
+
+/// Text without its colour codes (`ESC [ … m`), to measure it.
+fn strip_sgr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The meter line, e.g. `mic alsa:default ▁▂▅▇▅▂▁ -23 dBFS`.
@@ -295,6 +344,28 @@ mod tests {
             },
         );
         assert!(colored.contains("\x1b[31mCLIPPING"));
+    }
+
+    #[test]
+    fn the_line_fits_the_terminal_width() {
+        let h: VecDeque<f32> = [-30.0; 16].into_iter().collect();
+        let id = "alsa:plughw:CARD=USB_Audio_Device_With_A_Long_Name,DEV=0";
+        let line = |id: &str, style| render(id, &h, Some(-0.5), FLOOR, false, style);
+        let color = Style {
+            unicode: true,
+            color: true,
+        };
+        assert_eq!(fitted(line, id, color, 200), line(id, color));
+        let fit = fitted(line, id, color, 60);
+        assert_eq!(strip_sgr(&fit).chars().count(), 59, "{fit}");
+        assert!(
+            fit.starts_with("mic alsa:plughw:") && fit.contains('…'),
+            "{fit}"
+        );
+        assert!(fit.contains("\x1b[31mCLIPPING"), "{fit}");
+        let tiny = fitted(line, id, color, 20);
+        assert_eq!(tiny.chars().count(), 19, "{tiny}");
+        assert!(!tiny.contains('\x1b'), "{tiny}");
     }
 
     #[test]

@@ -60,12 +60,11 @@ impl BarTerm {
 
 impl TermLike for BarTerm {
     fn width(&self) -> u16 {
-        let cols = crossterm::terminal::size().map_or(80, |(c, _)| c);
-        cols.saturating_sub(ECHO_ROOM).max(1)
+        size().0.saturating_sub(ECHO_ROOM).max(1)
     }
 
     fn height(&self) -> u16 {
-        crossterm::terminal::size().map_or(24, |(_, r)| r)
+        size().1
     }
 
     fn move_cursor_up(&self, n: usize) -> io::Result<()> {
@@ -99,6 +98,15 @@ impl TermLike for BarTerm {
     fn flush(&self) -> io::Result<()> {
         io::stderr().flush()
     }
+}
+
+/// The terminal's size now (it may have been resized); 80×24 when it cannot say (a
+/// pseudo-terminal nobody sized reports 0).
+fn size() -> (u16, u16) {
+    crossterm::terminal::size()
+        .ok()
+        .filter(|(c, r)| *c > 0 && *r > 0)
+        .unwrap_or((80, 24))
 }
 
 fn millis(secs: f64) -> u64 {
