@@ -258,7 +258,7 @@ where
     };
     // The view owns stderr too when it is the same terminal: status goes into the view.
     let notes_in_view = format == Format::Live && term.stderr_tty;
-    let (live_view, mut live_sink) = match format {
+    let (live_view, live_sink) = match format {
         Format::Live => {
             let (view, sink) = LiveView::start(LiveOptions {
                 color: term.colour,
@@ -294,30 +294,32 @@ where
         controller.on_abort(move || s2.clear());
     }
     controller.listen_for_signals();
-    // The live view's sink goes to the writer apart from the others: it redraws once per
-    // batch of events.
-    let live_sink = live_sink.take();
-    let mut sinks: Vec<Box<dyn Sink>> = vec![match (format, &screen) {
-        (Format::Srt | Format::Vtt, _) => Box::new(CaptionSink::new(
-            Suspended::new(stdout_bar, io::stdout()),
-            caption_format(format).unwrap_or(CaptionFormat::Srt),
-        )),
-        // With a meter on the terminal, writers that share it erase the meter line first.
-        (Format::Text, Some(s)) if term.stdout_tty => {
-            Box::new(TextSink::new(s.writer(io::stdout())))
+    // The data sink first (the closing JSONL lines go to it). The live view's sink goes to
+    // the writer apart from the others: it redraws once per batch of events.
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    let data = live_sink.is_none().then(|| -> Box<dyn Sink> {
+        match (format, &screen) {
+            (Format::Srt | Format::Vtt, _) => Box::new(CaptionSink::new(
+                Suspended::new(stdout_bar, io::stdout()),
+                caption_format(format).unwrap_or(CaptionFormat::Srt),
+            )),
+            // With a meter on the terminal, writers that share it erase the meter line first.
+            (Format::Text, Some(s)) if term.stdout_tty => {
+                Box::new(TextSink::new(s.writer(io::stdout())))
+            }
+            (Format::Jsonl, Some(s)) if term.stdout_tty => {
+                Box::new(JsonlSink::new(s.writer(io::stdout())))
+            }
+            (Format::Text | Format::Live, _) => Box::new(TextSink::new(Suspended::new(
+                stdout_bar.clone(),
+                io::stdout(),
+            ))),
+            (Format::Jsonl, _) => {
+                Box::new(JsonlSink::new(Suspended::new(stdout_bar, io::stdout())))
+            }
         }
-        (Format::Jsonl, Some(s)) if term.stdout_tty => {
-            Box::new(JsonlSink::new(s.writer(io::stdout())))
-        }
-        (Format::Text | Format::Live, _) => Box::new(TextSink::new(Suspended::new(
-            stdout_bar.clone(),
-            io::stdout(),
-        ))),
-        (Format::Jsonl, _) => Box::new(JsonlSink::new(Suspended::new(stdout_bar, io::stdout()))),
-    }];
-    if live_sink.is_some() {
-        sinks.clear();
-    }
+    });
+    sinks.extend(data);
     if !output.quiet && !notes_in_view {
         sinks.push(match &screen {
             Some(s) => Box::new(StatusSink::new(s.writer(io::stderr()))),
