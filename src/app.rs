@@ -2,8 +2,7 @@
 //! and decide the exit code.
 
 use crate::assertions::{AssertConfig, Expectations};
-use crate::audio::mic::meter::{self, Screen};
-use crate::audio::mic::{MicOptions, MicSource, devices};
+use crate::audio::mic::{LEVEL_FLOOR_DBFS, MicOptions, MicSource, devices};
 use crate::audio::raw::{RawFormat, RawPcmSource};
 use crate::audio::wav::WavSource;
 use crate::cli::{
@@ -12,6 +11,7 @@ use crate::cli::{
 };
 use crate::completions;
 use crate::error::{ExitCode, FluxError};
+use crate::output::meter::MeterInput;
 use crate::protocol::params::DEFAULT_MODEL;
 use crate::protocol::{Dialect, Encoding, ParamError, Redact, StreamParams};
 use crate::provider::cloudflare::{self, CloudflareOptions};
@@ -32,9 +32,16 @@ use std::time::Duration;
 
 mod batch;
 mod capped;
+mod control_file;
+mod controller;
 mod files;
+mod keys;
 mod output_watch;
 mod pipeline;
+mod terminal;
+mod writer;
+
+pub use terminal::error_text;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -70,8 +77,9 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
 async fn run_file(args: FileArgs) -> anyhow::Result<u8> {
     // Checked first: a misused assertion flag is a usage error whatever the credentials.
     let expect = Expectations::from_config(&assert_config(&args.assert), !args.pace.fast)?;
+    let term = terminal::detect(args.output.color_forced());
     if args.paths.len() > 1 {
-        let format = batch::check(&args)?;
+        let format = batch::check(&args, &term)?;
         let plan = Plan::new(&args.stream, &args.pace)?;
         return batch::run(args, plan, expect, format).await;
     }
@@ -94,7 +102,7 @@ async fn run_file(args: FileArgs) -> anyhow::Result<u8> {
         expect,
         ..Extras::default()
     };
-    stream(plan, source, &args.output, |_| None, extras).await
+    stream(plan, source, &args.output, term, |_| None, extras).await
 }
 
 /// `flux devices`: input devices as a table, or JSONL for scripts.
@@ -175,19 +183,25 @@ async fn run_mic(args: ListenArgs) -> anyhow::Result<u8> {
             source.format()
         );
     }
-    let meter = meter::enabled(args.output.quiet).then(|| (Screen::default(), source.status()));
+    let status = source.status();
     let extras = Extras {
         stopped,
         live: true,
         tap,
-        meter,
-        level: Some(source.status().level.cell()),
+        meter: Some(MeterInput {
+            id: status.id.clone(),
+            level: status.level.cell(),
+            capturing: status.capturing.clone(),
+            floor_dbfs: LEVEL_FLOOR_DBFS,
+        }),
+        level: Some(status.level.cell()),
         expect: None,
     };
     stream(
         plan,
         source,
         &args.output,
+        terminal::detect(args.output.color_forced()),
         |s: &MicSource| s.drop_report(),
         extras,
     )
@@ -219,6 +233,7 @@ async fn run_listen(args: ListenArgs) -> anyhow::Result<u8> {
         plan,
         source,
         &args.output,
+        terminal::detect(args.output.color_forced()),
         |s: &Capped<RawPcmSource>| {
             let n = s.inner.trailing_bytes();
             (n > 0).then(|| {

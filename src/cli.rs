@@ -465,12 +465,14 @@ pub struct OutputArgs {
 }
 
 impl OutputArgs {
-    pub fn format(&self) -> Format {
+    /// The format asked for; the default is `live` when `live_ok` (stdout is a terminal that
+    /// can redraw, as the commands' terminal value says).
+    pub fn format(&self, live_ok: bool) -> Format {
         match (self.format, self.text, self.jsonl) {
             (Some(f), _, _) => f,
             (None, _, true) => Format::Jsonl,
             (None, true, _) => Format::Text,
-            _ if crate::output::live::available() => Format::Live,
+            _ if live_ok => Format::Live,
             _ => Format::Text,
         }
     }

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     match runtime.block_on(flux::app::run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("flux: error: {e:#}");
+            eprintln!("flux: error: {}", flux::app::error_text(&e));
             ExitCode::from(exit_code_for(&e))
         }
     }

@@ -9,10 +9,10 @@
 //! streamed exits 9 at best, so a script can tell it from a complete one.
 
 use super::Plan;
+use super::controller::Controller;
 use super::output_watch::{OutputWatch, Watched};
-use super::pipeline::{
-    Controls, conclude, handle_interrupts, recorder_for, run_session, start_feed,
-};
+use super::pipeline::{conclude, recorder_for, run_session, start_feed};
+use super::writer;
 use crate::assertions::Expectations;
 use crate::audio::wav::WavSource;
 use crate::cli::{FileArgs, Format};
@@ -21,7 +21,7 @@ use crate::output::jsonl::JsonlSink;
 use crate::output::labelled::Labelled;
 use crate::output::status::StatusSink;
 use crate::output::text::{TextSink, one_line};
-use crate::output::{Fanout, Sink};
+use crate::output::{Fanout, Sink, Terminal};
 use crate::session::{ClientEvent, Event, Summary};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -40,7 +40,7 @@ struct Shared {
     expect: Option<Expectations>,
     format: Format,
     quiet: bool,
-    controls: Controls,
+    controller: Controller,
     /// stdout, shared by every file.
     watch: OutputWatch,
 }
@@ -61,10 +61,10 @@ pub(super) async fn run(
         expect,
         format,
         quiet: args.output.quiet,
-        controls: Controls::default(),
+        controller: Controller::new(stopped.clone(), None),
         watch: OutputWatch::default(),
     });
-    handle_interrupts(shared.controls.clone(), stopped.clone(), false, None);
+    shared.controller.listen_for_signals();
 
     let mut pending = args.paths.iter().cloned().zip(labels(&args.paths));
     let mut running = JoinSet::new();
@@ -123,7 +123,7 @@ pub(super) async fn run(
 }
 
 /// Refuses flags that make sense for one stream only; decides the output format for several.
-pub(super) fn check(args: &FileArgs) -> Result<Format, FluxError> {
+pub(super) fn check(args: &FileArgs, term: &Terminal) -> Result<Format, FluxError> {
     let one_only = |flag: &str, why: &str| {
         FluxError::Usage(format!(
             "{flag} works with one file ({why}); run flux once per file"
@@ -140,26 +140,28 @@ pub(super) fn check(args: &FileArgs) -> Result<Format, FluxError> {
             "`-` (stdin) can be given only once".into(),
         ));
     }
-    Ok(match (args.output.format, args.output.format()) {
-        (_, Format::Srt | Format::Vtt) => {
-            return Err(one_only(
-                "--format srt/vtt",
-                "a caption file holds one stream",
-            ));
-        }
-        (Some(Format::Live), _) => {
-            if !args.output.quiet {
-                eprintln!(
-                    "flux: warning: the live view shows one stream; printing text for {} files",
-                    args.paths.len()
-                );
+    Ok(
+        match (args.output.format, args.output.format(term.live())) {
+            (_, Format::Srt | Format::Vtt) => {
+                return Err(one_only(
+                    "--format srt/vtt",
+                    "a caption file holds one stream",
+                ));
             }
-            Format::Text
-        }
-        // The default on a terminal is the live view; with several files it is text.
-        (_, Format::Live) => Format::Text,
-        (_, f) => f,
-    })
+            (Some(Format::Live), _) => {
+                if !args.output.quiet {
+                    eprintln!(
+                        "flux: warning: the live view shows one stream; printing text for {} files",
+                        args.paths.len()
+                    );
+                }
+                Format::Text
+            }
+            // The default on a terminal is the live view; with several files it is text.
+            (_, Format::Live) => Format::Text,
+            (_, f) => f,
+        },
+    )
 }
 
 /// How a file is named in output: as given, on one line; stdin as `(stdin)`.
@@ -217,39 +219,49 @@ async fn one_file(path: PathBuf, name: String, shared: Arc<Shared>) -> (u8, bool
         }
     };
     let (control_tx, controls) = mpsc::channel(16);
-    let feed = match start_feed(&shared.plan, source, |_| None, &control_tx) {
+    let feed = match start_feed(
+        &shared.plan,
+        source,
+        |_| None,
+        &control_tx,
+        &shared.controller,
+    ) {
         Ok(feed) => feed,
         Err(e) => {
             let code = not_started(&path, &who, data.as_mut(), shared.format, e);
             return (code, shared.watch.failure().is_some());
         }
     };
-    if let Ok(mut list) = shared.controls.lock() {
-        list.push(control_tx);
-    }
+    shared.controller.register(control_tx);
     let mut sinks = vec![data];
     if !shared.quiet {
         sinks.push(Box::new(StatusSink::new(
             Labelled::new(io::stderr(), who.clone()).after("flux: "),
         )));
     }
-    let mut sink = Fanout(sinks);
+    // Sinks run on a writer thread of their own: a stalled reader never holds up a session.
+    let (mut forward, writer) = writer::spawn(None, Fanout(sinks), shared.quiet);
     let mut recorder = recorder_for(&shared.expect);
-    let (outcome, wall) = run_session(
+    let (mut outcome, wall) = run_session(
         &shared.plan,
         feed,
-        &mut sink,
+        &mut forward,
         controls,
         None,
         recorder.as_mut(),
     )
     .await;
+    let mut written = writer::drain(writer, &mut outcome).await;
     let checks = shared.expect.as_ref().zip(recorder.as_ref());
+    let mut nothing = Fanout(Vec::new());
     let ending = conclude(
         outcome,
         wall,
         checks,
-        sink.0[0].as_mut(),
+        match written.sinks.0.first_mut() {
+            Some(sink) => sink.as_mut(),
+            None => &mut nothing,
+        },
         shared.format,
         shared.quiet,
         &who,
@@ -257,7 +269,11 @@ async fn one_file(path: PathBuf, name: String, shared: Arc<Shared>) -> (u8, bool
     );
     // A failed stdout is reported once for the whole batch (see `run`).
     if let (Some(e), false) = (&ending.error, ending.output_closed) {
-        eprintln!("flux: {}error: {e:#}", prefix(&path, &who, e));
+        eprintln!(
+            "flux: {}error: {}",
+            prefix(&path, &who, e),
+            super::error_text(e)
+        );
     }
     (ending.code, ending.output_closed)
 }
@@ -286,7 +302,11 @@ fn not_started(
     error: anyhow::Error,
 ) -> u8 {
     let code = exit_code_for(&error);
-    eprintln!("flux: {}error: {error:#}", prefix(path, who, &error));
+    eprintln!(
+        "flux: {}error: {}",
+        prefix(path, who, &error),
+        super::error_text(&error)
+    );
     if format == Format::Jsonl {
         let summary = Summary {
             exit_code: code,

@@ -4,26 +4,27 @@
 //! several files at once.
 
 use super::Plan;
+use super::controller::Controller;
 use super::output_watch::{OutputWatch, Watched};
+use super::writer;
 use crate::assertions::{Expectations, Recorder, Recording};
 use crate::audio::Source;
 use crate::audio::condition::Conditioner;
-use crate::audio::mic::MicStatus;
-use crate::audio::mic::meter::{Meter, Screen};
 use crate::cli::{Format, OutputArgs};
 use crate::error::{ExitCode, FluxError};
 use crate::output::captions::{CaptionFormat, CaptionSink};
 use crate::output::jsonl::JsonlSink;
-use crate::output::live::{self, LiveOptions, LiveView};
+use crate::output::live::{LiveOptions, LiveView};
+use crate::output::meter::{Meter, MeterInput, Screen};
 use crate::output::progress::{self, ProgressSink, Suspended};
 use crate::output::status::StatusSink;
 use crate::output::text::TextSink;
-use crate::output::{Fanout, Sink};
+use crate::output::{Fanout, Sink, Terminal};
 use crate::session::tap::Tap;
 use crate::session::{self, ClientEvent, Control, Event, Feed, Outcome, Summary};
-use std::io::{self, IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -40,16 +41,13 @@ pub(super) struct Extras {
     pub live: bool,
     /// `--save-audio`.
     pub tap: Option<Box<dyn Tap>>,
-    /// A level meter to draw on stderr while capturing, and the screen it shares.
-    pub meter: Option<(Screen, MicStatus)>,
+    /// A level to draw as a meter on stderr while capturing (where stderr can redraw).
+    pub meter: Option<MeterInput>,
     /// The microphone level (f32 bits, dBFS) for the live view's status line.
     pub level: Option<Arc<std::sync::atomic::AtomicU32>>,
     /// `flux file`'s CI assertions.
     pub expect: Option<Expectations>,
 }
-
-/// The running sessions' control channels, so one Ctrl-C finishes them all.
-pub(super) type Controls = Arc<Mutex<Vec<mpsc::Sender<Control>>>>;
 
 /// Starts the audio thread and the `--control` reader for one stream.
 pub(super) fn start_feed<S, N>(
@@ -57,6 +55,7 @@ pub(super) fn start_feed<S, N>(
     source: S,
     end_note: N,
     control_tx: &mpsc::Sender<Control>,
+    controller: &Controller,
 ) -> anyhow::Result<mpsc::Receiver<Feed>>
 where
     S: Source + 'static,
@@ -71,9 +70,11 @@ where
     )?;
     let feed = session::feed::spawn(source, conditioner, end_note);
     if let Some(path) = &plan.control {
-        session::control_file::spawn(path.clone(), control_tx.clone()).map_err(|e| {
-            FluxError::Usage(format!("cannot read --control {}: {e}", path.display()))
-        })?;
+        controller
+            .read_control_file(path.clone(), control_tx.clone())
+            .map_err(|e| {
+                FluxError::Usage(format!("cannot read --control {}: {e}", path.display()))
+            })?;
     }
     Ok(feed)
 }
@@ -214,6 +215,7 @@ pub(super) async fn stream<S, N>(
     plan: Plan,
     source: S,
     output: &OutputArgs,
+    term: Terminal,
     end_note: N,
     extras: Extras,
 ) -> anyhow::Result<u8>
@@ -222,10 +224,15 @@ where
     N: FnOnce(&S) -> Option<String> + Send + 'static,
 {
     let info = source.info().clone();
+    let controller = Controller::new(
+        extras.stopped.clone(),
+        extras.live.then_some(LIVE_STOP_GRACE),
+    );
     let (control_tx, controls) = mpsc::channel(16);
-    let feed = start_feed(&plan, source, end_note, &control_tx)?;
-    let format = match output.format() {
-        Format::Live if !live::available() => {
+    let feed = start_feed(&plan, source, end_note, &control_tx, &controller)?;
+    controller.register(control_tx);
+    let format = match output.format(term.live()) {
+        Format::Live if !term.live() => {
             if !output.quiet {
                 eprintln!("flux: warning: --format live needs a terminal on stdout; printing text");
             }
@@ -234,25 +241,26 @@ where
         f => f,
     };
     // The live view shows the level, progress and status itself: no stderr meter or bar.
-    let extras_meter = extras.meter.filter(|_| format != Format::Live);
+    let meter_input = extras
+        .meter
+        .filter(|_| format != Format::Live && !output.quiet && term.stderr_redraw());
     let total = info
         .total_frames
         .map(|frames| frames as f64 / f64::from(info.sample_rate.max(1)));
     let bar = match total {
-        Some(t) if format != Format::Live && !output.quiet && progress::available() => {
-            Some(progress::bar(t, output.color_forced()))
+        Some(t) if format != Format::Live && !output.quiet && term.stderr_redraw() => {
+            Some(progress::bar(t, term.colour))
         }
         _ => None,
     };
     // The view owns stderr too when it is the same terminal: status goes into the view.
-    let notes_in_view = format == Format::Live && io::stderr().is_terminal();
-    let (live_view, mut live_sink) = match format {
+    let notes_in_view = format == Format::Live && term.stderr_tty;
+    let (live_view, live_sink) = match format {
         Format::Live => {
             let (view, sink) = LiveView::start(LiveOptions {
-                color: live::colour_wanted(output.color_forced()),
-                controls: Some(control_tx.clone()),
-                stopped: Some(extras.stopped.clone()),
-                finish_grace: extras.live.then_some(LIVE_STOP_GRACE),
+                color: term.colour,
+                size: term.size,
+                raw: true,
                 total_seconds: total,
                 mic_level: extras.level.clone(),
                 notes: notes_in_view && !output.quiet,
@@ -262,37 +270,55 @@ where
         }
         _ => (None, None),
     };
-    let stdout_bar = bar.clone().filter(|_| io::stdout().is_terminal());
-    let screen = extras_meter.as_ref().map(|(screen, _)| screen.clone());
-    let registry = Controls::default();
-    if let Ok(mut list) = registry.lock() {
-        list.push(control_tx);
+    let keys = live_view
+        .as_ref()
+        .filter(|v| v.raw())
+        .map(|v| controller.read_keys(v.eot_threshold()));
+    let stdout_bar = bar.clone().filter(|_| term.stdout_tty);
+    let screen = meter_input.as_ref().map(|_| Screen::default());
+    // Messages for people go around the bar or the meter, so neither is torn (issue 13).
+    if let Some(bar) = &bar {
+        let b = bar.clone();
+        controller.say_with(Box::new(move |m| b.suspend(|| eprintln!("{m}"))));
+        let b = bar.clone();
+        controller.on_abort(move || b.finish_and_clear());
+    } else if let Some(s) = &screen {
+        let s2 = s.clone();
+        controller.say_with(Box::new(move |m| {
+            let _ = writeln!(s2.writer(io::stderr()), "{m}");
+        }));
+        let s2 = s.clone();
+        controller.on_abort(move || s2.clear());
     }
-    handle_interrupts(registry, extras.stopped, extras.live, screen.clone());
+    controller.listen_for_signals();
+    // The data sink first (the closing JSONL lines go to it). The live view's sink goes to
+    // the writer apart from the others: it redraws once per batch of events.
     let watch = OutputWatch::default();
-    let data: Box<dyn Sink> = match (format, &screen) {
-        (Format::Live, _) if live_sink.is_some() => match live_sink.take() {
-            Some(sink) => Box::new(sink),
-            None => Box::new(TextSink::new(io::stdout())),
-        },
-        (Format::Srt | Format::Vtt, _) => Box::new(CaptionSink::new(
-            Suspended::new(stdout_bar, io::stdout()),
-            caption_format(format).unwrap_or(CaptionFormat::Srt),
-        )),
-        // With a meter on the terminal, writers that share it erase the meter line first.
-        (Format::Text, Some(s)) if io::stdout().is_terminal() => {
-            Box::new(TextSink::new(s.writer(io::stdout())))
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    let data = live_sink.is_none().then(|| -> Box<dyn Sink> {
+        match (format, &screen) {
+            (Format::Srt | Format::Vtt, _) => Box::new(CaptionSink::new(
+                Suspended::new(stdout_bar, io::stdout()),
+                caption_format(format).unwrap_or(CaptionFormat::Srt),
+            )),
+            // With a meter on the terminal, writers that share it erase the meter line first.
+            (Format::Text, Some(s)) if term.stdout_tty => {
+                Box::new(TextSink::new(s.writer(io::stdout())))
+            }
+            (Format::Jsonl, Some(s)) if term.stdout_tty => {
+                Box::new(JsonlSink::new(s.writer(io::stdout())))
+            }
+            (Format::Text | Format::Live, _) => Box::new(TextSink::new(Suspended::new(
+                stdout_bar.clone(),
+                io::stdout(),
+            ))),
+            (Format::Jsonl, _) => {
+                Box::new(JsonlSink::new(Suspended::new(stdout_bar, io::stdout())))
+            }
         }
-        (Format::Jsonl, Some(s)) if io::stdout().is_terminal() => {
-            Box::new(JsonlSink::new(s.writer(io::stdout())))
-        }
-        (Format::Text | Format::Live, _) => Box::new(TextSink::new(Suspended::new(
-            stdout_bar.clone(),
-            io::stdout(),
-        ))),
-        (Format::Jsonl, _) => Box::new(JsonlSink::new(Suspended::new(stdout_bar, io::stdout()))),
-    };
-    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(Watched::new(data, watch.clone()))];
+    });
+    // Watched: a failed write to stdout (other than a closed pipe) decides the exit status.
+    sinks.extend(data.map(|d| Box::new(Watched::new(d, watch.clone())) as Box<dyn Sink>));
     if !output.quiet && !notes_in_view {
         sinks.push(match &screen {
             Some(s) => Box::new(StatusSink::new(s.writer(io::stderr()))),
@@ -302,21 +328,28 @@ where
     if let (Some(bar), Some(total)) = (&bar, total) {
         sinks.push(Box::new(ProgressSink::new(bar.clone(), total)));
     }
-    let mut sink = Fanout(sinks);
+    let live = live_sink.is_some();
+    let (mut forward, writer) = writer::spawn(live_sink, Fanout(sinks), output.quiet);
 
-    let meter = extras_meter.map(|(screen, status)| Meter::start(screen, status));
+    let meter = meter_input
+        .zip(screen)
+        .map(|(input, screen)| Meter::start(screen, input, &term));
     let mut recorder = recorder_for(&extras.expect);
-    let (outcome, wall) = run_session(
+    let (mut outcome, wall) = run_session(
         &plan,
         feed,
-        &mut sink,
+        &mut forward,
         controls,
         extras.tap,
         recorder.as_mut(),
     )
     .await;
-    // Erase the meter, give the terminal back and clear the bar before the closing lines.
+    // Everything queued is written before the closing lines.
+    let mut written = writer::drain(writer, &mut outcome).await;
+    // Erase the meter, stop reading keys, give the terminal back and clear the bar before
+    // the closing lines.
     drop(meter);
+    drop(keys);
     if let Some(view) = live_view {
         view.finish();
     }
@@ -324,7 +357,12 @@ where
         bar.finish_and_clear();
     }
     let checks = extras.expect.as_ref().zip(recorder.as_ref());
-    let data: &mut dyn Sink = sink.0[0].as_mut();
+    // The live view writes no closing lines on stdout (only JSONL does).
+    let mut nothing = Fanout(Vec::new());
+    let data: &mut dyn Sink = match written.sinks.0.first_mut() {
+        Some(sink) if !live => sink.as_mut(),
+        _ => &mut nothing,
+    };
     let ending = conclude(
         outcome,
         wall,
@@ -336,90 +374,11 @@ where
         &watch,
     );
     if let Some(e) = ending.error {
-        eprintln!("flux: error: {e:#}");
+        eprintln!("flux: error: {}", super::error_text(&e));
     }
     Ok(ending.code)
 }
 
 pub(super) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
-}
-
-/// First Ctrl-C (or SIGTERM): finish every running stream like end of input (`stopped` tells
-/// live sources to stop capturing, and a batch not to start more files). Second Ctrl-C: exit
-/// 130 at once, after any line being written is complete (the stdout lock is taken first, so
-/// JSONL never ends in half a line).
-///
-/// A live source ends its input itself once `stopped` is set, after handing over what it
-/// captured, so the session is only told to finish if that has not happened after
-/// [`LIVE_STOP_GRACE`] (e.g. a driver that hangs on close).
-pub(super) fn handle_interrupts(
-    controls: Controls,
-    stopped: Arc<AtomicBool>,
-    live: bool,
-    screen: Option<Screen>,
-) {
-    tokio::spawn(async move {
-        let mut interrupts = 0u32;
-        loop {
-            tokio::select! {
-                r = tokio::signal::ctrl_c() => {
-                    if r.is_err() { return; }
-                }
-                _ = terminate() => {}
-            }
-            interrupts += 1;
-            if interrupts == 1 {
-                stopped.store(true, Ordering::SeqCst);
-                let message = "flux: finishing the stream (Ctrl-C again to quit at once)";
-                match &screen {
-                    Some(s) => {
-                        let _ = writeln!(s.writer(io::stderr()), "{message}");
-                    }
-                    // The live view shows "finishing" itself; a line here would tear it.
-                    None if live::is_active() => {}
-                    None => eprintln!("{message}"),
-                }
-                let senders: Vec<_> = match controls.lock() {
-                    Ok(list) => list.clone(),
-                    Err(_) => Vec::new(),
-                };
-                if live {
-                    tokio::spawn(async move {
-                        tokio::time::sleep(LIVE_STOP_GRACE).await;
-                        // Ignored by the session when the input has already ended.
-                        for tx in senders {
-                            let _ = tx.send(Control::Finish).await;
-                        }
-                    });
-                } else {
-                    for tx in senders {
-                        // A finished session has dropped its receiver; nothing to tell it.
-                        let _ = tx.send(Control::Finish).await;
-                    }
-                }
-            } else {
-                live::restore_terminal();
-                let _out = io::stdout().lock();
-                let _ = io::stderr().flush();
-                std::process::exit(i32::from(ExitCode::Interrupted.code()));
-            }
-        }
-    });
-}
-
-#[cfg(unix)]
-async fn terminate() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut s) => {
-            s.recv().await;
-        }
-        Err(_) => std::future::pending().await,
-    }
-}
-
-#[cfg(not(unix))]
-async fn terminate() {
-    std::future::pending().await
 }

@@ -15,7 +15,6 @@
 
 mod configure;
 pub mod connect;
-pub mod control_file;
 mod ending;
 pub mod feed;
 mod frames;
@@ -37,7 +36,7 @@ pub use crate::event::{ClientEvent, Event, Summary, Totals};
 pub use feed::Feed;
 
 /// Requests to a running session, from people (keys, Ctrl-C) or automation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub enum Control {
     /// Stop taking input and finish the stream as at end of input (first Ctrl-C, `q`).
     Finish,
@@ -49,6 +48,23 @@ pub enum Control {
     /// Apply the inner request once this much audio (seconds) has been sent: timed changes
     /// that land at the same point of the audio whatever the pace.
     At(f64, Box<Control>),
+}
+
+/// Written in the words of `--control` (Flux's own messages: `CloseStream`, not `Finish`),
+/// because warnings quote a request that could not be applied to the user who wrote it.
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Control::Finish => f.write_str("CloseStream"),
+            Control::ForceEndTurn => f.write_str("ForceEndTurn"),
+            Control::Configure(c) => write!(
+                f,
+                "Configure {}",
+                serde_json::to_string(c).unwrap_or_default()
+            ),
+            Control::At(at, inner) => write!(f, "{inner:?} (at {at}s)"),
+        }
+    }
 }
 
 use crate::audio::AudioError;

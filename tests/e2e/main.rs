@@ -21,6 +21,7 @@ mod completions;
 mod hostile;
 mod live;
 mod mic;
+mod output;
 mod providers;
 mod resilience;
 mod security;
