@@ -43,8 +43,6 @@ mod framer;
 mod mix;
 mod quantize;
 mod resample;
-#[cfg(test)]
-mod test_support;
 
 use bytes::Bytes;
 
@@ -241,6 +239,9 @@ pub(super) fn expected_output(frames: u64, in_rate: u64, out_rate: u64) -> u64 {
     let num = u128::from(frames) * u128::from(out_rate) * 2 + u128::from(in_rate);
     (num / (u128::from(in_rate) * 2)) as u64
 }
+
+#[cfg(test)]
+mod test_support;
 
 #[cfg(test)]
 mod tests {
