@@ -27,3 +27,4 @@ mod serve;
 mod serve_turns;
 mod signals;
 mod tls;
+mod wav_input;

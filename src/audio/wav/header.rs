@@ -221,11 +221,12 @@ fn check_riff_wave(name: &str, head: &[u8]) -> Result<(), AudioError> {
         None
     };
     if let Some(container) = container {
+        let path = path_in_fix(name);
         return Err(AudioError::Unsupported {
             input: name.into(),
             what: format!("{container}, a container flux does not read"),
             fix: format!(
-                "stream it as a plain WAV instead: `ffmpeg -i {name} -f wav - | flux file -`"
+                "stream it as a plain WAV instead: `ffmpeg -i {path} -f wav - | flux file -`"
             ),
         });
     }
@@ -263,8 +264,15 @@ fn sniff(head: &[u8]) -> String {
     format!("not a RIFF/WAVE file: {what}")
 }
 
+/// The input as a command line in a fix names it: a path as given; stdin, which the command
+/// cannot read again, as the file it came from.
+fn path_in_fix(name: &str) -> &str {
+    if name == "stdin" { "in.wav" } else { name }
+}
+
 /// The fix for a header whose fields contradict each other: sox derives them again.
-fn rewrite_fix(name: &str) -> String {
+pub(super) fn rewrite_fix(name: &str) -> String {
+    let name = path_in_fix(name);
     format!(
         "the header is damaged; sox reads such files and writes a correct one: \
          `sox {name} fixed.wav`"
@@ -301,6 +309,7 @@ pub(super) fn check_fields(name: &str, fmt: &Fmt) -> Result<(), AudioError> {
             RAW_FIX.into(),
         ));
     }
+    check_range(name, fmt.rate, fmt.channels)?;
     // A block align too small for the samples (a writer that forgot the channels, or 0).
     // Larger ones are legal (24 bits in 4-byte containers) and left to hound, as are sizes
     // that are not whole bytes (hound names those).
@@ -341,11 +350,12 @@ pub(super) fn check_fields(name: &str, fmt: &Fmt) -> Result<(), AudioError> {
 /// Checks on the format that apply whichever decoder reads it: rate and channel count in the
 /// ranges the conditioner takes.
 pub(super) fn check_range(name: &str, rate: u32, channels: u16) -> Result<(), AudioError> {
+    let path = path_in_fix(name);
     if channels > MAX_CHANNELS {
         return Err(AudioError::Unsupported {
             input: name.into(),
             what: format!("{channels} channels, more than the {MAX_CHANNELS} flux accepts"),
-            fix: format!("keep the channels you need, e.g. `sox {name} out.wav remix 1 2`"),
+            fix: format!("keep the channels you need, e.g. `sox {path} out.wav remix 1 2`"),
         });
     }
     if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&rate) {
@@ -356,7 +366,7 @@ pub(super) fn check_range(name: &str, rate: u32, channels: u16) -> Result<(), Au
                  Hz flux accepts"
             ),
             fix: format!(
-                "resample it, e.g. `sox {name} -r 16000 out.wav`; if the header is wrong, send \
+                "resample it, e.g. `sox {path} -r 16000 out.wav`; if the header is wrong, send \
                  the samples as raw PCM: `flux listen --stdin --rate R --channels C`"
             ),
         });
@@ -366,6 +376,7 @@ pub(super) fn check_range(name: &str, rate: u32, channels: u16) -> Result<(), Au
 
 /// The usual fix for a sample format flux does not decode.
 pub(super) fn convert_fix(name: &str) -> String {
+    let name = path_in_fix(name);
     format!("convert it to 16-bit PCM first, e.g. `sox {name} -b 16 -e signed-integer out.wav`")
 }
 

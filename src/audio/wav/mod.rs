@@ -280,7 +280,6 @@ impl WavSource {
                 fix: header::convert_fix(name),
             });
         }
-        header::check_range(name, fmt.rate, fmt.channels)?;
         if fmt.block_align != fmt.channels {
             return Err(AudioError::BadHeader {
                 input: name.into(),
@@ -289,10 +288,7 @@ impl WavSource {
                      take {}",
                     fmt.block_align, fmt.channels, fmt.channels
                 ),
-                fix: format!(
-                    "the header is damaged; sox reads such files and writes a correct one: \
-                     `sox {name} fixed.wav`"
-                ),
+                fix: header::rewrite_fix(name),
             });
         }
         let frames = data_bytes / u64::from(fmt.channels);
