@@ -206,7 +206,13 @@ impl WavSource {
         let spec = wav.spec();
         header::check_spec(name, &spec)?;
 
-        let streamed = header.streamed;
+        // When the walk stopped short of the data chunk (a chunk too large to keep before it),
+        // the size hound read says whether the WAV is streamed.
+        let streamed = header.streamed
+            || header.data_len.is_none()
+                && probe
+                    .data_len()
+                    .is_some_and(|len| len >= header::STREAMED_DATA_LEN);
         let total_frames = (!streamed).then(|| u64::from(wav.duration()));
         if total_frames == Some(0) {
             return Err(AudioError::Empty { input: name.into() });
@@ -1003,5 +1009,23 @@ mod tests {
             msg.contains("is a directory") && msg.contains("*.wav"),
             "{msg}"
         );
+    }
+
+    /// A chunk too large for the header walk to keep (2 MiB of JUNK before the data): hound
+    /// reads on past it, and a streamed size is still read until the input ends.
+    #[test]
+    fn a_large_chunk_before_the_data_is_skipped() {
+        let mut bytes = header16(1, 16000, STREAMED_DATA_LEN);
+        let data = bytes.split_off(36);
+        bytes.extend(b"JUNK");
+        bytes.extend((2u32 << 20).to_le_bytes());
+        bytes.extend(vec![0u8; 2 << 20]);
+        bytes.extend(data);
+        bytes.extend([1u8, 0, 2, 0]);
+        let mut src = WavSource::from_reader("stdin", Box::new(Cursor::new(bytes))).unwrap();
+        assert_eq!(src.info().total_frames, None);
+        let (got, err) = drain(&mut src);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(got, vec![1.0 / 32768.0, 2.0 / 32768.0]);
     }
 }
