@@ -380,14 +380,9 @@ pub(super) fn convert_fix(name: &str) -> String {
     format!("convert it to 16-bit PCM first, e.g. `sox {name} -b 16 -e signed-integer out.wav`")
 }
 
-/// Map a hound header error to one of ours with a message a user can act on. `data_len` is
-/// the data size hound read, if it got that far.
-pub(super) fn header_error(
-    name: &str,
-    eof: bool,
-    data_len: Option<u32>,
-    e: hound::Error,
-) -> AudioError {
+/// Map a hound header error to one of ours with a message a user can act on. `eof` says
+/// whether the input had ended when hound gave up.
+pub(super) fn header_error(name: &str, eof: bool, e: hound::Error) -> AudioError {
     let input = name.to_string();
     let unsupported = |what: &str| AudioError::Unsupported {
         input: input.clone(),
@@ -412,7 +407,6 @@ pub(super) fn header_error(
                 unsupported("a sample size that is not a whole number of bytes, e.g. 12-bit")
             }
             "bits per sample is not 8 or 16" => unsupported("an unusual integer sample size"),
-            _ if data_len == Some(u32::MAX) => unsupported("a data size hound cannot read"),
             _ => AudioError::NotWav {
                 input,
                 reason: format!("malformed WAV header: {reason}"),

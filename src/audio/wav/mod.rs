@@ -201,7 +201,7 @@ impl WavSource {
         };
         let wav = hound::WavReader::new(tracked).map_err(|e| {
             let eof = probe.eof.load(Ordering::Relaxed);
-            header::header_error(name, eof, probe.data_len(), e)
+            header::header_error(name, eof, e)
         })?;
         let spec = wav.spec();
         header::check_spec(name, &spec)?;
