@@ -66,8 +66,9 @@ pub struct CompletionsArgs {
 
 #[derive(Debug, Args)]
 pub struct FileArgs {
-    /// The WAV files to stream (integer PCM 8/16/24/32-bit or 32-bit float, any rate and
-    /// channel count); `-` reads a WAV from stdin. Each file is its own stream; with several,
+    /// The WAV files to stream (integer PCM 8/16/24/32-bit, 32-bit float or G.711 µ-law/A-law,
+    /// any rate and channel count); `-` reads a WAV from stdin, also one streamed by
+    /// `ffmpeg -f wav -`. Each file is its own stream; with several,
     /// each line of output says which file it came from (docs/guide.md#batches).
     #[arg(value_name = "PATH", required = true, num_args = 1..)]
     pub paths: Vec<PathBuf>,

@@ -31,3 +31,4 @@ mod serve_turns;
 mod session_e2e;
 mod signals;
 mod tls;
+mod wav_input;
