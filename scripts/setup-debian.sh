@@ -2,7 +2,7 @@
 # Installs the system packages flux needs to build and test on Debian/Ubuntu.
 # - libasound2-dev, pkg-config: cpal's ALSA backend (build time); its dependencies libasound2
 #   and libasound2-data (/usr/share/alsa/alsa.conf) also run the virtual microphone that
-#   tests/mic.rs captures from (tests/alsa/mic.conf: no sound card, module or daemon needed)
+#   tests/e2e/mic.rs captures from (tests/alsa/mic.conf: no sound card, module or daemon needed)
 # - sox, espeak-ng: test fixtures and benchmarks; libsox-fmt-mp3: MP3 for sox, so the
 #   README's and guide's `sox call.mp3 ... | flux listen --stdin` recipe works
 # - time: GNU time, the CPU and peak-memory figures of the benchmark (bench/pipeline.rs)
