@@ -69,6 +69,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
         script: args.script,
         log: args.log,
         faults: args.faults,
+        idle_timeout: (args.idle_timeout > 0.0).then(|| Duration::from_secs_f64(args.idle_timeout)),
     })
     .await?;
     Ok(ExitCode::Success.code())

@@ -542,6 +542,19 @@ pub struct ServeArgs {
     /// repeatable (docs/serve.md lists them all).
     #[arg(long = "fault", value_name = "SPEC")]
     pub faults: Vec<String>,
+    /// Close a connection that has received no audio for SECONDS, as Deepgram does (a fatal
+    /// `Error` NET-0001, then close 1011), so keep-alive logic can be tested; 0 never closes.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_idle_timeout)]
+    pub idle_timeout: f64,
+}
+
+fn parse_idle_timeout(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && (0.0..=86_400.0).contains(&x) => Ok(x),
+        _ => Err(format!(
+            "`{s}` is not a number of seconds from 0 (never close) to 86400"
+        )),
+    }
 }
 
 #[cfg(test)]
