@@ -47,6 +47,37 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print flux's manual page (roff) on stdout, e.g. `flux man | man -l -`.
     Man,
+    /// Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake.
+    #[command(after_help = DOCTOR_AFTER_HELP)]
+    Doctor(DoctorArgs),
+}
+
+const DOCTOR_AFTER_HELP: &str = "\
+Each check prints ✔ or ✘, and a fix for each ✘; the handshake sends one second of silence
+and closes. Exit status: 0 when every check passed, 10 when one failed, 2 for bad flags.
+Examples:
+  flux doctor
+  flux doctor --provider cloudflare --jsonl
+  flux doctor --url ws://127.0.0.1:8787          # a flux serve
+See docs/guide.md#doctor.";
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// One JSON object per check ({type, check, ok, detail, fix, ...}) and a summary line.
+    #[arg(long)]
+    pub jsonl: bool,
+    /// Give each network step (DNS, TCP, TLS, the handshake) this long: 0.1 to 300 seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_doctor_timeout)]
+    pub timeout: f64,
+    #[command(flatten)]
+    pub stream: StreamArgs,
+}
+
+fn parse_doctor_timeout(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && (0.1..=300.0).contains(&x) => Ok(x),
+        _ => Err(format!("`{s}` is not a number of seconds from 0.1 to 300")),
+    }
 }
 
 const COMPLETIONS_AFTER_HELP: &str = "\
