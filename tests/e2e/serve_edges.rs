@@ -81,7 +81,11 @@ async fn the_idle_timeout_flag_and_zero_to_disable_it() {
     assert!(errors(&messages).is_empty(), "{messages:?}");
     assert!(matches!(end, Incoming::Close(None)), "{end:?}");
 
-    for bad in ["--idle-timeout=-1", "--idle-timeout=soon", "--idle-timeout=86401"] {
+    for bad in [
+        "--idle-timeout=-1",
+        "--idle-timeout=soon",
+        "--idle-timeout=86401",
+    ] {
         let out = common::run(
             {
                 let mut cmd = common::flux();
