@@ -172,7 +172,10 @@ mod tests {
         leaf.not_after = rcgen::date_time_ymd(2031, 7, 4);
         let cert = leaf.signed_by(&KeyPair::generate().unwrap(), &ca).unwrap();
         let s = summarize(cert.der()).unwrap();
-        assert_eq!(s.issuer, "O=Flux Tests, CN=flux test CA");
+        // In the certificate's own order, which rcgen chooses.
+        let mut issuer: Vec<&str> = s.issuer.split(", ").collect();
+        issuer.sort_unstable();
+        assert_eq!(issuer, ["CN=flux test CA", "O=Flux Tests"]);
         assert_eq!(s.subject, "CN=localhost");
         assert_eq!(s.not_after, "2031-07-04 00:00:00 UTC");
         assert_eq!(s.not_after_unix, 1_940_889_600);
