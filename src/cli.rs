@@ -67,16 +67,19 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub jsonl: bool,
     /// Give each network step (DNS, TCP, TLS, the handshake) this long: 0.1 to 300 seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_doctor_timeout)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = |s: &str| seconds(s, 0.1, 300.0))]
     pub timeout: f64,
     #[command(flatten)]
     pub stream: StreamArgs,
 }
 
-fn parse_doctor_timeout(s: &str) -> Result<f64, String> {
+/// A number of seconds from `min` to `max` (`--timeout`, `--idle-timeout`).
+fn seconds(s: &str, min: f64, max: f64) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(x) if x.is_finite() && (0.1..=300.0).contains(&x) => Ok(x),
-        _ => Err(format!("`{s}` is not a number of seconds from 0.1 to 300")),
+        Ok(x) if x.is_finite() && (min..=max).contains(&x) => Ok(x),
+        _ => Err(format!(
+            "`{s}` is not a number of seconds from {min} to {max}"
+        )),
     }
 }
 
@@ -575,17 +578,8 @@ pub struct ServeArgs {
     pub faults: Vec<String>,
     /// Close a connection that has received no audio for SECONDS, as Deepgram does (a fatal
     /// `Error` NET-0001, then close 1011), so keep-alive logic can be tested; 0 never closes.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_idle_timeout)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = |s: &str| seconds(s, 0.0, 86_400.0))]
     pub idle_timeout: f64,
-}
-
-fn parse_idle_timeout(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(x) if x.is_finite() && (0.0..=86_400.0).contains(&x) => Ok(x),
-        _ => Err(format!(
-            "`{s}` is not a number of seconds from 0 (never close) to 86400"
-        )),
-    }
 }
 
 #[cfg(test)]

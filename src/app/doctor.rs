@@ -182,7 +182,14 @@ pub(super) async fn run(args: DoctorArgs) -> anyhow::Result<u8> {
     let handshake = match (&real, creds_ok, network_ok) {
         (Ok(endpoint), true, true) => handshake(endpoint.clone(), &params, timeout).await,
         (_, false, _) => Check::not_tried("handshake", "credentials"),
-        _ => Check::not_tried("handshake", "network"),
+        _ => {
+            // The first network step that failed is the one to fix.
+            let blocker = checks
+                .iter()
+                .find(|c| !c.ok && matches!(c.name, "dns" | "tcp" | "tls"))
+                .map_or("network", |c| c.name);
+            Check::not_tried("handshake", blocker)
+        }
     };
     checks.push(handshake);
 

@@ -1,4 +1,5 @@
-//! One accepted connection: audio in, turn events out, control messages, faults, the log.
+//! One accepted connection: audio in, turn events out, control messages, faults, the log,
+//! and the idle timeout (no audio for `--idle-timeout`: `Error` NET-0001, close 1011).
 //!
 //! The reading side (this task) decodes audio, runs the VAD and the turn machine, and queues
 //! messages; a writer task sends them. The queue is bounded: a client that stops reading
