@@ -31,6 +31,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a local Flux-compatible server, for offline development and CI')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print flux''s manual page (roff) on stdout, e.g. `flux man | man -l -`')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -144,6 +145,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('--script', '--script', [CompletionResultType]::ParameterName, 'Transcript script: one line per turn, revealed word by word as the turn''s speech goes on')
             [CompletionResult]::new('--log', '--log', [CompletionResultType]::ParameterName, 'Append one JSON line per thing received (handshakes, audio frames, control messages, closes) to FILE')
             [CompletionResult]::new('--fault', '--fault', [CompletionResultType]::ParameterName, 'Inject a fault, e.g. `drop:at=2.5,conn=1`, `reject:status=429`, `delay:ms=200`; repeatable (docs/serve.md lists them all)')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close a connection that has received no audio for SECONDS, as Deepgram does (a fatal `Error` NET-0001, then close 1011), so keep-alive logic can be tested; 0 never closes')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -164,6 +166,40 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'flux;doctor' {
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give each network step (DNS, TCP, TLS, the handshake) this long: 0.1 to 300 seconds')
+            [CompletionResult]::new('--provider', '--provider', [CompletionResultType]::ParameterName, 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL)')
+            [CompletionResult]::new('--api-key-file', '--api-key-file', [CompletionResultType]::ParameterName, 'Read the API key (Deepgram) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN (keeps it out of `ps` and shell history)')
+            [CompletionResult]::new('--account-id', '--account-id', [CompletionResultType]::ParameterName, 'Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID)')
+            [CompletionResult]::new('--gateway', '--gateway', [CompletionResultType]::ParameterName, 'Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization)')
+            [CompletionResult]::new('--header', '--header', [CompletionResultType]::ParameterName, 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed')
+            [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Also trust the CA certificate(s) in this PEM file for wss:// (a private CA, a TLS proxy); repeatable. Mozilla''s roots stay trusted; certificates are always verified')
+            [CompletionResult]::new('--max-reconnects', '--max-reconnects', [CompletionResultType]::ParameterName, 'Reconnect at most N times after the connection drops, fails or stalls (the count resets after a minute of healthy audio); 0 never reconnects. The open turn''s audio is sent again, so no speech is lost')
+            [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Reconnect when audio is flowing but the server has sent nothing for SECONDS (0.5 to 3600)')
+            [CompletionResult]::new('--control', '--control', [CompletionResultType]::ParameterName, 'Read control messages from FILE (a FIFO works) while streaming: one JSON object per line, as Flux''s own messages ({"type":"Configure",...}, {"type":"ForceEndTurn"}, {"type":"CloseStream"} to finish), with an optional "at": SECONDS of audio to delay it until then. See docs/control.md')
+            [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en)')
+            [CompletionResult]::new('--sample-rate', '--sample-rate', [CompletionResultType]::ParameterName, 'Sample rate sent to Flux, in Hz: 8000, 16000, 24000, 44100 or 48000 (audio is resampled to it)')
+            [CompletionResult]::new('--chunk-ms', '--chunk-ms', [CompletionResultType]::ParameterName, 'Audio per WebSocket message, in milliseconds: 10 to 1000 (Deepgram recommends 80)')
+            [CompletionResult]::new('--eot-threshold', '--eot-threshold', [CompletionResultType]::ParameterName, 'End-of-turn confidence needed to end a turn (0.5 to 1.0; 1.0 leaves ends to --eot-timeout-ms). Server default 0.7')
+            [CompletionResult]::new('--eager-eot-threshold', '--eager-eot-threshold', [CompletionResultType]::ParameterName, 'Confidence for EagerEndOfTurn events (0.3 to 0.9, at most --eot-threshold); enables EagerEndOfTurn and TurnResumed')
+            [CompletionResult]::new('--eot-timeout-ms', '--eot-timeout-ms', [CompletionResultType]::ParameterName, 'End a turn after this much audio without speech, whatever the confidence (500 to 60000). Server default 5000')
+            [CompletionResult]::new('--keyterm', '--keyterm', [CompletionResultType]::ParameterName, 'Boost recognition of a term or phrase; repeat for several')
+            [CompletionResult]::new('--language-hint', '--language-hint', [CompletionResultType]::ParameterName, 'Expected language for flux-general-multi (en, es, fr, de, hi, ru, pt, ja, it, nl); repeat for several')
+            [CompletionResult]::new('--tag', '--tag', [CompletionResultType]::ParameterName, 'Usage-reporting label; repeat for several')
+            [CompletionResult]::new('--redact', '--redact', [CompletionResultType]::ParameterName, 'Redact numbers from transcripts; repeat for several kinds')
+            [CompletionResult]::new('--jsonl', '--jsonl', [CompletionResultType]::ParameterName, 'One JSON object per check ({type, check, ok, detail, fix, ...}) and a summary line')
+            [CompletionResult]::new('--allow-insecure', '--allow-insecure', [CompletionResultType]::ParameterName, 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)')
+            [CompletionResult]::new('--no-force-end-turn', '--no-force-end-turn', [CompletionResultType]::ParameterName, 'The server has no ForceEndTurn (self-hosted Deepgram): end the stream by sending silence until the last turn ends instead. Implied for Cloudflare')
+            [CompletionResult]::new('--numerals', '--numerals', [CompletionResultType]::ParameterName, 'Write numbers as digits ("25" rather than "twenty five")')
+            [CompletionResult]::new('--profanity-filter', '--profanity-filter', [CompletionResultType]::ParameterName, 'Mask profanity in transcripts')
+            [CompletionResult]::new('--mip-opt-out', '--mip-opt-out', [CompletionResultType]::ParameterName, 'Opt out of Deepgram''s Model Improvement Program')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'flux;help' {
             [CompletionResult]::new('file', 'file', [CompletionResultType]::ParameterValue, 'Stream WAV files through Flux (each its own stream), paced like live audio by default')
             [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)')
@@ -171,6 +207,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a local Flux-compatible server, for offline development and CI')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print flux''s manual page (roff) on stdout, e.g. `flux man | man -l -`')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -190,6 +227,9 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             break
         }
         'flux;help;man' {
+            break
+        }
+        'flux;help;doctor' {
             break
         }
         'flux;help;help' {

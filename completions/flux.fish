@@ -32,6 +32,7 @@ complete -c flux -n "__fish_flux_needs_command" -f -a "devices" -d 'List audio i
 complete -c flux -n "__fish_flux_needs_command" -f -a "serve" -d 'Run a local Flux-compatible server, for offline development and CI'
 complete -c flux -n "__fish_flux_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
 complete -c flux -n "__fish_flux_needs_command" -f -a "man" -d 'Print flux\'s manual page (roff) on stdout, e.g. `flux man | man -l -`'
+complete -c flux -n "__fish_flux_needs_command" -f -a "doctor" -d 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake'
 complete -c flux -n "__fish_flux_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c flux -n "__fish_flux_using_subcommand file" -s j -l jobs -d 'Stream at most N files at once, up to 256 (default: as many as there are files, at most 4). Each stream has its own audio thread and connection' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l save-audio -d 'Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after conditioning) to this WAV file (one input file only)' -r -F
@@ -141,16 +142,49 @@ complete -c flux -n "__fish_flux_using_subcommand serve" -l api-key -d 'Require 
 complete -c flux -n "__fish_flux_using_subcommand serve" -l script -d 'Transcript script: one line per turn, revealed word by word as the turn\'s speech goes on' -r -F
 complete -c flux -n "__fish_flux_using_subcommand serve" -l log -d 'Append one JSON line per thing received (handshakes, audio frames, control messages, closes) to FILE' -r -F
 complete -c flux -n "__fish_flux_using_subcommand serve" -l fault -d 'Inject a fault, e.g. `drop:at=2.5,conn=1`, `reject:status=429`, `delay:ms=200`; repeatable (docs/serve.md lists them all)' -r
+complete -c flux -n "__fish_flux_using_subcommand serve" -l idle-timeout -d 'Close a connection that has received no audio for SECONDS, as Deepgram does (a fatal `Error` NET-0001, then close 1011), so keep-alive logic can be tested; 0 never closes' -r
 complete -c flux -n "__fish_flux_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c flux -n "__fish_flux_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c flux -n "__fish_flux_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c flux -n "__fish_flux_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c flux -n "__fish_flux_using_subcommand man" -s h -l help -d 'Print help'
 complete -c flux -n "__fish_flux_using_subcommand man" -s V -l version -d 'Print version'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man help" -f -a "file" -d 'Stream WAV files through Flux (each its own stream), paced like live audio by default'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man help" -f -a "listen" -d 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man help" -f -a "devices" -d 'List audio input devices (ids for `flux listen --mic --device`)'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man help" -f -a "serve" -d 'Run a local Flux-compatible server, for offline development and CI'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man help" -f -a "man" -d 'Print flux\'s manual page (roff) on stdout, e.g. `flux man | man -l -`'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l timeout -d 'Give each network step (DNS, TCP, TLS, the handshake) this long: 0.1 to 300 seconds' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l provider -d 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux)' -r -f -a "deepgram\t'Deepgram\'s /v2/listen (hosted, regional, self-hosted, or `flux serve`)'
+cloudflare\t'Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker)'"
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l url -d 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL)' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l api-key-file -d 'Read the API key (Deepgram) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN (keeps it out of `ps` and shell history)' -r -F
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l account-id -d 'Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID)' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l gateway -d 'Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization)' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l header -d 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l ca-cert -d 'Also trust the CA certificate(s) in this PEM file for wss:// (a private CA, a TLS proxy); repeatable. Mozilla\'s roots stay trusted; certificates are always verified' -r -F
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l max-reconnects -d 'Reconnect at most N times after the connection drops, fails or stalls (the count resets after a minute of healthy audio); 0 never reconnects. The open turn\'s audio is sent again, so no speech is lost' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l stall-timeout -d 'Reconnect when audio is flowing but the server has sent nothing for SECONDS (0.5 to 3600)' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l control -d 'Read control messages from FILE (a FIFO works) while streaming: one JSON object per line, as Flux\'s own messages ({"type":"Configure",...}, {"type":"ForceEndTurn"}, {"type":"CloseStream"} to finish), with an optional "at": SECONDS of audio to delay it until then. See docs/control.md' -r -F
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l model -d 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en)' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l sample-rate -d 'Sample rate sent to Flux, in Hz: 8000, 16000, 24000, 44100 or 48000 (audio is resampled to it)' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l chunk-ms -d 'Audio per WebSocket message, in milliseconds: 10 to 1000 (Deepgram recommends 80)' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l eot-threshold -d 'End-of-turn confidence needed to end a turn (0.5 to 1.0; 1.0 leaves ends to --eot-timeout-ms). Server default 0.7' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l eager-eot-threshold -d 'Confidence for EagerEndOfTurn events (0.3 to 0.9, at most --eot-threshold); enables EagerEndOfTurn and TurnResumed' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l eot-timeout-ms -d 'End a turn after this much audio without speech, whatever the confidence (500 to 60000). Server default 5000' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l keyterm -d 'Boost recognition of a term or phrase; repeat for several' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l language-hint -d 'Expected language for flux-general-multi (en, es, fr, de, hi, ru, pt, ja, it, nl); repeat for several' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l tag -d 'Usage-reporting label; repeat for several' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l redact -d 'Redact numbers from transcripts; repeat for several kinds' -r -f -a "numbers\t'Redact numbers'
+aggressive_numbers\t'Redact numbers more aggressively'"
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l jsonl -d 'One JSON object per check ({type, check, ok, detail, fix, ...}) and a summary line'
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l allow-insecure -d 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)'
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l no-force-end-turn -d 'The server has no ForceEndTurn (self-hosted Deepgram): end the stream by sending silence until the last turn ends instead. Implied for Cloudflare'
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l numerals -d 'Write numbers as digits ("25" rather than "twenty five")'
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l profanity-filter -d 'Mask profanity in transcripts'
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l mip-opt-out -d 'Opt out of Deepgram\'s Model Improvement Program'
+complete -c flux -n "__fish_flux_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c flux -n "__fish_flux_using_subcommand doctor" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "file" -d 'Stream WAV files through Flux (each its own stream), paced like live audio by default'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "listen" -d 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "devices" -d 'List audio input devices (ids for `flux listen --mic --device`)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "serve" -d 'Run a local Flux-compatible server, for offline development and CI'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "man" -d 'Print flux\'s manual page (roff) on stdout, e.g. `flux man | man -l -`'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "doctor" -d 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

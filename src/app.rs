@@ -34,6 +34,9 @@ mod batch;
 mod capped;
 mod control_file;
 mod controller;
+mod doctor;
+mod doctor_cert;
+mod doctor_net;
 mod files;
 mod keys;
 mod output_watch;
@@ -54,6 +57,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Devices(args) => run_devices(args),
         Command::Completions(args) => print_completions(args),
         Command::Man => print(&completions::man()?),
+        Command::Doctor(args) => doctor::run(args).await,
     }
 }
 
@@ -69,6 +73,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
         script: args.script,
         log: args.log,
         faults: args.faults,
+        idle_timeout: (args.idle_timeout > 0.0).then(|| Duration::from_secs_f64(args.idle_timeout)),
     })
     .await?;
     Ok(ExitCode::Success.code())

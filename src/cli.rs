@@ -47,6 +47,40 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print flux's manual page (roff) on stdout, e.g. `flux man | man -l -`.
     Man,
+    /// Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake.
+    #[command(after_help = DOCTOR_AFTER_HELP)]
+    Doctor(DoctorArgs),
+}
+
+const DOCTOR_AFTER_HELP: &str = "\
+Each check prints ✔ or ✘, and a fix for each ✘; the handshake sends one second of silence
+and closes. Exit status: 0 when every check passed, 10 when one failed, 2 for bad flags.
+Examples:
+  flux doctor
+  flux doctor --provider cloudflare --jsonl
+  flux doctor --url ws://127.0.0.1:8787          # a flux serve
+See docs/guide.md#doctor.";
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// One JSON object per check ({type, check, ok, detail, fix, ...}) and a summary line.
+    #[arg(long)]
+    pub jsonl: bool,
+    /// Give each network step (DNS, TCP, TLS, the handshake) this long: 0.1 to 300 seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = |s: &str| seconds(s, 0.1, 300.0))]
+    pub timeout: f64,
+    #[command(flatten)]
+    pub stream: StreamArgs,
+}
+
+/// A number of seconds from `min` to `max` (`--timeout`, `--idle-timeout`).
+fn seconds(s: &str, min: f64, max: f64) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && (min..=max).contains(&x) => Ok(x),
+        _ => Err(format!(
+            "`{s}` is not a number of seconds from {min} to {max}"
+        )),
+    }
 }
 
 const COMPLETIONS_AFTER_HELP: &str = "\
@@ -542,6 +576,10 @@ pub struct ServeArgs {
     /// repeatable (docs/serve.md lists them all).
     #[arg(long = "fault", value_name = "SPEC")]
     pub faults: Vec<String>,
+    /// Close a connection that has received no audio for SECONDS, as Deepgram does (a fatal
+    /// `Error` NET-0001, then close 1011), so keep-alive logic can be tested; 0 never closes.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = |s: &str| seconds(s, 0.0, 86_400.0))]
+    pub idle_timeout: f64,
 }
 
 #[cfg(test)]

@@ -18,12 +18,13 @@ pub enum ExitCode {
     Assertion,
     Output,
     Incomplete,
+    CheckFailed,
     Interrupted,
 }
 
 impl ExitCode {
     /// Every code, in numeric order.
-    pub const ALL: [ExitCode; 11] = [
+    pub const ALL: [ExitCode; 12] = [
         ExitCode::Success,
         ExitCode::Internal,
         ExitCode::Usage,
@@ -34,6 +35,7 @@ impl ExitCode {
         ExitCode::Assertion,
         ExitCode::Output,
         ExitCode::Incomplete,
+        ExitCode::CheckFailed,
         ExitCode::Interrupted,
     ];
 
@@ -41,9 +43,10 @@ impl ExitCode {
     /// command line, then output that could not be written (every file's is lost), then what
     /// stops every stream (credentials, the network, the server), then one input's own
     /// trouble, then files left unstreamed by an interruption, then a failed check, which only
-    /// means something when everything else worked. 130 ends the process at once and is never
-    /// weighed against another code.
-    pub const SEVERITY: [ExitCode; 10] = [
+    /// means something when everything else worked (`flux doctor`'s failed check is never
+    /// weighed against another, it only ranks for completeness). 130 ends the process at once
+    /// and is never weighed against another code.
+    pub const SEVERITY: [ExitCode; 11] = [
         ExitCode::Internal,
         ExitCode::Usage,
         ExitCode::Output,
@@ -53,6 +56,7 @@ impl ExitCode {
         ExitCode::Input,
         ExitCode::Incomplete,
         ExitCode::Assertion,
+        ExitCode::CheckFailed,
         ExitCode::Success,
     ];
 
@@ -69,6 +73,7 @@ impl ExitCode {
             ExitCode::Assertion => 7,
             ExitCode::Output => 8,
             ExitCode::Incomplete => 9,
+            ExitCode::CheckFailed => 10,
             ExitCode::Interrupted => 130,
         }
     }
@@ -86,6 +91,7 @@ impl ExitCode {
             ExitCode::Assertion => "a CI assertion failed",
             ExitCode::Output => "output could not be written",
             ExitCode::Incomplete => "interrupted before every file was streamed",
+            ExitCode::CheckFailed => "a `flux doctor` check failed",
             ExitCode::Interrupted => "interrupted twice",
         }
     }
@@ -101,6 +107,7 @@ impl ExitCode {
             ExitCode::Assertion => Some("expected text, turns, end-of-turn latency"),
             ExitCode::Output => Some("stdout failed, e.g. disk full; a closed pipe is success"),
             ExitCode::Incomplete => Some("Ctrl-C during `flux file` with several files"),
+            ExitCode::CheckFailed => Some("its report says which, and the fix"),
             ExitCode::Interrupted => Some("Ctrl-C once finishes the stream cleanly"),
         }
     }

@@ -58,6 +58,9 @@ pub struct ServeOptions {
     pub log: Option<PathBuf>,
     /// Raw `--fault` specs (see [`fault::FORMS`]).
     pub faults: Vec<String>,
+    /// Close a connection that has received no audio for this long, as the service does
+    /// (`--idle-timeout`); `None` never does (the default for servers started in process).
+    pub idle_timeout: Option<Duration>,
 }
 
 /// A running server.
@@ -108,6 +111,7 @@ struct Shared {
     log: Option<Arc<log::Logger>>,
     faults: Vec<fault::Fault>,
     connections: AtomicU64,
+    idle_timeout: Option<Duration>,
 }
 
 /// Validates options, binds, and returns a running server.
@@ -145,6 +149,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<ServerHandle> {
         log,
         faults,
         connections: AtomicU64::new(0),
+        idle_timeout: opts.idle_timeout,
     });
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(accept_loop(listener, shared, stopped));
@@ -341,6 +346,7 @@ async fn connection(mut tcp: TcpStream, conn: u64, shared: Arc<Shared>) {
         faults,
         script: shared.script.clone(),
         log: shared.log.clone(),
+        idle_timeout: shared.idle_timeout,
     };
     session::run(ws, setup).await;
 }
