@@ -109,9 +109,11 @@ pub fn endpoint(opts: CloudflareOptions<'_>, params: &StreamParams) -> Result<En
             force_end_turn: false,
             configure: false,
             sends_connected: false,
+            close_finalizes: false,
         },
         tls: None,
         hints,
+        adapter: None,
     })
 }
 

@@ -140,5 +140,10 @@ pub async fn run_over(
     controls: mpsc::Receiver<Control>,
     tap: Option<Box<dyn tap::Tap>>,
 ) -> Outcome {
+    // A provider whose messages are not Flux's speaks through its adapter.
+    let transport = match opts.endpoint.adapter {
+        Some(adapter) => (adapter.0)(transport),
+        None => transport,
+    };
     run::run(opts, transport, feed, sink, controls, tap).await
 }
