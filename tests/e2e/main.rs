@@ -18,6 +18,7 @@ mod captions;
 mod cli_fixes;
 mod client;
 mod completions;
+mod fireworks;
 mod hostile;
 mod live;
 mod mic;

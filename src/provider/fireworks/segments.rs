@@ -273,6 +273,9 @@ fn joined(segments: &[Segment]) -> String {
 pub fn derived_json(info: TurnInfo) -> String {
     let mut value = ServerMessage::TurnInfo(info).to_value();
     if let Value::Object(map) = &mut value {
+        // Fireworks numbers nothing and has no request ids: zeros would only mislead.
+        map.remove("request_id");
+        map.remove("sequence_id");
         map.insert("derived".into(), Value::Bool(true));
     }
     value.to_string()
