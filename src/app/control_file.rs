@@ -28,6 +28,18 @@ pub fn parse_line(line: &str) -> Result<Control, String> {
         },
         Some(_) => return Err("`at` must be a number of seconds".into()),
     };
+    // Fireworks' own `stt.state.clear` (the session refuses it where the server has none).
+    if map.get("object").and_then(Value::as_str) == Some("stt.state.clear") {
+        let reset_id = map
+            .get("reset_id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let control = Control::ClearState(reset_id);
+        return Ok(match at {
+            Some(t) => Control::At(t, Box::new(control)),
+            None => control,
+        });
+    }
     let control = match ClientMessage::parse(&value.to_string()).map_err(|e| e.description)? {
         ClientMessage::Configure(c) => Control::Configure(c),
         ClientMessage::ForceEndTurn => Control::ForceEndTurn,

@@ -110,6 +110,7 @@ pub fn endpoint(opts: CloudflareOptions<'_>, params: &StreamParams) -> Result<En
             configure: false,
             sends_connected: false,
             close_finalizes: false,
+            clear_state: false,
         },
         tls: None,
         hints,

@@ -54,6 +54,7 @@ pub fn endpoint(opts: DeepgramOptions<'_>, params: &StreamParams) -> Result<Endp
             configure: true,
             sends_connected: true,
             close_finalizes: false,
+            clear_state: false,
         },
         tls: None,
         hints: RefusalHints {

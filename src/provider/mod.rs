@@ -27,6 +27,8 @@ pub struct Capabilities {
     /// The request that closes the stream makes the server finish everything it owes first
     /// (Fireworks' trace): the session sends it at once, with no ForceEndTurn and no silence.
     pub close_finalizes: bool,
+    /// The server clears its recognition context on request (`Control::ClearState`).
+    pub clear_state: bool,
 }
 
 /// A provider whose messages are not Flux's wraps the stream's transport in its adapter,

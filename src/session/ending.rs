@@ -200,6 +200,22 @@ impl Run<'_> {
                     self.send_next_configure().await;
                 }
             }
+            Control::ClearState(reset_id) => {
+                if !self.opts.endpoint.capabilities.clear_state {
+                    self.warn(
+                        "clear_state_unsupported",
+                        format!(
+                            "{} cannot clear its recognition context; the request was not sent",
+                            self.opts.endpoint.provider
+                        ),
+                    );
+                } else if self.link == Link::Up && self.phase != Phase::Closing {
+                    // The provider's adapter gives it the provider's own form.
+                    let message = serde_json::json!({"type": "ClearState", "reset_id": reset_id});
+                    self.send(crate::transport::Message::Text(message.to_string()))
+                        .await;
+                }
+            }
             Control::At(at, inner) => self.timed.push((at, *inner)),
         }
         Flow::Continue

@@ -220,13 +220,14 @@ fn the_end_waits_for_the_trace_when_the_server_is_slow() {
 }
 
 #[test]
-fn ending_the_turn_and_configure_are_refused_for_fireworks() {
+fn ending_the_turn_and_configure_are_refused_and_state_clear_is_sent() {
     let s = serve(&[]);
     let dir = tempfile::tempdir().unwrap();
     let control = dir.path().join("control.jsonl");
     std::fs::write(
         &control,
-        "{\"type\":\"ForceEndTurn\"}\n{\"type\":\"Configure\",\"thresholds\":{\"eot_threshold\":0.8}}\n",
+        "{\"type\":\"ForceEndTurn\"}\n{\"type\":\"Configure\",\"thresholds\":{\"eot_threshold\":0.8}}\n\
+         {\"object\":\"stt.state.clear\",\"reset_id\":\"r-7\",\"at\":5}\n",
     )
     .unwrap();
     let mut c = fireworks(&s, V1, KEY, &["--jsonl", "--control"]);
@@ -246,8 +247,32 @@ fn ending_the_turn_and_configure_are_refused_for_fireworks() {
         codes.contains(&"configure_unsupported".to_string()),
         "{codes:?}"
     );
-    // Nothing but audio and the trace reached the server.
-    assert_eq!(s.log_kind("control").len(), 1);
+    // stt.state.clear went out at 5 s and its answer is in the JSONL.
+    let cleared: Vec<Value> = jsonl(&out)
+        .into_iter()
+        .filter(|e| e["type"] == "FireworksStateCleared")
+        .collect();
+    assert_eq!(cleared.len(), 1, "{}", stdout(&out));
+    assert_eq!(cleared[0]["reset_id"], "r-7");
+    // Nothing but audio, the clear and the trace reached the server.
+    let sent: Vec<Value> = s
+        .log_kind("control")
+        .iter()
+        .map(|c| c["message"]["object"].clone())
+        .collect();
+    assert_eq!(sent, vec!["stt.state.clear", "stt.input.trace"]);
+    // Other providers refuse it.
+    let mut dg = file_cmd(&s, &fixture("two_cities.wav"), &["--jsonl", "--control"]);
+    dg.env("DEEPGRAM_API_KEY", KEY).arg(&control);
+    let dg = run(dg, None);
+    assert_eq!(code(&dg), 0, "{}", stderr(&dg));
+    assert!(
+        jsonl(&dg)
+            .iter()
+            .any(|e| e["type"] == "flux.warning" && e["code"] == "clear_state_unsupported"),
+        "{}",
+        stdout(&dg)
+    );
 }
 
 #[test]

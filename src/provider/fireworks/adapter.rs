@@ -7,8 +7,8 @@
 //! it, marked `"derived": true`: `TurnInfo`s from the segment state ([`super::segments`]), an
 //! `Error` for a Fireworks error, a `Warning` for segments without a usable id.
 //!
-//! Session → server: audio passes through; `CloseStream` becomes `stt.input.trace` with a fresh
-//! trace id. When that trace's `stt.output.trace` comes back, every earlier audio has been
+//! Session → server: audio passes through; `ClearState` becomes `stt.state.clear`;
+//! `CloseStream` becomes `stt.input.trace` with a fresh trace id. When that trace's `stt.output.trace` comes back, every earlier audio has been
 //! transcribed: the adapter closes the WebSocket and tells the session the stream closed
 //! cleanly, which is how a Flux stream ends. Nothing else the session could send has a
 //! Fireworks form (the provider's capabilities keep the session from asking).
@@ -94,6 +94,21 @@ impl PipeTx for Tx {
                                 *trace = Some(id);
                             }
                             Message::Text(request)
+                        }
+                        Some("ClearState") => {
+                            let reset = value
+                                .get("reset_id")
+                                .and_then(Value::as_str)
+                                .map(str::to_string)
+                                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                            Message::Text(
+                                json!({
+                                    "event_id": uuid::Uuid::new_v4().to_string(),
+                                    "object": "stt.state.clear",
+                                    "reset_id": reset,
+                                })
+                                .to_string(),
+                            )
                         }
                         // Fireworks' own messages (`object`) go as written.
                         _ if value.get("object").is_some() => Message::Text(text),

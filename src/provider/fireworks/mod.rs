@@ -169,6 +169,7 @@ pub fn endpoint(opts: FireworksOptions<'_>) -> Result<Endpoint, FluxError> {
             configure: false,
             sends_connected: false,
             close_finalizes: true,
+            clear_state: true,
         },
         tls: None,
         hints: RefusalHints {
