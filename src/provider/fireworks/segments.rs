@@ -194,7 +194,7 @@ impl Segments {
             }
             let end = segment.end_time().unwrap_or(self.heard).max(self.last_end);
             if !self.open_started {
-                out.push(self.info(TurnEvent::StartOfTurn, &[segment.clone()], end));
+                out.push(self.info(TurnEvent::StartOfTurn, std::slice::from_ref(&segment), end));
             }
             let mut done = self.info(TurnEvent::EndOfTurn, &[segment], end);
             done.end_of_turn_confidence = 1.0;

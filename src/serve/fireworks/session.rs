@@ -244,19 +244,17 @@ impl Conn {
             self.log_audio(bytes.len(), start, start);
             return;
         }
-        let ms = bytes.len() / BYTES_PER_MS;
-        if bytes.len() % 2 != 0
-            || bytes.len() % BYTES_PER_MS != 0
-            || !FRAME_MS.contains(&(ms as u32))
-        {
+        let sizes =
+            (*FRAME_MS.start() as usize * BYTES_PER_MS)..=(*FRAME_MS.end() as usize * BYTES_PER_MS);
+        if !bytes.len().is_multiple_of(2) || !sizes.contains(&bytes.len()) {
             self.log_audio(bytes.len(), start, start);
             let message = format!(
                 "Audio frames must hold {} to {} ms of 16 kHz mono 16-bit PCM ({} to {} bytes); \
                  got {} bytes",
                 FRAME_MS.start(),
                 FRAME_MS.end(),
-                *FRAME_MS.start() as usize * BYTES_PER_MS,
-                *FRAME_MS.end() as usize * BYTES_PER_MS,
+                sizes.start(),
+                sizes.end(),
                 bytes.len()
             );
             self.fail("invalid_audio_frame", &message, 1008).await;
