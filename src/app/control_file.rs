@@ -119,6 +119,19 @@ mod tests {
     use crate::protocol::{Configure, Thresholds};
 
     #[test]
+    fn fireworks_state_clear_is_taken_with_its_reset_id_and_time() {
+        assert_eq!(
+            parse_line(r#"{"object":"stt.state.clear","reset_id":"r1"}"#).unwrap(),
+            Control::ClearState(Some("r1".into()))
+        );
+        assert_eq!(
+            parse_line(r#"{"object":"stt.state.clear","at":2}"#).unwrap(),
+            Control::At(2.0, Box::new(Control::ClearState(None)))
+        );
+        assert!(parse_line(r#"{"object":"stt.other"}"#).is_err());
+    }
+
+    #[test]
     fn lines_are_flux_messages_with_an_optional_time() {
         assert_eq!(
             parse_line(r#"{"type":"ForceEndTurn"}"#).unwrap(),

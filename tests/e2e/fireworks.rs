@@ -358,3 +358,53 @@ fn flux_only_flags_and_fireworks_only_flags_are_refused_by_name() {
         "nothing was refused by a connection"
     );
 }
+
+#[test]
+fn the_virtual_microphone_gives_the_same_turns_as_the_deepgram_dialect() {
+    use crate::alsa::{Feed, Format, use_devices};
+    use crate::common::read_wav_mono;
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("mic.raw");
+    std::fs::write(&raw, []).unwrap();
+    let mut devices = flux();
+    use_devices(&mut devices, "mic.conf", &raw);
+    devices.args(["devices", "--jsonl"]);
+    let listed = run(devices, None);
+    assert_eq!(code(&listed), 0, "{}", stderr(&listed));
+    let format = stdout(&listed)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|d| d["id"] == "alsa:flux_mic")
+        .map(|d| Format::from_json(&d["default_config"]))
+        .expect("the virtual microphone is listed");
+    let (mono, rate) = read_wav_mono(&fixture("beckett.wav"));
+    Feed::write(&raw, &mono, rate, &format, 1.0);
+    let script = dir.path().join("script.txt");
+    std::fs::write(
+        &script,
+        "first turn\nsecond turn\nthird turn\nfourth turn\n",
+    )
+    .unwrap();
+    let s = Serve::start(&["--api-key", KEY, "--script", script.to_str().unwrap()]);
+    let listen = |provider: &str, url: String, key_env: &str| {
+        let mut c = flux();
+        use_devices(&mut c, "mic.conf", &raw);
+        c.env(key_env, KEY)
+            .args([
+                "listen",
+                "--mic",
+                "--device",
+                "Microphone A (raw",
+                "--duration",
+                "10.5",
+            ])
+            .args(["--provider", provider, "--url", &url, "--text"]);
+        let out = run(c, None);
+        assert_eq!(code(&out), 0, "{provider}: {}", stderr(&out));
+        lines(&out)
+    };
+    let fw = listen("fireworks", format!("{}{V1}", s.url), "FIREWORKS_API_KEY");
+    let dg = listen("deepgram", s.url.clone(), "DEEPGRAM_API_KEY");
+    assert!(fw.len() >= 2, "{fw:?}");
+    assert_eq!(fw, dg);
+}
