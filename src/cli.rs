@@ -530,7 +530,7 @@ pub enum ColorChoice {
 
 const SERVE_AFTER_HELP: &str = "\
 Routes: /v2/listen (Deepgram), /client/v4/accounts/ID/ai/run/@cf/deepgram/flux and /
-(Cloudflare). Prints its ws:// address as one line on stdout. See docs/serve.md for the
+(Cloudflare), /v1/audio/transcriptions/streaming (Fireworks). Prints its ws:// address as one line on stdout. See docs/serve.md for the
 script format, fault specs and log format.
 
 Examples:
@@ -542,7 +542,8 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the address is printed on stdout).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
     pub listen: String,
-    /// Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes).
+    /// Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes,
+    /// or the raw KEY on Fireworks routes).
     #[arg(
         long,
         value_name = "KEY",

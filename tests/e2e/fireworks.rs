@@ -408,3 +408,17 @@ fn the_virtual_microphone_gives_the_same_turns_as_the_deepgram_dialect() {
     assert!(fw.len() >= 2, "{fw:?}");
     assert_eq!(fw, dg);
 }
+
+#[test]
+fn captions_take_fireworks_word_times() {
+    let s = serve(&[]);
+    let fw = run(fireworks(&s, V1, KEY, &["--format", "srt"]), None);
+    assert_eq!(code(&fw), 0, "{}", stderr(&fw));
+    let mut dg = file_cmd(&s, &fixture("two_cities.wav"), &["--format", "srt"]);
+    dg.env("DEEPGRAM_API_KEY", KEY);
+    let dg = run(dg, None);
+    assert_eq!(code(&dg), 0, "{}", stderr(&dg));
+    // flux serve gives both dialects the same word times: the captions are the same.
+    assert!(stdout(&fw).contains(" --> "), "{}", stdout(&fw));
+    assert_eq!(stdout(&fw), stdout(&dg));
+}
