@@ -422,3 +422,51 @@ fn captions_take_fireworks_word_times() {
     assert!(stdout(&fw).contains(" --> "), "{}", stdout(&fw));
     assert_eq!(stdout(&fw), stdout(&dg));
 }
+
+#[tokio::test]
+async fn the_emulator_answers_clear_and_trace_and_checks_frame_sizes() {
+    use crate::serve_support::{Incoming, connect};
+    let s = serve(&[]);
+    let path = format!("{V2}?response_format=verbose_json&timestamp_granularities=word,segment");
+    let mut c = connect(&s.url, &path, &[("authorization", KEY)]).await;
+    // No greeting: the first thing said is the answer to the clear.
+    c.text(r#"{"event_id":"e1","object":"stt.state.clear","reset_id":"r1"}"#)
+        .await;
+    let cleared = c.json().await;
+    assert_eq!(
+        (&cleared["object"], &cleared["reset_id"]),
+        (&Value::from("stt.state.cleared"), &Value::from("r1"))
+    );
+    // 3 s of speech (the first turn runs 1.2 s to 4.4 s), in 80 ms frames, then the trace.
+    let pcm = fixture_at("two_cities.wav", 16000);
+    c.audio_frames(&pcm[..16000 * 2 * 3], 2560).await;
+    c.text(r#"{"event_id":"e2","object":"stt.input.trace","trace_id":"t1"}"#)
+        .await;
+    let mut last = Value::Null;
+    loop {
+        let v = c.json().await;
+        if v["object"] == "stt.output.trace" {
+            assert_eq!(v["trace_id"], "t1");
+            break;
+        }
+        assert!(v["segments"].is_array(), "{v}");
+        last = v;
+    }
+    // What was heard before the trace is final when it is answered, ids are strings on v2.
+    let segment = &last["segments"][0];
+    assert!(segment["id"].is_string(), "{last}");
+    let words = segment["words"].as_array().unwrap();
+    assert!(
+        !words.is_empty() && words.iter().all(|w| w["is_final"] == true),
+        "{last}"
+    );
+    // A 20 ms frame is outside 50–400 ms: an error, then a close with 1008.
+    c.audio(&[0u8; 640]).await;
+    let (rest, end) = c.rest().await;
+    assert!(
+        rest.iter()
+            .any(|v| v["error"]["code"] == "invalid_audio_frame"),
+        "{rest:?}"
+    );
+    assert!(matches!(end, Incoming::Close(Some((1008, _)))), "{end:?}");
+}
