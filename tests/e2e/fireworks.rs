@@ -437,9 +437,9 @@ async fn the_emulator_answers_clear_and_trace_and_checks_frame_sizes() {
         (&cleared["object"], &cleared["reset_id"]),
         (&Value::from("stt.state.cleared"), &Value::from("r1"))
     );
-    // 3 s of speech (the first turn runs 1.2 s to 4.4 s), in 80 ms frames, then the trace.
+    // 2.96 s of speech (the first turn runs 1.2 s to 4.4 s), in 80 ms frames, then the trace.
     let pcm = fixture_at("two_cities.wav", 16000);
-    c.audio_frames(&pcm[..16000 * 2 * 3], 2560).await;
+    c.audio_frames(&pcm[..2560 * 37], 2560).await;
     c.text(r#"{"event_id":"e2","object":"stt.input.trace","trace_id":"t1"}"#)
         .await;
     let mut last = Value::Null;
