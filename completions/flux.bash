@@ -211,7 +211,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__file)
-            opts="-j -q -h -V --jobs --save-audio --expect-text --expect-file --max-wer --expect-turns --max-eot-latency-ms --pace --fast --provider --url --api-key-file --account-id --gateway --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --format --text --jsonl --quiet --color --help --version"
+            opts="-j -q -h -V --jobs --save-audio --expect-text --expect-file --max-wer --expect-turns --max-eot-latency-ms --pace --fast --provider --url --api-key-file --account-id --gateway --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --format --text --jsonl --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -254,7 +254,7 @@ _flux() {
                     return 0
                     ;;
                 --provider)
-                    COMPREPLY=($(compgen -W "deepgram cloudflare" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "deepgram cloudflare fireworks" -- "${cur}"))
                     return 0
                     ;;
                 --url)
@@ -331,6 +331,18 @@ _flux() {
                     ;;
                 --redact)
                     COMPREPLY=($(compgen -W "numbers aggressive_numbers" -- "${cur}"))
+                    return 0
+                    ;;
+                --language)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prompt)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --temperature)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --format)
@@ -475,7 +487,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__listen)
-            opts="-q -h -V --stdin --mic --device --duration --save-audio --rate --channels --sample-format --pace --fast --provider --url --api-key-file --account-id --gateway --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --format --text --jsonl --quiet --color --help --version"
+            opts="-q -h -V --stdin --mic --device --duration --save-audio --rate --channels --sample-format --pace --fast --provider --url --api-key-file --account-id --gateway --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --format --text --jsonl --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -510,7 +522,7 @@ _flux() {
                     return 0
                     ;;
                 --provider)
-                    COMPREPLY=($(compgen -W "deepgram cloudflare" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "deepgram cloudflare fireworks" -- "${cur}"))
                     return 0
                     ;;
                 --url)
@@ -587,6 +599,18 @@ _flux() {
                     ;;
                 --redact)
                     COMPREPLY=($(compgen -W "numbers aggressive_numbers" -- "${cur}"))
+                    return 0
+                    ;;
+                --language)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prompt)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --temperature)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --format)

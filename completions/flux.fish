@@ -42,10 +42,11 @@ complete -c flux -n "__fish_flux_using_subcommand file" -l max-wer -d 'Word erro
 complete -c flux -n "__fish_flux_using_subcommand file" -l expect-turns -d 'Expect exactly N turns (EndOfTurn, plus any turn left unconfirmed when the stream closed)' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l max-eot-latency-ms -d 'Fail when an EndOfTurn arrives more than MS milliseconds after the end of its turn\'s audio was sent (wall time, at real-time pace; not with --fast)' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l pace -d 'Send audio FACTOR times faster than real time: 0.1 to 1000 (1 = real time, the default). Flux is built for live audio: its turn timers run on audio time, so results match real time, but Deepgram does not promise the same transcripts for bursts' -r
-complete -c flux -n "__fish_flux_using_subcommand file" -l provider -d 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux)' -r -f -a "deepgram\t'Deepgram\'s /v2/listen (hosted, regional, self-hosted, or `flux serve`)'
-cloudflare\t'Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker)'"
-complete -c flux -n "__fish_flux_using_subcommand file" -l url -d 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL)' -r
-complete -c flux -n "__fish_flux_using_subcommand file" -l api-key-file -d 'Read the API key (Deepgram) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN (keeps it out of `ps` and shell history)' -r -F
+complete -c flux -n "__fish_flux_using_subcommand file" -l provider -d 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux); or Fireworks streaming ASR' -r -f -a "deepgram\t'Deepgram\'s /v2/listen (hosted, regional, self-hosted, or `flux serve`)'
+cloudflare\t'Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker)'
+fireworks\t'Fireworks AI streaming transcription (segments, from which flux derives turns)'"
+complete -c flux -n "__fish_flux_using_subcommand file" -l url -d 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL). Fireworks: the whole endpoint, used as given (e.g. a `flux serve` address with /v1/audio/transcriptions/streaming)' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l api-key-file -d 'Read the API key (Deepgram, Fireworks) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN / FIREWORKS_API_KEY (keeps it out of `ps` and shell history)' -r -F
 complete -c flux -n "__fish_flux_using_subcommand file" -l account-id -d 'Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID)' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l gateway -d 'Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization)' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l header -d 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed' -r
@@ -53,7 +54,7 @@ complete -c flux -n "__fish_flux_using_subcommand file" -l ca-cert -d 'Also trus
 complete -c flux -n "__fish_flux_using_subcommand file" -l max-reconnects -d 'Reconnect at most N times after the connection drops, fails or stalls (the count resets after a minute of healthy audio); 0 never reconnects. The open turn\'s audio is sent again, so no speech is lost' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l stall-timeout -d 'Reconnect when audio is flowing but the server has sent nothing for SECONDS (0.5 to 3600)' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l control -d 'Read control messages from FILE (a FIFO works) while streaming: one JSON object per line, as Flux\'s own messages ({"type":"Configure",...}, {"type":"ForceEndTurn"}, {"type":"CloseStream"} to finish), with an optional "at": SECONDS of audio to delay it until then. See docs/control.md' -r -F
-complete -c flux -n "__fish_flux_using_subcommand file" -l model -d 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en)' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l model -d 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en). Fireworks: fireworks-asr-large (v1, the default) or fireworks-asr-v2 (v2, preview)' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l sample-rate -d 'Sample rate sent to Flux, in Hz: 8000, 16000, 24000, 44100 or 48000 (audio is resampled to it)' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l chunk-ms -d 'Audio per WebSocket message, in milliseconds: 10 to 1000 (Deepgram recommends 80)' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l eot-threshold -d 'End-of-turn confidence needed to end a turn (0.5 to 1.0; 1.0 leaves ends to --eot-timeout-ms). Server default 0.7' -r
@@ -64,6 +65,9 @@ complete -c flux -n "__fish_flux_using_subcommand file" -l language-hint -d 'Exp
 complete -c flux -n "__fish_flux_using_subcommand file" -l tag -d 'Usage-reporting label; repeat for several' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l redact -d 'Redact numbers from transcripts; repeat for several kinds' -r -f -a "numbers\t'Redact numbers'
 aggressive_numbers\t'Redact numbers more aggressively'"
+complete -c flux -n "__fish_flux_using_subcommand file" -l language -d 'Fireworks: the spoken language, an ISO 639-1 code (en, de, es, ...; also yue, zh-hant, zh-hans); left out, Fireworks detects it' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l prompt -d 'Fireworks: words or style to expect, e.g. "Um, here\'s, uh, what was recorded." keeps fillers' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l temperature -d 'Fireworks: decoding temperature, 0 to 1 (server default 0)' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l format -d 'What to print on stdout: `live` shows turns as they happen in the terminal (docs/live.md); `text` prints one line per finished turn; `jsonl` prints every event as one JSON object per line (docs/jsonl.md); `srt` and `vtt` print captions as turns finish (docs/captions.md). Default: live when stdout is a terminal, text otherwise' -r -f -a "live\t'Turns as they happen, redrawn in the terminal (stdout must be a terminal)'
 text\t'One line per finished turn'
 jsonl\t'Every event, one JSON object per line'
@@ -91,10 +95,11 @@ complete -c flux -n "__fish_flux_using_subcommand listen" -l channels -d 'Interl
 complete -c flux -n "__fish_flux_using_subcommand listen" -l sample-format -d 'Sample format of the PCM on stdin' -r -f -a "s16le\t'Signed 16-bit little-endian integers'
 f32le\t'32-bit little-endian IEEE floats in [-1, 1]'"
 complete -c flux -n "__fish_flux_using_subcommand listen" -l pace -d 'Send audio FACTOR times faster than real time: 0.1 to 1000 (1 = real time, the default). Flux is built for live audio: its turn timers run on audio time, so results match real time, but Deepgram does not promise the same transcripts for bursts' -r
-complete -c flux -n "__fish_flux_using_subcommand listen" -l provider -d 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux)' -r -f -a "deepgram\t'Deepgram\'s /v2/listen (hosted, regional, self-hosted, or `flux serve`)'
-cloudflare\t'Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker)'"
-complete -c flux -n "__fish_flux_using_subcommand listen" -l url -d 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL)' -r
-complete -c flux -n "__fish_flux_using_subcommand listen" -l api-key-file -d 'Read the API key (Deepgram) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN (keeps it out of `ps` and shell history)' -r -F
+complete -c flux -n "__fish_flux_using_subcommand listen" -l provider -d 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux); or Fireworks streaming ASR' -r -f -a "deepgram\t'Deepgram\'s /v2/listen (hosted, regional, self-hosted, or `flux serve`)'
+cloudflare\t'Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker)'
+fireworks\t'Fireworks AI streaming transcription (segments, from which flux derives turns)'"
+complete -c flux -n "__fish_flux_using_subcommand listen" -l url -d 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL). Fireworks: the whole endpoint, used as given (e.g. a `flux serve` address with /v1/audio/transcriptions/streaming)' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l api-key-file -d 'Read the API key (Deepgram, Fireworks) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN / FIREWORKS_API_KEY (keeps it out of `ps` and shell history)' -r -F
 complete -c flux -n "__fish_flux_using_subcommand listen" -l account-id -d 'Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID)' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l gateway -d 'Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization)' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l header -d 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed' -r
@@ -102,7 +107,7 @@ complete -c flux -n "__fish_flux_using_subcommand listen" -l ca-cert -d 'Also tr
 complete -c flux -n "__fish_flux_using_subcommand listen" -l max-reconnects -d 'Reconnect at most N times after the connection drops, fails or stalls (the count resets after a minute of healthy audio); 0 never reconnects. The open turn\'s audio is sent again, so no speech is lost' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l stall-timeout -d 'Reconnect when audio is flowing but the server has sent nothing for SECONDS (0.5 to 3600)' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l control -d 'Read control messages from FILE (a FIFO works) while streaming: one JSON object per line, as Flux\'s own messages ({"type":"Configure",...}, {"type":"ForceEndTurn"}, {"type":"CloseStream"} to finish), with an optional "at": SECONDS of audio to delay it until then. See docs/control.md' -r -F
-complete -c flux -n "__fish_flux_using_subcommand listen" -l model -d 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en)' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l model -d 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en). Fireworks: fireworks-asr-large (v1, the default) or fireworks-asr-v2 (v2, preview)' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l sample-rate -d 'Sample rate sent to Flux, in Hz: 8000, 16000, 24000, 44100 or 48000 (audio is resampled to it)' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l chunk-ms -d 'Audio per WebSocket message, in milliseconds: 10 to 1000 (Deepgram recommends 80)' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l eot-threshold -d 'End-of-turn confidence needed to end a turn (0.5 to 1.0; 1.0 leaves ends to --eot-timeout-ms). Server default 0.7' -r
@@ -113,6 +118,9 @@ complete -c flux -n "__fish_flux_using_subcommand listen" -l language-hint -d 'E
 complete -c flux -n "__fish_flux_using_subcommand listen" -l tag -d 'Usage-reporting label; repeat for several' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l redact -d 'Redact numbers from transcripts; repeat for several kinds' -r -f -a "numbers\t'Redact numbers'
 aggressive_numbers\t'Redact numbers more aggressively'"
+complete -c flux -n "__fish_flux_using_subcommand listen" -l language -d 'Fireworks: the spoken language, an ISO 639-1 code (en, de, es, ...; also yue, zh-hant, zh-hans); left out, Fireworks detects it' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l prompt -d 'Fireworks: words or style to expect, e.g. "Um, here\'s, uh, what was recorded." keeps fillers' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l temperature -d 'Fireworks: decoding temperature, 0 to 1 (server default 0)' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l format -d 'What to print on stdout: `live` shows turns as they happen in the terminal (docs/live.md); `text` prints one line per finished turn; `jsonl` prints every event as one JSON object per line (docs/jsonl.md); `srt` and `vtt` print captions as turns finish (docs/captions.md). Default: live when stdout is a terminal, text otherwise' -r -f -a "live\t'Turns as they happen, redrawn in the terminal (stdout must be a terminal)'
 text\t'One line per finished turn'
 jsonl\t'Every event, one JSON object per line'
@@ -138,7 +146,7 @@ complete -c flux -n "__fish_flux_using_subcommand devices" -l jsonl -d 'One JSON
 complete -c flux -n "__fish_flux_using_subcommand devices" -s h -l help -d 'Print help'
 complete -c flux -n "__fish_flux_using_subcommand devices" -s V -l version -d 'Print version'
 complete -c flux -n "__fish_flux_using_subcommand serve" -l listen -d 'Address to listen on; port 0 picks a free port (the address is printed on stdout)' -r
-complete -c flux -n "__fish_flux_using_subcommand serve" -l api-key -d 'Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes)' -r
+complete -c flux -n "__fish_flux_using_subcommand serve" -l api-key -d 'Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes, or the raw KEY on Fireworks routes)' -r
 complete -c flux -n "__fish_flux_using_subcommand serve" -l script -d 'Transcript script: one line per turn, revealed word by word as the turn\'s speech goes on' -r -F
 complete -c flux -n "__fish_flux_using_subcommand serve" -l log -d 'Append one JSON line per thing received (handshakes, audio frames, control messages, closes) to FILE' -r -F
 complete -c flux -n "__fish_flux_using_subcommand serve" -l fault -d 'Inject a fault, e.g. `drop:at=2.5,conn=1`, `reject:status=429`, `delay:ms=200`; repeatable (docs/serve.md lists them all)' -r

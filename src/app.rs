@@ -38,6 +38,7 @@ mod doctor;
 mod doctor_cert;
 mod doctor_net;
 mod files;
+mod fireworks;
 mod keys;
 mod output_watch;
 mod pipeline;
@@ -266,15 +267,22 @@ struct Plan {
 
 impl Plan {
     fn new(stream: &StreamArgs, pace: &PaceArgs) -> Result<Plan, FluxError> {
+        fireworks::refuse_own_flags(stream)?;
         let dialect = match stream.provider {
             Provider::Deepgram => Dialect::Deepgram,
-            Provider::Cloudflare => Dialect::Cloudflare,
+            // Fireworks takes no Flux parameter: `fireworks::endpoint` refuses every one given.
+            Provider::Cloudflare | Provider::Fireworks => Dialect::Cloudflare,
         };
         let params = stream_params(stream, dialect);
-        params
-            .validate(dialect)
-            .map_err(|e| FluxError::Usage(flag_error(&e)))?;
-        let mut endpoint = endpoint(stream, &params)?;
+        let (mut endpoint, model) = if stream.provider == Provider::Fireworks {
+            fireworks::endpoint(stream)?
+        } else {
+            params
+                .validate(dialect)
+                .map_err(|e| FluxError::Usage(flag_error(&e)))?;
+            let model = params.model_or_default().to_string();
+            (endpoint(stream, &params)?, model)
+        };
         let user_headers = stream
             .headers
             .iter()
@@ -292,7 +300,7 @@ impl Plan {
         Ok(Plan {
             session: SessionOptions {
                 endpoint,
-                model: params.model_or_default().to_string(),
+                model,
                 sample_rate: stream.sample_rate,
                 frame_bytes: frame_samples * 2,
                 eot_timeout_ms: params.eot_timeout_ms_or_default(),
@@ -365,6 +373,7 @@ fn endpoint(stream: &StreamArgs, params: &StreamParams) -> Result<Endpoint, Flux
             },
             params,
         ),
+        Provider::Fireworks => fireworks::endpoint(stream).map(|(e, _)| e),
     }
 }
 

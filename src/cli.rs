@@ -276,17 +276,21 @@ fn parse_pace(s: &str) -> Result<f64, String> {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Connection")]
 pub struct StreamArgs {
-    /// Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux).
+    /// Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux);
+    /// or Fireworks streaming ASR.
     #[arg(long, value_name = "PROVIDER", default_value = "deepgram", env = "FLUX_PROVIDER", value_parser = ProviderParser)]
     pub provider: Provider,
     /// Send to this server instead. Deepgram: a base URL such as a `flux serve` address
     /// (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted
     /// Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare:
     /// the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL).
+    /// Fireworks: the whole endpoint, used as given (e.g. a `flux serve` address with
+    /// /v1/audio/transcriptions/streaming).
     #[arg(long, value_name = "URL", env = "FLUX_URL")]
     pub url: Option<String>,
-    /// Read the API key (Deepgram) or API token (Cloudflare) from this file instead of
-    /// DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN (keeps it out of `ps` and shell history).
+    /// Read the API key (Deepgram, Fireworks) or API token (Cloudflare) from this file
+    /// instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN / FIREWORKS_API_KEY (keeps it out of
+    /// `ps` and shell history).
     #[arg(long, value_name = "FILE")]
     pub api_key_file: Option<PathBuf>,
     /// Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID).
@@ -330,7 +334,8 @@ pub struct StreamArgs {
     pub control: Option<PathBuf>,
 
     /// Flux model: flux-general-en (the default), or flux-general-multi for multilingual
-    /// audio. Deepgram only (Cloudflare serves flux-general-en).
+    /// audio. Deepgram only (Cloudflare serves flux-general-en). Fireworks:
+    /// fireworks-asr-large (v1, the default) or fireworks-asr-v2 (v2, preview).
     #[arg(long, value_name = "MODEL", help_heading = "Flux")]
     pub model: Option<String>,
     /// Sample rate sent to Flux, in Hz: 8000, 16000, 24000, 44100 or 48000 (audio is
@@ -379,6 +384,18 @@ pub struct StreamArgs {
     /// Opt out of Deepgram's Model Improvement Program.
     #[arg(long, help_heading = "Flux")]
     pub mip_opt_out: bool,
+
+    /// Fireworks: the spoken language, an ISO 639-1 code (en, de, es, ...; also yue, zh-hant,
+    /// zh-hans); left out, Fireworks detects it.
+    #[arg(long, value_name = "LANG", help_heading = "Fireworks")]
+    pub language: Option<String>,
+    /// Fireworks: words or style to expect, e.g. "Um, here's, uh, what was recorded." keeps
+    /// fillers.
+    #[arg(long, value_name = "TEXT", help_heading = "Fireworks")]
+    pub prompt: Option<String>,
+    /// Fireworks: decoding temperature, 0 to 1 (server default 0).
+    #[arg(long, value_name = "X", help_heading = "Fireworks")]
+    pub temperature: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -387,6 +404,8 @@ pub enum Provider {
     Deepgram,
     /// Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker).
     Cloudflare,
+    /// Fireworks AI streaming transcription (segments, from which flux derives turns).
+    Fireworks,
 }
 
 /// `--provider`, parsed as clap parses any value list, except that a bad value taken from
@@ -545,7 +564,7 @@ pub enum ColorChoice {
 
 const SERVE_AFTER_HELP: &str = "\
 Routes: /v2/listen (Deepgram), /client/v4/accounts/ID/ai/run/@cf/deepgram/flux and /
-(Cloudflare). Prints its ws:// address as one line on stdout. See docs/serve.md for the
+(Cloudflare), /v1/audio/transcriptions/streaming (Fireworks). Prints its ws:// address as one line on stdout. See docs/serve.md for the
 script format, fault specs and log format.
 
 Examples:
@@ -557,7 +576,8 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the address is printed on stdout).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
     pub listen: String,
-    /// Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes).
+    /// Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes,
+    /// or the raw KEY on Fireworks routes).
     #[arg(
         long,
         value_name = "KEY",

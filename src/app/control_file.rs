@@ -28,6 +28,18 @@ pub fn parse_line(line: &str) -> Result<Control, String> {
         },
         Some(_) => return Err("`at` must be a number of seconds".into()),
     };
+    // Fireworks' own `stt.state.clear` (the session refuses it where the server has none).
+    if map.get("object").and_then(Value::as_str) == Some("stt.state.clear") {
+        let reset_id = map
+            .get("reset_id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let control = Control::ClearState(reset_id);
+        return Ok(match at {
+            Some(t) => Control::At(t, Box::new(control)),
+            None => control,
+        });
+    }
     let control = match ClientMessage::parse(&value.to_string()).map_err(|e| e.description)? {
         ClientMessage::Configure(c) => Control::Configure(c),
         ClientMessage::ForceEndTurn => Control::ForceEndTurn,
@@ -105,6 +117,19 @@ fn is_fifo(_path: &Path) -> bool {
 mod tests {
     use super::*;
     use crate::protocol::{Configure, Thresholds};
+
+    #[test]
+    fn fireworks_state_clear_is_taken_with_its_reset_id_and_time() {
+        assert_eq!(
+            parse_line(r#"{"object":"stt.state.clear","reset_id":"r1"}"#).unwrap(),
+            Control::ClearState(Some("r1".into()))
+        );
+        assert_eq!(
+            parse_line(r#"{"object":"stt.state.clear","at":2}"#).unwrap(),
+            Control::At(2.0, Box::new(Control::ClearState(None)))
+        );
+        assert!(parse_line(r#"{"object":"stt.other"}"#).is_err());
+    }
 
     #[test]
     fn lines_are_flux_messages_with_an_optional_time() {

@@ -18,7 +18,7 @@ use crate::protocol::sanitize::sanitize;
 use crate::protocol::{Dialect, ServerMessage, StreamParams};
 use crate::provider::cloudflare::{self, ACCOUNT_ENV, TOKEN_ENV};
 use crate::provider::deepgram::{self, API_KEY_ENV};
-use crate::provider::{self, Endpoint, Secret};
+use crate::provider::{self, Endpoint, Secret, fireworks};
 use crate::session::{self, Feed, SessionOptions};
 use crate::transport::websocket::WebSocket;
 use serde_json::{Map, Value, json};
@@ -122,12 +122,17 @@ pub(super) async fn run(args: DoctorArgs) -> anyhow::Result<u8> {
     let timeout = Duration::from_secs_f64(args.timeout);
     let dialect = match stream.provider {
         Provider::Deepgram => Dialect::Deepgram,
-        Provider::Cloudflare => Dialect::Cloudflare,
+        // Fireworks takes no Flux parameter: its endpoint checks its own flags.
+        Provider::Cloudflare | Provider::Fireworks => Dialect::Cloudflare,
     };
     let params = stream_params(stream, dialect);
-    params
-        .validate(dialect)
-        .map_err(|e| FluxError::Usage(flag_error(&e)))?;
+    if stream.provider == Provider::Fireworks {
+        super::fireworks::refuse_own_flags(stream)?;
+    } else {
+        params
+            .validate(dialect)
+            .map_err(|e| FluxError::Usage(flag_error(&e)))?;
+    }
     // Bad flags (a malformed --url, an unreadable --ca-cert) are usage errors, as for every
     // command; only credentials are the report's business.
     let located = located_endpoint(stream, &params)?;
@@ -255,6 +260,15 @@ fn located_endpoint(stream: &StreamArgs, params: &StreamParams) -> Result<Endpoi
             },
             params,
         ),
+        Provider::Fireworks => fireworks::endpoint(fireworks::FireworksOptions {
+            url: stream.url.as_deref(),
+            model: stream.model.as_deref(),
+            api_key: stand_in(),
+            allow_insecure: stream.allow_insecure,
+            language: stream.language.as_deref(),
+            prompt: stream.prompt.as_deref(),
+            temperature: stream.temperature,
+        }),
     };
     let mut endpoint = built?;
     if !stream.ca_certs.is_empty() {
@@ -341,6 +355,7 @@ fn credentials_check(stream: &StreamArgs, real: &Result<Endpoint, FluxError>) ->
     let (key_env, kind) = match stream.provider {
         Provider::Deepgram => (API_KEY_ENV, "API key"),
         Provider::Cloudflare => (TOKEN_ENV, "API token"),
+        Provider::Fireworks => (fireworks::KEY_ENV, "API key"),
     };
     let mut present: Vec<String> = Vec::new();
     match (&file, set(key_env)) {
@@ -394,6 +409,7 @@ fn provider_name(stream: &StreamArgs) -> &'static str {
     match stream.provider {
         Provider::Deepgram => "Deepgram",
         Provider::Cloudflare => "Cloudflare",
+        Provider::Fireworks => "Fireworks",
     }
 }
 

@@ -109,9 +109,12 @@ pub fn endpoint(opts: CloudflareOptions<'_>, params: &StreamParams) -> Result<En
             force_end_turn: false,
             configure: false,
             sends_connected: false,
+            close_finalizes: false,
+            clear_state: false,
         },
         tls: None,
         hints,
+        adapter: None,
     })
 }
 

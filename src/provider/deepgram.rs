@@ -53,6 +53,8 @@ pub fn endpoint(opts: DeepgramOptions<'_>, params: &StreamParams) -> Result<Endp
             force_end_turn: opts.force_end_turn,
             configure: true,
             sends_connected: true,
+            close_finalizes: false,
+            clear_state: false,
         },
         tls: None,
         hints: RefusalHints {
@@ -61,6 +63,7 @@ pub fn endpoint(opts: DeepgramOptions<'_>, params: &StreamParams) -> Result<Endp
             forbidden: "The key's project may not have access to this model (check --model)."
                 .into(),
         },
+        adapter: None,
     })
 }
 

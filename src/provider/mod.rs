@@ -5,6 +5,7 @@
 
 pub mod cloudflare;
 pub mod deepgram;
+pub mod fireworks;
 mod secret;
 
 pub use secret::Secret;
@@ -23,6 +24,26 @@ pub struct Capabilities {
     /// The server greets with `Connected` before it wants audio. Where that is not documented
     /// (Cloudflare), flux streams as soon as the WebSocket is open.
     pub sends_connected: bool,
+    /// The request that closes the stream makes the server finish everything it owes first
+    /// (Fireworks' trace): the session sends it at once, with no ForceEndTurn and no silence.
+    pub close_finalizes: bool,
+    /// The server clears its recognition context on request (`Control::ClearState`).
+    pub clear_state: bool,
+}
+
+/// A provider whose messages are not Flux's wraps the stream's transport in its adapter,
+/// which speaks the provider's dialect on the wire and Flux to the session.
+#[derive(Clone, Copy)]
+pub struct Adapter(
+    pub  fn(
+        std::sync::Arc<dyn crate::transport::Transport>,
+    ) -> std::sync::Arc<dyn crate::transport::Transport>,
+);
+
+impl std::fmt::Debug for Adapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Adapter")
+    }
 }
 
 /// Everything needed to open one connection.
@@ -41,6 +62,8 @@ pub struct Endpoint {
     /// What to tell people when the server refuses the credentials: only the provider knows
     /// which credential went where.
     pub hints: RefusalHints,
+    /// The provider's adapter, where its messages are not Flux's.
+    pub adapter: Option<Adapter>,
 }
 
 /// A provider's advice for refused connections, by status.

@@ -6,6 +6,7 @@
 //!   `Sec-WebSocket-Protocol: token, KEY` (the server then selects `token`).
 //! - `/client/v4/accounts/{account_id}/ai/run/@cf/deepgram/flux`: Cloudflare Workers AI REST.
 //! - `/`: the same Cloudflare dialect, as a user's Worker would expose it.
+//! - `/v1/audio/transcriptions/streaming` (and `/v2/…`): Fireworks, decided in `serve::fireworks`.
 //!
 //! Cloudflare routes take `Authorization: Bearer KEY` and answer errors in Cloudflare's
 //! envelope. Checks run in this order: route (404), `reject` fault, auth (401), parameters
@@ -105,6 +106,8 @@ pub struct Accepted {
     pub params: StreamParams,
     /// The subprotocol to select (`token` for browser-style auth), if the client offered any.
     pub subprotocol: Option<String>,
+    /// A Fireworks route: the connection speaks Fireworks (see `serve::fireworks`).
+    pub fireworks: Option<crate::serve::fireworks::FireworksConn>,
 }
 
 /// An upgrade the server refuses.
@@ -142,6 +145,9 @@ pub fn evaluate(
     reject: Option<&(u16, Option<String>)>,
     request_id: &str,
 ) -> Result<Accepted, Refusal> {
+    if let Some(string_ids) = crate::serve::fireworks::route(&head.path) {
+        return crate::serve::fireworks::evaluate(head, string_ids, api_key, reject);
+    }
     let Some(dialect) = route(&head.path) else {
         return Err(not_found(head, request_id));
     };
@@ -194,6 +200,7 @@ pub fn evaluate(
         dialect,
         params,
         subprotocol,
+        fireworks: None,
     })
 }
 
@@ -272,7 +279,8 @@ fn param_refusal(dialect: Dialect, e: &ParamError, request_id: &str) -> Refusal 
 fn not_found(head: &RequestHead, request_id: &str) -> Refusal {
     let message = format!(
         "No such endpoint `{}`; flux serve answers on /v2/listen (Deepgram), \
-         /client/v4/accounts/ACCOUNT_ID/ai/run/@cf/deepgram/flux and / (Cloudflare)",
+         /client/v4/accounts/ACCOUNT_ID/ai/run/@cf/deepgram/flux and / (Cloudflare), \
+         /v1/audio/transcriptions/streaming (Fireworks)",
         head.path
     );
     Refusal::new(None, 404, "NOT_FOUND", &message, request_id)
@@ -280,6 +288,9 @@ fn not_found(head: &RequestHead, request_id: &str) -> Refusal {
 
 /// A request to an existing path that is not a WebSocket upgrade.
 pub fn not_websocket(head: &RequestHead, request_id: &str) -> Refusal {
+    if let Some(refusal) = crate::serve::fireworks::not_websocket(head) {
+        return refusal;
+    }
     let Some(dialect) = route(&head.path) else {
         return not_found(head, request_id);
     };

@@ -112,7 +112,8 @@ fn mask_subprotocols(value: &str) -> String {
     items.join(", ")
 }
 
-/// The query string with the value of any `token` parameter masked; the rest untouched.
+/// The query string with the value of any `token` or `Authorization` parameter masked; the
+/// rest untouched.
 pub fn mask_query(query: &str) -> String {
     query
         .split('&')
@@ -121,7 +122,8 @@ pub fn mask_query(query: &str) -> String {
             let decoded: String = url::form_urlencoded::parse(key.as_bytes())
                 .map(|(k, _)| k.into_owned())
                 .collect();
-            if decoded == "token" {
+            // Fireworks takes its key as `Authorization=` where headers cannot be set.
+            if decoded == "token" || decoded.eq_ignore_ascii_case("authorization") {
                 format!("{key}={MASK}")
             } else {
                 pair.to_string()

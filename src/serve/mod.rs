@@ -1,6 +1,7 @@
 //! `flux serve`: a local Flux-compatible server for offline development and CI.
 //!
-//! It speaks Deepgram's `/v2/listen` and Cloudflare's `@cf/deepgram/flux` dialects, finds
+//! It speaks Deepgram's `/v2/listen` and Cloudflare's `@cf/deepgram/flux` dialects (and
+//! Fireworks' streaming transcription, in `fireworks`), finds
 //! turns in the audio it receives with a deterministic voice-activity detector, takes their
 //! text from a script, and can misbehave on purpose (`--fault`). See docs/serve.md.
 //!
@@ -12,6 +13,7 @@
 pub mod audio;
 pub mod config;
 pub mod fault;
+pub mod fireworks;
 pub mod handshake;
 pub mod log;
 pub mod script;
@@ -173,7 +175,8 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
     }
     eprintln!(
         "flux serve: listening on {url} (Deepgram: {url}/v2/listen; Cloudflare: \
-         {url}/client/v4/accounts/ACCOUNT/ai/run/@cf/deepgram/flux or {url}/). Ctrl-C to stop."
+         {url}/client/v4/accounts/ACCOUNT/ai/run/@cf/deepgram/flux or {url}/; Fireworks: \
+         {url}/v1/audio/transcriptions/streaming). Ctrl-C to stop."
     );
     if let Some(warning) = exposure_warning(handle.local_addr(), requires_key, lan_address) {
         eprintln!("{warning}");
@@ -348,7 +351,11 @@ async fn connection(mut tcp: TcpStream, conn: u64, shared: Arc<Shared>) {
         log: shared.log.clone(),
         idle_timeout: shared.idle_timeout,
     };
-    session::run(ws, setup).await;
+    if setup.accepted.fireworks.is_some() {
+        fireworks::session::run(ws, setup).await;
+    } else {
+        session::run(ws, setup).await;
+    }
 }
 
 fn log_handshake(shared: &Shared, conn: u64, head: &RequestHead, status: u16, request_id: &str) {

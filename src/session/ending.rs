@@ -2,7 +2,9 @@
 //!
 //! Once input is over (or finishing was asked for) and the audio queued is sent, the open
 //! turn is ended the best way the server allows: `ForceEndTurn` and its answer, or silence
-//! until the turn ends by itself; then `CloseStream`, and reading until the server closes.
+//! until the turn ends by itself; then `CloseStream`, and reading until the server closes. A
+//! server whose close request itself finishes everything owed (`close_finalizes`) needs
+//! neither.
 //! Finishing early drops audio not yet sent whatever the source's state, but what was sent
 //! still ends properly.
 
@@ -46,7 +48,7 @@ impl Run<'_> {
                 bytes: self.outcome.totals.bytes_sent,
             }));
         }
-        if self.outcome.output_closed {
+        if self.outcome.output_closed || self.opts.endpoint.capabilities.close_finalizes {
             self.close_stream().await;
         } else if self.opts.endpoint.capabilities.force_end_turn {
             if self.send_control(ClientMessage::ForceEndTurn).await {
@@ -196,6 +198,22 @@ impl Run<'_> {
                 } else {
                     self.configures.push(c);
                     self.send_next_configure().await;
+                }
+            }
+            Control::ClearState(reset_id) => {
+                if !self.opts.endpoint.capabilities.clear_state {
+                    self.warn(
+                        "clear_state_unsupported",
+                        format!(
+                            "{} cannot clear its recognition context; the request was not sent",
+                            self.opts.endpoint.provider
+                        ),
+                    );
+                } else if self.link == Link::Up && self.phase != Phase::Closing {
+                    // The provider's adapter gives it the provider's own form.
+                    let message = serde_json::json!({"type": "ClearState", "reset_id": reset_id});
+                    self.send(crate::transport::Message::Text(message.to_string()))
+                        .await;
                 }
             }
             Control::At(at, inner) => self.timed.push((at, *inner)),

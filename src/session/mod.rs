@@ -45,6 +45,8 @@ pub enum Control {
     /// Change thresholds, keyterms, language hints or numerals mid-stream. Sent one at a
     /// time: the next waits for the previous one's ConfigureSuccess or ConfigureFailure.
     Configure(Configure),
+    /// Clear the recognizer's context (where the server can), with an id its answer carries.
+    ClearState(Option<String>),
     /// Apply the inner request once this much audio (seconds) has been sent: timed changes
     /// that land at the same point of the audio whatever the pace.
     At(f64, Box<Control>),
@@ -62,6 +64,7 @@ impl std::fmt::Debug for Control {
                 "Configure {}",
                 serde_json::to_string(c).unwrap_or_default()
             ),
+            Control::ClearState(_) => f.write_str("ClearState"),
             Control::At(at, inner) => write!(f, "{inner:?} (at {at}s)"),
         }
     }
@@ -140,5 +143,10 @@ pub async fn run_over(
     controls: mpsc::Receiver<Control>,
     tap: Option<Box<dyn tap::Tap>>,
 ) -> Outcome {
+    // A provider whose messages are not Flux's speaks through its adapter.
+    let transport = match opts.endpoint.adapter {
+        Some(adapter) => (adapter.0)(transport),
+        None => transport,
+    };
     run::run(opts, transport, feed, sink, controls, tap).await
 }

@@ -19,6 +19,7 @@ mod cli_fixes;
 mod client;
 mod completions;
 mod doctor;
+mod fireworks;
 mod hostile;
 mod live;
 mod mic;

@@ -2,8 +2,10 @@
 //! test streams seconds of audio in milliseconds of wall time, while the test plays the
 //! server (accepting or refusing connections, answering, dropping, stalling). This file holds
 //! the helpers; `connections.rs` covers connecting, dropping, stalling, backoff and finishing
-//! early, `ending.rs` the Configure queue and the end of a stream.
+//! early, `ending.rs` the Configure queue and the end of a stream, `adapted.rs` a provider
+//! that speaks through its adapter and whose close request finalizes (Fireworks).
 
+mod adapted;
 mod connections;
 mod ending;
 
