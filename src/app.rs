@@ -6,8 +6,8 @@ use crate::audio::mic::{LEVEL_FLOOR_DBFS, MicOptions, MicSource, devices};
 use crate::audio::raw::{RawFormat, RawPcmSource};
 use crate::audio::wav::WavSource;
 use crate::cli::{
-    AssertArgs, Cli, Command, CompletionsArgs, DevicesArgs, FileArgs, ListenArgs, PaceArgs,
-    Provider, RedactArg, SampleFormat, ServeArgs, StreamArgs,
+    AssertArgs, Cli, Command, CompletionsArgs, ConfigArgs, DevicesArgs, FileArgs, ListenArgs,
+    PaceArgs, Provider, RedactArg, SampleFormat, ServeArgs, StreamArgs,
 };
 use crate::completions;
 use crate::error::{ExitCode, FluxError};
@@ -21,6 +21,7 @@ use crate::serve;
 use crate::session::SessionOptions;
 use crate::session::tap::{Tap, WavTap};
 use capped::Capped;
+use config::credentials::{self, Kind, Places};
 use files::{Input, refuse_overwriting_inputs};
 use output_watch::print;
 use pipeline::{Extras, stream};
@@ -32,6 +33,7 @@ use std::time::Duration;
 
 mod batch;
 mod capped;
+pub mod config;
 mod control_file;
 mod controller;
 mod files;
@@ -54,7 +56,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Devices(args) => run_devices(args),
         Command::Completions(args) => print_completions(args),
         Command::Man => print(&completions::man()?),
+        Command::Config(args) => print_config(args),
     }
+}
+
+/// `flux config`: the effective settings and where each came from, on stdout.
+fn print_config(args: ConfigArgs) -> anyhow::Result<u8> {
+    let env = |k: &str| std::env::var(k).ok();
+    print(config::show::render(config::current(), &args.stream.headers, &env).as_bytes())
 }
 
 /// `flux completions SHELL`: the script on stdout.
@@ -265,7 +274,10 @@ impl Plan {
             Provider::Deepgram => Dialect::Deepgram,
             Provider::Cloudflare => Dialect::Cloudflare,
         };
-        let params = stream_params(stream, dialect);
+        let mut params = stream_params(stream, dialect);
+        params
+            .keyterms
+            .extend(config::keyterms::read_all(&stream.keyterm_files)?);
         params
             .validate(dialect)
             .map_err(|e| FluxError::Usage(flag_error(&e)))?;
@@ -340,13 +352,25 @@ fn endpoint(stream: &StreamArgs, params: &StreamParams) -> Result<Endpoint, Flux
                     )));
                 }
             }
-            deepgram::endpoint(
+            let places = Places {
+                key_file: stream.api_key_file.as_deref(),
+                token_file: stream.access_token_file.as_deref(),
+                key_var: deepgram::API_KEY_ENV,
+                token_var: Some(deepgram::ACCESS_TOKEN_ENV),
+            };
+            let credential = match credentials::resolve(config::current(), &places)? {
+                Some((Kind::AccessToken, token)) => Some(deepgram::Credential::AccessToken(token)),
+                Some((Kind::ApiKey, key)) => Some(deepgram::Credential::ApiKey(key)),
+                None => None,
+            };
+            deepgram::endpoint_with(
                 DeepgramOptions {
                     base_url: stream.url.as_deref(),
-                    api_key: deepgram::api_key(stream.api_key_file.as_deref())?,
+                    api_key: None,
                     allow_insecure: stream.allow_insecure,
                     force_end_turn: !stream.no_force_end_turn,
                 },
+                credential,
                 params,
             )
         }
@@ -355,12 +379,30 @@ fn endpoint(stream: &StreamArgs, params: &StreamParams) -> Result<Endpoint, Flux
                 url: stream.url.as_deref(),
                 gateway: stream.gateway.as_deref(),
                 account_id: cloudflare::account_id(stream.account_id.as_deref()),
-                api_token: cloudflare::api_token(stream.api_key_file.as_deref())?,
+                api_token: cloudflare_token(stream)?,
                 allow_insecure: stream.allow_insecure,
             },
             params,
         ),
     }
+}
+
+/// Cloudflare's API token by the usual precedence; temporary tokens are Deepgram's.
+fn cloudflare_token(stream: &StreamArgs) -> Result<Option<provider::Secret>, FluxError> {
+    if stream.access_token_file.is_some() {
+        return Err(FluxError::Usage(
+            "--access-token-file is for --provider deepgram (Deepgram's temporary tokens); \
+             Cloudflare takes its API token from --api-key-file or CLOUDFLARE_API_TOKEN"
+                .into(),
+        ));
+    }
+    let places = Places {
+        key_file: stream.api_key_file.as_deref(),
+        token_file: None,
+        key_var: cloudflare::TOKEN_ENV,
+        token_var: None,
+    };
+    Ok(credentials::resolve(config::current(), &places)?.map(|(_, token)| token))
 }
 
 /// The stream parameters the flags ask for. flux always sends raw linear16 (it conditions
@@ -402,7 +444,13 @@ fn flag_error(e: &ParamError) -> String {
                 "keyterm" | "language_hint" | "tag" => format!("--{}", p.replace('_', "-")),
                 other => format!("--{}", other.replace('_', "-")),
             };
-            format!("invalid {flag}: {}", e.message)
+            let key = p.replace('-', "_");
+            match config::current().origin(&key) {
+                config::Origin::Profile(place) => {
+                    format!("invalid `{key}` ({place}): {}", e.message)
+                }
+                _ => format!("invalid {flag}: {}", e.message),
+            }
         }
         None => e.message.clone(),
     }

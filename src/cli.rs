@@ -15,7 +15,9 @@ use std::path::PathBuf;
         flux streams audio (a microphone, a WAV file, or raw PCM on stdin) to Deepgram's Flux model over \
         WebSocket and prints the conversation's turns: finished turns as text, or every event \
         as JSON lines. `flux serve` runs a local Flux-compatible server for offline work and CI.\n\n\
-        Credentials: DEEPGRAM_API_KEY, or --api-key-file FILE.",
+        Credentials: DEEPGRAM_API_KEY, or --api-key-file FILE; a temporary token: \
+        DEEPGRAM_ACCESS_TOKEN, or --access-token-file FILE. Settings can also come from a config \
+        file's profiles (docs/configuration.md; `flux config` shows what applies).",
     after_help = ExitCode::help_table(),
     propagate_version = true,
     // A repeated flag means its last value, as in rg and curl, so aliases and wrappers that
@@ -26,6 +28,13 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else
+    /// ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md.
+    #[arg(long, global = true, value_name = "FILE", env = "FLUX_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Use the config file's [profile.NAME] on top of its [default] table.
+    #[arg(long, global = true, value_name = "NAME", env = "FLUX_PROFILE")]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,6 +56,20 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print flux's manual page (roff) on stdout, e.g. `flux man | man -l -`.
     Man,
+    /// Print the effective settings (flags, environment, profile, defaults) and where each came
+    /// from; credentials are never shown.
+    Config(ConfigArgs),
+}
+
+/// `flux config` takes the settings `file` and `listen` take, to show what they would use.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    pub pace: PaceArgs,
+    #[command(flatten)]
+    pub stream: StreamArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 const COMPLETIONS_AFTER_HELP: &str = "\
@@ -255,6 +278,12 @@ pub struct StreamArgs {
     /// DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN (keeps it out of `ps` and shell history).
     #[arg(long, value_name = "FILE")]
     pub api_key_file: Option<PathBuf>,
+    /// Deepgram: read a temporary token (from /v1/auth/grant) from this file instead of
+    /// DEEPGRAM_ACCESS_TOKEN; it is sent as `Authorization: Bearer`. With a key set too, the
+    /// one set at the higher level (flag > environment > profile) is used, the token on a tie,
+    /// and stderr says which.
+    #[arg(long, value_name = "FILE")]
+    pub access_token_file: Option<PathBuf>,
     /// Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID).
     #[arg(long, value_name = "ID")]
     pub account_id: Option<String>,
@@ -321,6 +350,10 @@ pub struct StreamArgs {
     /// Boost recognition of a term or phrase; repeat for several.
     #[arg(long = "keyterm", value_name = "TERM", help_heading = "Flux")]
     pub keyterms: Vec<String>,
+    /// Read keyterms from FILE, one per line (blank lines and lines starting with # are
+    /// skipped); added to --keyterm's. Repeatable.
+    #[arg(long = "keyterm-file", value_name = "FILE", help_heading = "Flux")]
+    pub keyterm_files: Vec<PathBuf>,
     /// Expected language for flux-general-multi (en, es, fr, de, hi, ru, pt, ja, it, nl);
     /// repeat for several.
     #[arg(long = "language-hint", value_name = "LANG", help_heading = "Flux")]
