@@ -22,6 +22,7 @@ mod hostile;
 mod live;
 mod mic;
 mod output;
+mod profiles;
 mod providers;
 mod resilience;
 mod security;
