@@ -544,7 +544,7 @@ pub enum ColorChoice {
 
 const SERVE_AFTER_HELP: &str = "\
 Routes: /v2/listen (Deepgram), /client/v4/accounts/ID/ai/run/@cf/deepgram/flux and /
-(Cloudflare). Prints its ws:// address as one line on stdout. See docs/serve.md for the
+(Cloudflare), POST /v1/auth/grant (temporary tokens for /v2/listen). Prints its ws:// address as one line on stdout. See docs/serve.md for the
 script format, fault specs and log format.
 
 Examples:
@@ -556,7 +556,8 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the address is printed on stdout).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
     pub listen: String,
-    /// Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes).
+    /// Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes);
+    /// /v2/listen also takes `Bearer TOKEN` with a token from POST /v1/auth/grant.
     #[arg(
         long,
         value_name = "KEY",

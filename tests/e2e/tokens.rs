@@ -311,4 +311,7 @@ async fn a_token_only_has_to_be_valid_when_the_connection_opens() {
         serve_support::header(&client.response, "sec-websocket-protocol"),
         "bearer"
     );
+    let log = std::fs::read_to_string(&serve.log).unwrap();
+    assert!(log.contains("bearer, ***"), "{log}");
+    assert!(!log.contains(&fresh) && !log.contains(&short), "{log}");
 }
