@@ -342,9 +342,15 @@ fn check_control_file(path: &Path) -> Result<(), FluxError> {
 fn endpoint(stream: &StreamArgs, params: &StreamParams) -> Result<Endpoint, FluxError> {
     match stream.provider {
         Provider::Deepgram => {
+            // From a profile they are ignored: a [default] table may serve several providers.
+            let typed =
+                |key: &str| !matches!(config::current().origin(key), config::Origin::Profile(_));
             for (flag, given) in [
-                ("--account-id", stream.account_id.is_some()),
-                ("--gateway", stream.gateway.is_some()),
+                (
+                    "--account-id",
+                    stream.account_id.is_some() && typed("account_id"),
+                ),
+                ("--gateway", stream.gateway.is_some() && typed("gateway")),
             ] {
                 if given {
                     return Err(FluxError::Usage(format!(
@@ -389,7 +395,12 @@ fn endpoint(stream: &StreamArgs, params: &StreamParams) -> Result<Endpoint, Flux
 
 /// Cloudflare's API token by the usual precedence; temporary tokens are Deepgram's.
 fn cloudflare_token(stream: &StreamArgs) -> Result<Option<provider::Secret>, FluxError> {
-    if stream.access_token_file.is_some() {
+    let from_profile = matches!(
+        config::current().origin("access_token_file"),
+        config::Origin::Profile(_)
+    );
+    // From a profile it is ignored: a [default] table may serve several providers.
+    if stream.access_token_file.is_some() && !from_profile {
         return Err(FluxError::Usage(
             "--access-token-file is for --provider deepgram (Deepgram's temporary tokens); \
              Cloudflare takes its API token from --api-key-file or CLOUDFLARE_API_TOKEN"

@@ -204,7 +204,13 @@ fn the_credential_follows_the_same_order_and_is_never_shown() {
     let args = ["--config", config, "--profile", "ci"];
     let line = shown("credential", &[], &[]);
     assert_eq!(line, "credential = (none)  # no key or token is set");
+    let line = shown("credential", &args, &[]);
+    assert!(
+        line.contains("$DG_KEY_CI") && line.contains("NOT SET"),
+        "{line}"
+    );
     let line = shown("credential", &args, &[("DG_KEY_CI", "profilekey-CANARY-2")]);
+    assert!(line.contains("value hidden"), "{line}");
     assert!(
         line.contains("the API key from $DG_KEY_CI (api_key_env, [profile.ci]"),
         "{line}"
@@ -255,7 +261,7 @@ fn a_profile_drives_a_real_run_and_flags_still_win() {
         &config_dir.join("flux"),
         "config.toml",
         &format!(
-            "[default]\nformat = \"text\"\n\n[profile.ci]\nurl = \"{}\"\napi_key_file = \"key\"\n\
+            "[default]\nformat = \"text\"\naccount_id = \"for-cloudflare-runs\"\n\n[profile.ci]\nurl = \"{}\"\napi_key_file = \"key\"\n\
              keyterm = [\"Beckett\"]\nkeyterm_file = \"terms.txt\"\ntag = [\"nightly\"]\n\
              eot_threshold = 0.8\nformat = \"jsonl\"\nfast = true\n",
             serve.url
@@ -290,6 +296,7 @@ fn a_profile_drives_a_real_run_and_flags_still_win() {
     ] {
         assert!(query.contains(part), "{part} missing from {query}");
     }
+    // The [default] table's Cloudflare account id does not stop a Deepgram run.
     // A flag beats the profile; one that conflicts with a profile value (--text against
     // format) drops it; the default table alone still applies without a profile.
     let out = run(

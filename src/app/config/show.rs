@@ -102,11 +102,22 @@ fn credential_line(resolved: &Resolved, env: &dyn Fn(&str) -> Option<String>) ->
     let all = credentials::candidates(resolved, &places, env);
     let (chosen, _) = credentials::choose(&all);
     let mut out = match chosen {
-        Some(c) => format!(
-            "credential = {}  # {}\n",
-            quote(&format!("{} (value hidden)", c.describe())),
-            label(&c.origin)
-        ),
+        Some(c) => {
+            let unset = match &c.source {
+                credentials::Source::Var(v) => env(v).is_none_or(|x| x.trim().is_empty()),
+                credentials::Source::File(_) => false,
+            };
+            let state = if unset {
+                "NOT SET: export it, or the run fails"
+            } else {
+                "value hidden"
+            };
+            format!(
+                "credential = {}  # {}\n",
+                quote(&format!("{} ({state})", c.describe())),
+                label(&c.origin)
+            )
+        }
         None => "credential = (none)  # no key or token is set\n".to_string(),
     };
     for c in all.iter().skip(1) {
