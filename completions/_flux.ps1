@@ -21,6 +21,8 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'flux' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Use the config file''s [profile.NAME] on top of its [default] table')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -32,6 +34,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print flux''s manual page (roff) on stdout, e.g. `flux man | man -l -`')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print the effective settings (flags, environment, profile, defaults) and where each came from; credentials are never shown')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -48,6 +51,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('--provider', '--provider', [CompletionResultType]::ParameterName, 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux); or Fireworks streaming ASR')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL). Fireworks: the whole endpoint, used as given (e.g. a `flux serve` address with /v1/audio/transcriptions/streaming)')
             [CompletionResult]::new('--api-key-file', '--api-key-file', [CompletionResultType]::ParameterName, 'Read the API key (Deepgram, Fireworks) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN / FIREWORKS_API_KEY (keeps it out of `ps` and shell history)')
+            [CompletionResult]::new('--access-token-file', '--access-token-file', [CompletionResultType]::ParameterName, 'Deepgram: read a temporary token (from /v1/auth/grant) from this file instead of DEEPGRAM_ACCESS_TOKEN; it is sent as `Authorization: Bearer`. With a key set too, the one set at the higher level (flag > environment > profile) is used, the token on a tie, and stderr says which')
             [CompletionResult]::new('--account-id', '--account-id', [CompletionResultType]::ParameterName, 'Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID)')
             [CompletionResult]::new('--gateway', '--gateway', [CompletionResultType]::ParameterName, 'Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization)')
             [CompletionResult]::new('--header', '--header', [CompletionResultType]::ParameterName, 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed')
@@ -62,6 +66,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('--eager-eot-threshold', '--eager-eot-threshold', [CompletionResultType]::ParameterName, 'Confidence for EagerEndOfTurn events (0.3 to 0.9, at most --eot-threshold); enables EagerEndOfTurn and TurnResumed')
             [CompletionResult]::new('--eot-timeout-ms', '--eot-timeout-ms', [CompletionResultType]::ParameterName, 'End a turn after this much audio without speech, whatever the confidence (500 to 60000). Server default 5000')
             [CompletionResult]::new('--keyterm', '--keyterm', [CompletionResultType]::ParameterName, 'Boost recognition of a term or phrase; repeat for several')
+            [CompletionResult]::new('--keyterm-file', '--keyterm-file', [CompletionResultType]::ParameterName, 'Read keyterms from FILE, one per line (blank lines and lines starting with # are skipped); added to --keyterm''s. Repeatable')
             [CompletionResult]::new('--language-hint', '--language-hint', [CompletionResultType]::ParameterName, 'Expected language for flux-general-multi (en, es, fr, de, hi, ru, pt, ja, it, nl); repeat for several')
             [CompletionResult]::new('--tag', '--tag', [CompletionResultType]::ParameterName, 'Usage-reporting label; repeat for several')
             [CompletionResult]::new('--redact', '--redact', [CompletionResultType]::ParameterName, 'Redact numbers from transcripts; repeat for several kinds')
@@ -70,6 +75,8 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('--temperature', '--temperature', [CompletionResultType]::ParameterName, 'Fireworks: decoding temperature, 0 to 1 (server default 0)')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'What to print on stdout: `live` shows turns as they happen in the terminal (docs/live.md); `text` prints one line per finished turn; `jsonl` prints every event as one JSON object per line (docs/jsonl.md); `srt` and `vtt` print captions as turns finish (docs/captions.md). Default: live when stdout is a terminal, text otherwise')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in the live view and progress bar: auto (unless NO_COLOR is set and not empty, or TERM=dumb), always or never. Nothing else is ever coloured')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Use the config file''s [profile.NAME] on top of its [default] table')
             [CompletionResult]::new('--fast', '--fast', [CompletionResultType]::ParameterName, 'Send audio as fast as the connection takes it (for tests and batch jobs; same caveat as --pace)')
             [CompletionResult]::new('--allow-insecure', '--allow-insecure', [CompletionResultType]::ParameterName, 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)')
             [CompletionResult]::new('--no-force-end-turn', '--no-force-end-turn', [CompletionResultType]::ParameterName, 'The server has no ForceEndTurn (self-hosted Deepgram): end the stream by sending silence until the last turn ends instead. Implied for Cloudflare')
@@ -97,6 +104,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('--provider', '--provider', [CompletionResultType]::ParameterName, 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux); or Fireworks streaming ASR')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL). Fireworks: the whole endpoint, used as given (e.g. a `flux serve` address with /v1/audio/transcriptions/streaming)')
             [CompletionResult]::new('--api-key-file', '--api-key-file', [CompletionResultType]::ParameterName, 'Read the API key (Deepgram, Fireworks) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN / FIREWORKS_API_KEY (keeps it out of `ps` and shell history)')
+            [CompletionResult]::new('--access-token-file', '--access-token-file', [CompletionResultType]::ParameterName, 'Deepgram: read a temporary token (from /v1/auth/grant) from this file instead of DEEPGRAM_ACCESS_TOKEN; it is sent as `Authorization: Bearer`. With a key set too, the one set at the higher level (flag > environment > profile) is used, the token on a tie, and stderr says which')
             [CompletionResult]::new('--account-id', '--account-id', [CompletionResultType]::ParameterName, 'Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID)')
             [CompletionResult]::new('--gateway', '--gateway', [CompletionResultType]::ParameterName, 'Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization)')
             [CompletionResult]::new('--header', '--header', [CompletionResultType]::ParameterName, 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed')
@@ -111,6 +119,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('--eager-eot-threshold', '--eager-eot-threshold', [CompletionResultType]::ParameterName, 'Confidence for EagerEndOfTurn events (0.3 to 0.9, at most --eot-threshold); enables EagerEndOfTurn and TurnResumed')
             [CompletionResult]::new('--eot-timeout-ms', '--eot-timeout-ms', [CompletionResultType]::ParameterName, 'End a turn after this much audio without speech, whatever the confidence (500 to 60000). Server default 5000')
             [CompletionResult]::new('--keyterm', '--keyterm', [CompletionResultType]::ParameterName, 'Boost recognition of a term or phrase; repeat for several')
+            [CompletionResult]::new('--keyterm-file', '--keyterm-file', [CompletionResultType]::ParameterName, 'Read keyterms from FILE, one per line (blank lines and lines starting with # are skipped); added to --keyterm''s. Repeatable')
             [CompletionResult]::new('--language-hint', '--language-hint', [CompletionResultType]::ParameterName, 'Expected language for flux-general-multi (en, es, fr, de, hi, ru, pt, ja, it, nl); repeat for several')
             [CompletionResult]::new('--tag', '--tag', [CompletionResultType]::ParameterName, 'Usage-reporting label; repeat for several')
             [CompletionResult]::new('--redact', '--redact', [CompletionResultType]::ParameterName, 'Redact numbers from transcripts; repeat for several kinds')
@@ -119,6 +128,8 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('--temperature', '--temperature', [CompletionResultType]::ParameterName, 'Fireworks: decoding temperature, 0 to 1 (server default 0)')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'What to print on stdout: `live` shows turns as they happen in the terminal (docs/live.md); `text` prints one line per finished turn; `jsonl` prints every event as one JSON object per line (docs/jsonl.md); `srt` and `vtt` print captions as turns finish (docs/captions.md). Default: live when stdout is a terminal, text otherwise')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in the live view and progress bar: auto (unless NO_COLOR is set and not empty, or TERM=dumb), always or never. Nothing else is ever coloured')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Use the config file''s [profile.NAME] on top of its [default] table')
             [CompletionResult]::new('--stdin', '--stdin', [CompletionResultType]::ParameterName, 'Read raw PCM from stdin until end of input (e.g. from sox, ffmpeg or arecord)')
             [CompletionResult]::new('--mic', '--mic', [CompletionResultType]::ParameterName, 'Capture from a microphone (the default input device, or --device) until Ctrl-C or --duration. Ctrl-C once finishes the last turn and exits 0; twice exits at once')
             [CompletionResult]::new('--fast', '--fast', [CompletionResultType]::ParameterName, 'Send audio as fast as the connection takes it (for tests and batch jobs; same caveat as --pace)')
@@ -138,6 +149,8 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             break
         }
         'flux;devices' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Use the config file''s [profile.NAME] on top of its [default] table')
             [CompletionResult]::new('--jsonl', '--jsonl', [CompletionResultType]::ParameterName, 'One JSON object per device: {id, description, default, channels, sample_rates, default_config: {sample_format, sample_rate, channels}}')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -147,11 +160,13 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
         }
         'flux;serve' {
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on; port 0 picks a free port (the address is printed on stdout)')
-            [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes, or the raw KEY on Fireworks routes)')
+            [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes, or the raw KEY on Fireworks routes); /v2/listen also takes `Bearer TOKEN` with a token from POST /v1/auth/grant')
             [CompletionResult]::new('--script', '--script', [CompletionResultType]::ParameterName, 'Transcript script: one line per turn, revealed word by word as the turn''s speech goes on')
             [CompletionResult]::new('--log', '--log', [CompletionResultType]::ParameterName, 'Append one JSON line per thing received (handshakes, audio frames, control messages, closes) to FILE')
             [CompletionResult]::new('--fault', '--fault', [CompletionResultType]::ParameterName, 'Inject a fault, e.g. `drop:at=2.5,conn=1`, `reject:status=429`, `delay:ms=200`; repeatable (docs/serve.md lists them all)')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close a connection that has received no audio for SECONDS, as Deepgram does (a fatal `Error` NET-0001, then close 1011), so keep-alive logic can be tested; 0 never closes')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Use the config file''s [profile.NAME] on top of its [default] table')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -159,6 +174,8 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             break
         }
         'flux;completions' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Use the config file''s [profile.NAME] on top of its [default] table')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -166,6 +183,8 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             break
         }
         'flux;man' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Use the config file''s [profile.NAME] on top of its [default] table')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -174,9 +193,10 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
         }
         'flux;doctor' {
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give each network step (DNS, TCP, TLS, the handshake) this long: 0.1 to 300 seconds')
-            [CompletionResult]::new('--provider', '--provider', [CompletionResultType]::ParameterName, 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux)')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL)')
-            [CompletionResult]::new('--api-key-file', '--api-key-file', [CompletionResultType]::ParameterName, 'Read the API key (Deepgram) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN (keeps it out of `ps` and shell history)')
+            [CompletionResult]::new('--provider', '--provider', [CompletionResultType]::ParameterName, 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux); or Fireworks streaming ASR')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL). Fireworks: the whole endpoint, used as given (e.g. a `flux serve` address with /v1/audio/transcriptions/streaming)')
+            [CompletionResult]::new('--api-key-file', '--api-key-file', [CompletionResultType]::ParameterName, 'Read the API key (Deepgram, Fireworks) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN / FIREWORKS_API_KEY (keeps it out of `ps` and shell history)')
+            [CompletionResult]::new('--access-token-file', '--access-token-file', [CompletionResultType]::ParameterName, 'Deepgram: read a temporary token (from /v1/auth/grant) from this file instead of DEEPGRAM_ACCESS_TOKEN; it is sent as `Authorization: Bearer`. With a key set too, the one set at the higher level (flag > environment > profile) is used, the token on a tie, and stderr says which')
             [CompletionResult]::new('--account-id', '--account-id', [CompletionResultType]::ParameterName, 'Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID)')
             [CompletionResult]::new('--gateway', '--gateway', [CompletionResultType]::ParameterName, 'Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization)')
             [CompletionResult]::new('--header', '--header', [CompletionResultType]::ParameterName, 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed')
@@ -184,22 +204,75 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('--max-reconnects', '--max-reconnects', [CompletionResultType]::ParameterName, 'Reconnect at most N times after the connection drops, fails or stalls (the count resets after a minute of healthy audio); 0 never reconnects. The open turn''s audio is sent again, so no speech is lost')
             [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Reconnect when audio is flowing but the server has sent nothing for SECONDS (0.5 to 3600)')
             [CompletionResult]::new('--control', '--control', [CompletionResultType]::ParameterName, 'Read control messages from FILE (a FIFO works) while streaming: one JSON object per line, as Flux''s own messages ({"type":"Configure",...}, {"type":"ForceEndTurn"}, {"type":"CloseStream"} to finish), with an optional "at": SECONDS of audio to delay it until then. See docs/control.md')
-            [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en)')
+            [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en). Fireworks: fireworks-asr-large (v1, the default) or fireworks-asr-v2 (v2, preview)')
             [CompletionResult]::new('--sample-rate', '--sample-rate', [CompletionResultType]::ParameterName, 'Sample rate sent to Flux, in Hz: 8000, 16000, 24000, 44100 or 48000 (audio is resampled to it)')
             [CompletionResult]::new('--chunk-ms', '--chunk-ms', [CompletionResultType]::ParameterName, 'Audio per WebSocket message, in milliseconds: 10 to 1000 (Deepgram recommends 80)')
             [CompletionResult]::new('--eot-threshold', '--eot-threshold', [CompletionResultType]::ParameterName, 'End-of-turn confidence needed to end a turn (0.5 to 1.0; 1.0 leaves ends to --eot-timeout-ms). Server default 0.7')
             [CompletionResult]::new('--eager-eot-threshold', '--eager-eot-threshold', [CompletionResultType]::ParameterName, 'Confidence for EagerEndOfTurn events (0.3 to 0.9, at most --eot-threshold); enables EagerEndOfTurn and TurnResumed')
             [CompletionResult]::new('--eot-timeout-ms', '--eot-timeout-ms', [CompletionResultType]::ParameterName, 'End a turn after this much audio without speech, whatever the confidence (500 to 60000). Server default 5000')
             [CompletionResult]::new('--keyterm', '--keyterm', [CompletionResultType]::ParameterName, 'Boost recognition of a term or phrase; repeat for several')
+            [CompletionResult]::new('--keyterm-file', '--keyterm-file', [CompletionResultType]::ParameterName, 'Read keyterms from FILE, one per line (blank lines and lines starting with # are skipped); added to --keyterm''s. Repeatable')
             [CompletionResult]::new('--language-hint', '--language-hint', [CompletionResultType]::ParameterName, 'Expected language for flux-general-multi (en, es, fr, de, hi, ru, pt, ja, it, nl); repeat for several')
             [CompletionResult]::new('--tag', '--tag', [CompletionResultType]::ParameterName, 'Usage-reporting label; repeat for several')
             [CompletionResult]::new('--redact', '--redact', [CompletionResultType]::ParameterName, 'Redact numbers from transcripts; repeat for several kinds')
+            [CompletionResult]::new('--language', '--language', [CompletionResultType]::ParameterName, 'Fireworks: the spoken language, an ISO 639-1 code (en, de, es, ...; also yue, zh-hant, zh-hans); left out, Fireworks detects it')
+            [CompletionResult]::new('--prompt', '--prompt', [CompletionResultType]::ParameterName, 'Fireworks: words or style to expect, e.g. "Um, here''s, uh, what was recorded." keeps fillers')
+            [CompletionResult]::new('--temperature', '--temperature', [CompletionResultType]::ParameterName, 'Fireworks: decoding temperature, 0 to 1 (server default 0)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Use the config file''s [profile.NAME] on top of its [default] table')
             [CompletionResult]::new('--jsonl', '--jsonl', [CompletionResultType]::ParameterName, 'One JSON object per check ({type, check, ok, detail, fix, ...}) and a summary line')
             [CompletionResult]::new('--allow-insecure', '--allow-insecure', [CompletionResultType]::ParameterName, 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)')
             [CompletionResult]::new('--no-force-end-turn', '--no-force-end-turn', [CompletionResultType]::ParameterName, 'The server has no ForceEndTurn (self-hosted Deepgram): end the stream by sending silence until the last turn ends instead. Implied for Cloudflare')
             [CompletionResult]::new('--numerals', '--numerals', [CompletionResultType]::ParameterName, 'Write numbers as digits ("25" rather than "twenty five")')
             [CompletionResult]::new('--profanity-filter', '--profanity-filter', [CompletionResultType]::ParameterName, 'Mask profanity in transcripts')
             [CompletionResult]::new('--mip-opt-out', '--mip-opt-out', [CompletionResultType]::ParameterName, 'Opt out of Deepgram''s Model Improvement Program')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'flux;config' {
+            [CompletionResult]::new('--pace', '--pace', [CompletionResultType]::ParameterName, 'Send audio FACTOR times faster than real time: 0.1 to 1000 (1 = real time, the default). Flux is built for live audio: its turn timers run on audio time, so results match real time, but Deepgram does not promise the same transcripts for bursts')
+            [CompletionResult]::new('--provider', '--provider', [CompletionResultType]::ParameterName, 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux); or Fireworks streaming ASR')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL). Fireworks: the whole endpoint, used as given (e.g. a `flux serve` address with /v1/audio/transcriptions/streaming)')
+            [CompletionResult]::new('--api-key-file', '--api-key-file', [CompletionResultType]::ParameterName, 'Read the API key (Deepgram, Fireworks) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN / FIREWORKS_API_KEY (keeps it out of `ps` and shell history)')
+            [CompletionResult]::new('--access-token-file', '--access-token-file', [CompletionResultType]::ParameterName, 'Deepgram: read a temporary token (from /v1/auth/grant) from this file instead of DEEPGRAM_ACCESS_TOKEN; it is sent as `Authorization: Bearer`. With a key set too, the one set at the higher level (flag > environment > profile) is used, the token on a tie, and stderr says which')
+            [CompletionResult]::new('--account-id', '--account-id', [CompletionResultType]::ParameterName, 'Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID)')
+            [CompletionResult]::new('--gateway', '--gateway', [CompletionResultType]::ParameterName, 'Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization)')
+            [CompletionResult]::new('--header', '--header', [CompletionResultType]::ParameterName, 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed')
+            [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Also trust the CA certificate(s) in this PEM file for wss:// (a private CA, a TLS proxy); repeatable. Mozilla''s roots stay trusted; certificates are always verified')
+            [CompletionResult]::new('--max-reconnects', '--max-reconnects', [CompletionResultType]::ParameterName, 'Reconnect at most N times after the connection drops, fails or stalls (the count resets after a minute of healthy audio); 0 never reconnects. The open turn''s audio is sent again, so no speech is lost')
+            [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Reconnect when audio is flowing but the server has sent nothing for SECONDS (0.5 to 3600)')
+            [CompletionResult]::new('--control', '--control', [CompletionResultType]::ParameterName, 'Read control messages from FILE (a FIFO works) while streaming: one JSON object per line, as Flux''s own messages ({"type":"Configure",...}, {"type":"ForceEndTurn"}, {"type":"CloseStream"} to finish), with an optional "at": SECONDS of audio to delay it until then. See docs/control.md')
+            [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en). Fireworks: fireworks-asr-large (v1, the default) or fireworks-asr-v2 (v2, preview)')
+            [CompletionResult]::new('--sample-rate', '--sample-rate', [CompletionResultType]::ParameterName, 'Sample rate sent to Flux, in Hz: 8000, 16000, 24000, 44100 or 48000 (audio is resampled to it)')
+            [CompletionResult]::new('--chunk-ms', '--chunk-ms', [CompletionResultType]::ParameterName, 'Audio per WebSocket message, in milliseconds: 10 to 1000 (Deepgram recommends 80)')
+            [CompletionResult]::new('--eot-threshold', '--eot-threshold', [CompletionResultType]::ParameterName, 'End-of-turn confidence needed to end a turn (0.5 to 1.0; 1.0 leaves ends to --eot-timeout-ms). Server default 0.7')
+            [CompletionResult]::new('--eager-eot-threshold', '--eager-eot-threshold', [CompletionResultType]::ParameterName, 'Confidence for EagerEndOfTurn events (0.3 to 0.9, at most --eot-threshold); enables EagerEndOfTurn and TurnResumed')
+            [CompletionResult]::new('--eot-timeout-ms', '--eot-timeout-ms', [CompletionResultType]::ParameterName, 'End a turn after this much audio without speech, whatever the confidence (500 to 60000). Server default 5000')
+            [CompletionResult]::new('--keyterm', '--keyterm', [CompletionResultType]::ParameterName, 'Boost recognition of a term or phrase; repeat for several')
+            [CompletionResult]::new('--keyterm-file', '--keyterm-file', [CompletionResultType]::ParameterName, 'Read keyterms from FILE, one per line (blank lines and lines starting with # are skipped); added to --keyterm''s. Repeatable')
+            [CompletionResult]::new('--language-hint', '--language-hint', [CompletionResultType]::ParameterName, 'Expected language for flux-general-multi (en, es, fr, de, hi, ru, pt, ja, it, nl); repeat for several')
+            [CompletionResult]::new('--tag', '--tag', [CompletionResultType]::ParameterName, 'Usage-reporting label; repeat for several')
+            [CompletionResult]::new('--redact', '--redact', [CompletionResultType]::ParameterName, 'Redact numbers from transcripts; repeat for several kinds')
+            [CompletionResult]::new('--language', '--language', [CompletionResultType]::ParameterName, 'Fireworks: the spoken language, an ISO 639-1 code (en, de, es, ...; also yue, zh-hant, zh-hans); left out, Fireworks detects it')
+            [CompletionResult]::new('--prompt', '--prompt', [CompletionResultType]::ParameterName, 'Fireworks: words or style to expect, e.g. "Um, here''s, uh, what was recorded." keeps fillers')
+            [CompletionResult]::new('--temperature', '--temperature', [CompletionResultType]::ParameterName, 'Fireworks: decoding temperature, 0 to 1 (server default 0)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'What to print on stdout: `live` shows turns as they happen in the terminal (docs/live.md); `text` prints one line per finished turn; `jsonl` prints every event as one JSON object per line (docs/jsonl.md); `srt` and `vtt` print captions as turns finish (docs/captions.md). Default: live when stdout is a terminal, text otherwise')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in the live view and progress bar: auto (unless NO_COLOR is set and not empty, or TERM=dumb), always or never. Nothing else is ever coloured')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Use the config file''s [profile.NAME] on top of its [default] table')
+            [CompletionResult]::new('--fast', '--fast', [CompletionResultType]::ParameterName, 'Send audio as fast as the connection takes it (for tests and batch jobs; same caveat as --pace)')
+            [CompletionResult]::new('--allow-insecure', '--allow-insecure', [CompletionResultType]::ParameterName, 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)')
+            [CompletionResult]::new('--no-force-end-turn', '--no-force-end-turn', [CompletionResultType]::ParameterName, 'The server has no ForceEndTurn (self-hosted Deepgram): end the stream by sending silence until the last turn ends instead. Implied for Cloudflare')
+            [CompletionResult]::new('--numerals', '--numerals', [CompletionResultType]::ParameterName, 'Write numbers as digits ("25" rather than "twenty five")')
+            [CompletionResult]::new('--profanity-filter', '--profanity-filter', [CompletionResultType]::ParameterName, 'Mask profanity in transcripts')
+            [CompletionResult]::new('--mip-opt-out', '--mip-opt-out', [CompletionResultType]::ParameterName, 'Opt out of Deepgram''s Model Improvement Program')
+            [CompletionResult]::new('--text', '--text', [CompletionResultType]::ParameterName, 'Shorthand for --format text')
+            [CompletionResult]::new('--jsonl', '--jsonl', [CompletionResultType]::ParameterName, 'Shorthand for --format jsonl')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print no status or warnings on stderr (errors are still printed)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print no status or warnings on stderr (errors are still printed)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -214,6 +287,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print flux''s manual page (roff) on stdout, e.g. `flux man | man -l -`')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print the effective settings (flags, environment, profile, defaults) and where each came from; credentials are never shown')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -236,6 +310,9 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             break
         }
         'flux;help;doctor' {
+            break
+        }
+        'flux;help;config' {
             break
         }
         'flux;help;help' {

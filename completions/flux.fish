@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_flux_global_optspecs
-    string join \n h/help V/version
+    string join \n config= profile= h/help V/version
 end
 
 function __fish_flux_needs_command
@@ -24,6 +24,8 @@ function __fish_flux_using_subcommand
     contains -- $cmd[1] $argv
 end
 
+complete -c flux -n "__fish_flux_needs_command" -l config -d 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md' -r -F
+complete -c flux -n "__fish_flux_needs_command" -l profile -d 'Use the config file\'s [profile.NAME] on top of its [default] table' -r
 complete -c flux -n "__fish_flux_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c flux -n "__fish_flux_needs_command" -s V -l version -d 'Print version'
 complete -c flux -n "__fish_flux_needs_command" -f -a "file" -d 'Stream WAV files through Flux (each its own stream), paced like live audio by default'
@@ -33,6 +35,7 @@ complete -c flux -n "__fish_flux_needs_command" -f -a "serve" -d 'Run a local Fl
 complete -c flux -n "__fish_flux_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
 complete -c flux -n "__fish_flux_needs_command" -f -a "man" -d 'Print flux\'s manual page (roff) on stdout, e.g. `flux man | man -l -`'
 complete -c flux -n "__fish_flux_needs_command" -f -a "doctor" -d 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake'
+complete -c flux -n "__fish_flux_needs_command" -f -a "config" -d 'Print the effective settings (flags, environment, profile, defaults) and where each came from; credentials are never shown'
 complete -c flux -n "__fish_flux_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c flux -n "__fish_flux_using_subcommand file" -s j -l jobs -d 'Stream at most N files at once, up to 256 (default: as many as there are files, at most 4). Each stream has its own audio thread and connection' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l save-audio -d 'Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after conditioning) to this WAV file (one input file only)' -r -F
@@ -47,6 +50,7 @@ cloudflare\t'Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your 
 fireworks\t'Fireworks AI streaming transcription (segments, from which flux derives turns)'"
 complete -c flux -n "__fish_flux_using_subcommand file" -l url -d 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL). Fireworks: the whole endpoint, used as given (e.g. a `flux serve` address with /v1/audio/transcriptions/streaming)' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l api-key-file -d 'Read the API key (Deepgram, Fireworks) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN / FIREWORKS_API_KEY (keeps it out of `ps` and shell history)' -r -F
+complete -c flux -n "__fish_flux_using_subcommand file" -l access-token-file -d 'Deepgram: read a temporary token (from /v1/auth/grant) from this file instead of DEEPGRAM_ACCESS_TOKEN; it is sent as `Authorization: Bearer`. With a key set too, the one set at the higher level (flag > environment > profile) is used, the token on a tie, and stderr says which' -r -F
 complete -c flux -n "__fish_flux_using_subcommand file" -l account-id -d 'Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID)' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l gateway -d 'Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization)' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l header -d 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed' -r
@@ -61,6 +65,7 @@ complete -c flux -n "__fish_flux_using_subcommand file" -l eot-threshold -d 'End
 complete -c flux -n "__fish_flux_using_subcommand file" -l eager-eot-threshold -d 'Confidence for EagerEndOfTurn events (0.3 to 0.9, at most --eot-threshold); enables EagerEndOfTurn and TurnResumed' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l eot-timeout-ms -d 'End a turn after this much audio without speech, whatever the confidence (500 to 60000). Server default 5000' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l keyterm -d 'Boost recognition of a term or phrase; repeat for several' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l keyterm-file -d 'Read keyterms from FILE, one per line (blank lines and lines starting with # are skipped); added to --keyterm\'s. Repeatable' -r -F
 complete -c flux -n "__fish_flux_using_subcommand file" -l language-hint -d 'Expected language for flux-general-multi (en, es, fr, de, hi, ru, pt, ja, it, nl); repeat for several' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l tag -d 'Usage-reporting label; repeat for several' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l redact -d 'Redact numbers from transcripts; repeat for several kinds' -r -f -a "numbers\t'Redact numbers'
@@ -76,6 +81,8 @@ vtt\t'WebVTT captions from finished turns (docs/captions.md)'"
 complete -c flux -n "__fish_flux_using_subcommand file" -l color -d 'Colour in the live view and progress bar: auto (unless NO_COLOR is set and not empty, or TERM=dumb), always or never. Nothing else is ever coloured' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c flux -n "__fish_flux_using_subcommand file" -l config -d 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md' -r -F
+complete -c flux -n "__fish_flux_using_subcommand file" -l profile -d 'Use the config file\'s [profile.NAME] on top of its [default] table' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l fast -d 'Send audio as fast as the connection takes it (for tests and batch jobs; same caveat as --pace)'
 complete -c flux -n "__fish_flux_using_subcommand file" -l allow-insecure -d 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)'
 complete -c flux -n "__fish_flux_using_subcommand file" -l no-force-end-turn -d 'The server has no ForceEndTurn (self-hosted Deepgram): end the stream by sending silence until the last turn ends instead. Implied for Cloudflare'
@@ -100,6 +107,7 @@ cloudflare\t'Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your 
 fireworks\t'Fireworks AI streaming transcription (segments, from which flux derives turns)'"
 complete -c flux -n "__fish_flux_using_subcommand listen" -l url -d 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL). Fireworks: the whole endpoint, used as given (e.g. a `flux serve` address with /v1/audio/transcriptions/streaming)' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l api-key-file -d 'Read the API key (Deepgram, Fireworks) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN / FIREWORKS_API_KEY (keeps it out of `ps` and shell history)' -r -F
+complete -c flux -n "__fish_flux_using_subcommand listen" -l access-token-file -d 'Deepgram: read a temporary token (from /v1/auth/grant) from this file instead of DEEPGRAM_ACCESS_TOKEN; it is sent as `Authorization: Bearer`. With a key set too, the one set at the higher level (flag > environment > profile) is used, the token on a tie, and stderr says which' -r -F
 complete -c flux -n "__fish_flux_using_subcommand listen" -l account-id -d 'Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID)' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l gateway -d 'Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization)' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l header -d 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed' -r
@@ -114,6 +122,7 @@ complete -c flux -n "__fish_flux_using_subcommand listen" -l eot-threshold -d 'E
 complete -c flux -n "__fish_flux_using_subcommand listen" -l eager-eot-threshold -d 'Confidence for EagerEndOfTurn events (0.3 to 0.9, at most --eot-threshold); enables EagerEndOfTurn and TurnResumed' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l eot-timeout-ms -d 'End a turn after this much audio without speech, whatever the confidence (500 to 60000). Server default 5000' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l keyterm -d 'Boost recognition of a term or phrase; repeat for several' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l keyterm-file -d 'Read keyterms from FILE, one per line (blank lines and lines starting with # are skipped); added to --keyterm\'s. Repeatable' -r -F
 complete -c flux -n "__fish_flux_using_subcommand listen" -l language-hint -d 'Expected language for flux-general-multi (en, es, fr, de, hi, ru, pt, ja, it, nl); repeat for several' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l tag -d 'Usage-reporting label; repeat for several' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l redact -d 'Redact numbers from transcripts; repeat for several kinds' -r -f -a "numbers\t'Redact numbers'
@@ -129,6 +138,8 @@ vtt\t'WebVTT captions from finished turns (docs/captions.md)'"
 complete -c flux -n "__fish_flux_using_subcommand listen" -l color -d 'Colour in the live view and progress bar: auto (unless NO_COLOR is set and not empty, or TERM=dumb), always or never. Nothing else is ever coloured' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c flux -n "__fish_flux_using_subcommand listen" -l config -d 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md' -r -F
+complete -c flux -n "__fish_flux_using_subcommand listen" -l profile -d 'Use the config file\'s [profile.NAME] on top of its [default] table' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l stdin -d 'Read raw PCM from stdin until end of input (e.g. from sox, ffmpeg or arecord)'
 complete -c flux -n "__fish_flux_using_subcommand listen" -l mic -d 'Capture from a microphone (the default input device, or --device) until Ctrl-C or --duration. Ctrl-C once finishes the last turn and exits 0; twice exits at once'
 complete -c flux -n "__fish_flux_using_subcommand listen" -l fast -d 'Send audio as fast as the connection takes it (for tests and batch jobs; same caveat as --pace)'
@@ -142,26 +153,36 @@ complete -c flux -n "__fish_flux_using_subcommand listen" -l jsonl -d 'Shorthand
 complete -c flux -n "__fish_flux_using_subcommand listen" -s q -l quiet -d 'Print no status or warnings on stderr (errors are still printed)'
 complete -c flux -n "__fish_flux_using_subcommand listen" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c flux -n "__fish_flux_using_subcommand listen" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand devices" -l config -d 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md' -r -F
+complete -c flux -n "__fish_flux_using_subcommand devices" -l profile -d 'Use the config file\'s [profile.NAME] on top of its [default] table' -r
 complete -c flux -n "__fish_flux_using_subcommand devices" -l jsonl -d 'One JSON object per device: {id, description, default, channels, sample_rates, default_config: {sample_format, sample_rate, channels}}'
 complete -c flux -n "__fish_flux_using_subcommand devices" -s h -l help -d 'Print help'
 complete -c flux -n "__fish_flux_using_subcommand devices" -s V -l version -d 'Print version'
 complete -c flux -n "__fish_flux_using_subcommand serve" -l listen -d 'Address to listen on; port 0 picks a free port (the address is printed on stdout)' -r
-complete -c flux -n "__fish_flux_using_subcommand serve" -l api-key -d 'Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes, or the raw KEY on Fireworks routes)' -r
+complete -c flux -n "__fish_flux_using_subcommand serve" -l api-key -d 'Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes, or the raw KEY on Fireworks routes); /v2/listen also takes `Bearer TOKEN` with a token from POST /v1/auth/grant' -r
 complete -c flux -n "__fish_flux_using_subcommand serve" -l script -d 'Transcript script: one line per turn, revealed word by word as the turn\'s speech goes on' -r -F
 complete -c flux -n "__fish_flux_using_subcommand serve" -l log -d 'Append one JSON line per thing received (handshakes, audio frames, control messages, closes) to FILE' -r -F
 complete -c flux -n "__fish_flux_using_subcommand serve" -l fault -d 'Inject a fault, e.g. `drop:at=2.5,conn=1`, `reject:status=429`, `delay:ms=200`; repeatable (docs/serve.md lists them all)' -r
 complete -c flux -n "__fish_flux_using_subcommand serve" -l idle-timeout -d 'Close a connection that has received no audio for SECONDS, as Deepgram does (a fatal `Error` NET-0001, then close 1011), so keep-alive logic can be tested; 0 never closes' -r
+complete -c flux -n "__fish_flux_using_subcommand serve" -l config -d 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md' -r -F
+complete -c flux -n "__fish_flux_using_subcommand serve" -l profile -d 'Use the config file\'s [profile.NAME] on top of its [default] table' -r
 complete -c flux -n "__fish_flux_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c flux -n "__fish_flux_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand completions" -l config -d 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md' -r -F
+complete -c flux -n "__fish_flux_using_subcommand completions" -l profile -d 'Use the config file\'s [profile.NAME] on top of its [default] table' -r
 complete -c flux -n "__fish_flux_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c flux -n "__fish_flux_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand man" -l config -d 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md' -r -F
+complete -c flux -n "__fish_flux_using_subcommand man" -l profile -d 'Use the config file\'s [profile.NAME] on top of its [default] table' -r
 complete -c flux -n "__fish_flux_using_subcommand man" -s h -l help -d 'Print help'
 complete -c flux -n "__fish_flux_using_subcommand man" -s V -l version -d 'Print version'
 complete -c flux -n "__fish_flux_using_subcommand doctor" -l timeout -d 'Give each network step (DNS, TCP, TLS, the handshake) this long: 0.1 to 300 seconds' -r
-complete -c flux -n "__fish_flux_using_subcommand doctor" -l provider -d 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux)' -r -f -a "deepgram\t'Deepgram\'s /v2/listen (hosted, regional, self-hosted, or `flux serve`)'
-cloudflare\t'Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker)'"
-complete -c flux -n "__fish_flux_using_subcommand doctor" -l url -d 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL)' -r
-complete -c flux -n "__fish_flux_using_subcommand doctor" -l api-key-file -d 'Read the API key (Deepgram) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN (keeps it out of `ps` and shell history)' -r -F
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l provider -d 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux); or Fireworks streaming ASR' -r -f -a "deepgram\t'Deepgram\'s /v2/listen (hosted, regional, self-hosted, or `flux serve`)'
+cloudflare\t'Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker)'
+fireworks\t'Fireworks AI streaming transcription (segments, from which flux derives turns)'"
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l url -d 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL). Fireworks: the whole endpoint, used as given (e.g. a `flux serve` address with /v1/audio/transcriptions/streaming)' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l api-key-file -d 'Read the API key (Deepgram, Fireworks) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN / FIREWORKS_API_KEY (keeps it out of `ps` and shell history)' -r -F
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l access-token-file -d 'Deepgram: read a temporary token (from /v1/auth/grant) from this file instead of DEEPGRAM_ACCESS_TOKEN; it is sent as `Authorization: Bearer`. With a key set too, the one set at the higher level (flag > environment > profile) is used, the token on a tie, and stderr says which' -r -F
 complete -c flux -n "__fish_flux_using_subcommand doctor" -l account-id -d 'Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID)' -r
 complete -c flux -n "__fish_flux_using_subcommand doctor" -l gateway -d 'Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization)' -r
 complete -c flux -n "__fish_flux_using_subcommand doctor" -l header -d 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed' -r
@@ -169,17 +190,23 @@ complete -c flux -n "__fish_flux_using_subcommand doctor" -l ca-cert -d 'Also tr
 complete -c flux -n "__fish_flux_using_subcommand doctor" -l max-reconnects -d 'Reconnect at most N times after the connection drops, fails or stalls (the count resets after a minute of healthy audio); 0 never reconnects. The open turn\'s audio is sent again, so no speech is lost' -r
 complete -c flux -n "__fish_flux_using_subcommand doctor" -l stall-timeout -d 'Reconnect when audio is flowing but the server has sent nothing for SECONDS (0.5 to 3600)' -r
 complete -c flux -n "__fish_flux_using_subcommand doctor" -l control -d 'Read control messages from FILE (a FIFO works) while streaming: one JSON object per line, as Flux\'s own messages ({"type":"Configure",...}, {"type":"ForceEndTurn"}, {"type":"CloseStream"} to finish), with an optional "at": SECONDS of audio to delay it until then. See docs/control.md' -r -F
-complete -c flux -n "__fish_flux_using_subcommand doctor" -l model -d 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en)' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l model -d 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en). Fireworks: fireworks-asr-large (v1, the default) or fireworks-asr-v2 (v2, preview)' -r
 complete -c flux -n "__fish_flux_using_subcommand doctor" -l sample-rate -d 'Sample rate sent to Flux, in Hz: 8000, 16000, 24000, 44100 or 48000 (audio is resampled to it)' -r
 complete -c flux -n "__fish_flux_using_subcommand doctor" -l chunk-ms -d 'Audio per WebSocket message, in milliseconds: 10 to 1000 (Deepgram recommends 80)' -r
 complete -c flux -n "__fish_flux_using_subcommand doctor" -l eot-threshold -d 'End-of-turn confidence needed to end a turn (0.5 to 1.0; 1.0 leaves ends to --eot-timeout-ms). Server default 0.7' -r
 complete -c flux -n "__fish_flux_using_subcommand doctor" -l eager-eot-threshold -d 'Confidence for EagerEndOfTurn events (0.3 to 0.9, at most --eot-threshold); enables EagerEndOfTurn and TurnResumed' -r
 complete -c flux -n "__fish_flux_using_subcommand doctor" -l eot-timeout-ms -d 'End a turn after this much audio without speech, whatever the confidence (500 to 60000). Server default 5000' -r
 complete -c flux -n "__fish_flux_using_subcommand doctor" -l keyterm -d 'Boost recognition of a term or phrase; repeat for several' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l keyterm-file -d 'Read keyterms from FILE, one per line (blank lines and lines starting with # are skipped); added to --keyterm\'s. Repeatable' -r -F
 complete -c flux -n "__fish_flux_using_subcommand doctor" -l language-hint -d 'Expected language for flux-general-multi (en, es, fr, de, hi, ru, pt, ja, it, nl); repeat for several' -r
 complete -c flux -n "__fish_flux_using_subcommand doctor" -l tag -d 'Usage-reporting label; repeat for several' -r
 complete -c flux -n "__fish_flux_using_subcommand doctor" -l redact -d 'Redact numbers from transcripts; repeat for several kinds' -r -f -a "numbers\t'Redact numbers'
 aggressive_numbers\t'Redact numbers more aggressively'"
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l language -d 'Fireworks: the spoken language, an ISO 639-1 code (en, de, es, ...; also yue, zh-hant, zh-hans); left out, Fireworks detects it' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l prompt -d 'Fireworks: words or style to expect, e.g. "Um, here\'s, uh, what was recorded." keeps fillers' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l temperature -d 'Fireworks: decoding temperature, 0 to 1 (server default 0)' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l config -d 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md' -r -F
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l profile -d 'Use the config file\'s [profile.NAME] on top of its [default] table' -r
 complete -c flux -n "__fish_flux_using_subcommand doctor" -l jsonl -d 'One JSON object per check ({type, check, ok, detail, fix, ...}) and a summary line'
 complete -c flux -n "__fish_flux_using_subcommand doctor" -l allow-insecure -d 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)'
 complete -c flux -n "__fish_flux_using_subcommand doctor" -l no-force-end-turn -d 'The server has no ForceEndTurn (self-hosted Deepgram): end the stream by sending silence until the last turn ends instead. Implied for Cloudflare'
@@ -188,11 +215,62 @@ complete -c flux -n "__fish_flux_using_subcommand doctor" -l profanity-filter -d
 complete -c flux -n "__fish_flux_using_subcommand doctor" -l mip-opt-out -d 'Opt out of Deepgram\'s Model Improvement Program'
 complete -c flux -n "__fish_flux_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c flux -n "__fish_flux_using_subcommand doctor" -s V -l version -d 'Print version'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "file" -d 'Stream WAV files through Flux (each its own stream), paced like live audio by default'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "listen" -d 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "devices" -d 'List audio input devices (ids for `flux listen --mic --device`)'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "serve" -d 'Run a local Flux-compatible server, for offline development and CI'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "man" -d 'Print flux\'s manual page (roff) on stdout, e.g. `flux man | man -l -`'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "doctor" -d 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flux -n "__fish_flux_using_subcommand config" -l pace -d 'Send audio FACTOR times faster than real time: 0.1 to 1000 (1 = real time, the default). Flux is built for live audio: its turn timers run on audio time, so results match real time, but Deepgram does not promise the same transcripts for bursts' -r
+complete -c flux -n "__fish_flux_using_subcommand config" -l provider -d 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux); or Fireworks streaming ASR' -r -f -a "deepgram\t'Deepgram\'s /v2/listen (hosted, regional, self-hosted, or `flux serve`)'
+cloudflare\t'Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker)'
+fireworks\t'Fireworks AI streaming transcription (segments, from which flux derives turns)'"
+complete -c flux -n "__fish_flux_using_subcommand config" -l url -d 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL). Fireworks: the whole endpoint, used as given (e.g. a `flux serve` address with /v1/audio/transcriptions/streaming)' -r
+complete -c flux -n "__fish_flux_using_subcommand config" -l api-key-file -d 'Read the API key (Deepgram, Fireworks) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN / FIREWORKS_API_KEY (keeps it out of `ps` and shell history)' -r -F
+complete -c flux -n "__fish_flux_using_subcommand config" -l access-token-file -d 'Deepgram: read a temporary token (from /v1/auth/grant) from this file instead of DEEPGRAM_ACCESS_TOKEN; it is sent as `Authorization: Bearer`. With a key set too, the one set at the higher level (flag > environment > profile) is used, the token on a tie, and stderr says which' -r -F
+complete -c flux -n "__fish_flux_using_subcommand config" -l account-id -d 'Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID)' -r
+complete -c flux -n "__fish_flux_using_subcommand config" -l gateway -d 'Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization)' -r
+complete -c flux -n "__fish_flux_using_subcommand config" -l header -d 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed' -r
+complete -c flux -n "__fish_flux_using_subcommand config" -l ca-cert -d 'Also trust the CA certificate(s) in this PEM file for wss:// (a private CA, a TLS proxy); repeatable. Mozilla\'s roots stay trusted; certificates are always verified' -r -F
+complete -c flux -n "__fish_flux_using_subcommand config" -l max-reconnects -d 'Reconnect at most N times after the connection drops, fails or stalls (the count resets after a minute of healthy audio); 0 never reconnects. The open turn\'s audio is sent again, so no speech is lost' -r
+complete -c flux -n "__fish_flux_using_subcommand config" -l stall-timeout -d 'Reconnect when audio is flowing but the server has sent nothing for SECONDS (0.5 to 3600)' -r
+complete -c flux -n "__fish_flux_using_subcommand config" -l control -d 'Read control messages from FILE (a FIFO works) while streaming: one JSON object per line, as Flux\'s own messages ({"type":"Configure",...}, {"type":"ForceEndTurn"}, {"type":"CloseStream"} to finish), with an optional "at": SECONDS of audio to delay it until then. See docs/control.md' -r -F
+complete -c flux -n "__fish_flux_using_subcommand config" -l model -d 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en). Fireworks: fireworks-asr-large (v1, the default) or fireworks-asr-v2 (v2, preview)' -r
+complete -c flux -n "__fish_flux_using_subcommand config" -l sample-rate -d 'Sample rate sent to Flux, in Hz: 8000, 16000, 24000, 44100 or 48000 (audio is resampled to it)' -r
+complete -c flux -n "__fish_flux_using_subcommand config" -l chunk-ms -d 'Audio per WebSocket message, in milliseconds: 10 to 1000 (Deepgram recommends 80)' -r
+complete -c flux -n "__fish_flux_using_subcommand config" -l eot-threshold -d 'End-of-turn confidence needed to end a turn (0.5 to 1.0; 1.0 leaves ends to --eot-timeout-ms). Server default 0.7' -r
+complete -c flux -n "__fish_flux_using_subcommand config" -l eager-eot-threshold -d 'Confidence for EagerEndOfTurn events (0.3 to 0.9, at most --eot-threshold); enables EagerEndOfTurn and TurnResumed' -r
+complete -c flux -n "__fish_flux_using_subcommand config" -l eot-timeout-ms -d 'End a turn after this much audio without speech, whatever the confidence (500 to 60000). Server default 5000' -r
+complete -c flux -n "__fish_flux_using_subcommand config" -l keyterm -d 'Boost recognition of a term or phrase; repeat for several' -r
+complete -c flux -n "__fish_flux_using_subcommand config" -l keyterm-file -d 'Read keyterms from FILE, one per line (blank lines and lines starting with # are skipped); added to --keyterm\'s. Repeatable' -r -F
+complete -c flux -n "__fish_flux_using_subcommand config" -l language-hint -d 'Expected language for flux-general-multi (en, es, fr, de, hi, ru, pt, ja, it, nl); repeat for several' -r
+complete -c flux -n "__fish_flux_using_subcommand config" -l tag -d 'Usage-reporting label; repeat for several' -r
+complete -c flux -n "__fish_flux_using_subcommand config" -l redact -d 'Redact numbers from transcripts; repeat for several kinds' -r -f -a "numbers\t'Redact numbers'
+aggressive_numbers\t'Redact numbers more aggressively'"
+complete -c flux -n "__fish_flux_using_subcommand config" -l language -d 'Fireworks: the spoken language, an ISO 639-1 code (en, de, es, ...; also yue, zh-hant, zh-hans); left out, Fireworks detects it' -r
+complete -c flux -n "__fish_flux_using_subcommand config" -l prompt -d 'Fireworks: words or style to expect, e.g. "Um, here\'s, uh, what was recorded." keeps fillers' -r
+complete -c flux -n "__fish_flux_using_subcommand config" -l temperature -d 'Fireworks: decoding temperature, 0 to 1 (server default 0)' -r
+complete -c flux -n "__fish_flux_using_subcommand config" -l format -d 'What to print on stdout: `live` shows turns as they happen in the terminal (docs/live.md); `text` prints one line per finished turn; `jsonl` prints every event as one JSON object per line (docs/jsonl.md); `srt` and `vtt` print captions as turns finish (docs/captions.md). Default: live when stdout is a terminal, text otherwise' -r -f -a "live\t'Turns as they happen, redrawn in the terminal (stdout must be a terminal)'
+text\t'One line per finished turn'
+jsonl\t'Every event, one JSON object per line'
+srt\t'SubRip captions from finished turns (docs/captions.md)'
+vtt\t'WebVTT captions from finished turns (docs/captions.md)'"
+complete -c flux -n "__fish_flux_using_subcommand config" -l color -d 'Colour in the live view and progress bar: auto (unless NO_COLOR is set and not empty, or TERM=dumb), always or never. Nothing else is ever coloured' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c flux -n "__fish_flux_using_subcommand config" -l config -d 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md' -r -F
+complete -c flux -n "__fish_flux_using_subcommand config" -l profile -d 'Use the config file\'s [profile.NAME] on top of its [default] table' -r
+complete -c flux -n "__fish_flux_using_subcommand config" -l fast -d 'Send audio as fast as the connection takes it (for tests and batch jobs; same caveat as --pace)'
+complete -c flux -n "__fish_flux_using_subcommand config" -l allow-insecure -d 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)'
+complete -c flux -n "__fish_flux_using_subcommand config" -l no-force-end-turn -d 'The server has no ForceEndTurn (self-hosted Deepgram): end the stream by sending silence until the last turn ends instead. Implied for Cloudflare'
+complete -c flux -n "__fish_flux_using_subcommand config" -l numerals -d 'Write numbers as digits ("25" rather than "twenty five")'
+complete -c flux -n "__fish_flux_using_subcommand config" -l profanity-filter -d 'Mask profanity in transcripts'
+complete -c flux -n "__fish_flux_using_subcommand config" -l mip-opt-out -d 'Opt out of Deepgram\'s Model Improvement Program'
+complete -c flux -n "__fish_flux_using_subcommand config" -l text -d 'Shorthand for --format text'
+complete -c flux -n "__fish_flux_using_subcommand config" -l jsonl -d 'Shorthand for --format jsonl'
+complete -c flux -n "__fish_flux_using_subcommand config" -s q -l quiet -d 'Print no status or warnings on stderr (errors are still printed)'
+complete -c flux -n "__fish_flux_using_subcommand config" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c flux -n "__fish_flux_using_subcommand config" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor config help" -f -a "file" -d 'Stream WAV files through Flux (each its own stream), paced like live audio by default'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor config help" -f -a "listen" -d 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor config help" -f -a "devices" -d 'List audio input devices (ids for `flux listen --mic --device`)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor config help" -f -a "serve" -d 'Run a local Flux-compatible server, for offline development and CI'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor config help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor config help" -f -a "man" -d 'Print flux\'s manual page (roff) on stdout, e.g. `flux man | man -l -`'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor config help" -f -a "doctor" -d 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor config help" -f -a "config" -d 'Print the effective settings (flags, environment, profile, defaults) and where each came from; credentials are never shown'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor config help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

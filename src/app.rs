@@ -6,8 +6,8 @@ use crate::audio::mic::{LEVEL_FLOOR_DBFS, MicOptions, MicSource, devices};
 use crate::audio::raw::{RawFormat, RawPcmSource};
 use crate::audio::wav::WavSource;
 use crate::cli::{
-    AssertArgs, Cli, Command, CompletionsArgs, DevicesArgs, FileArgs, ListenArgs, PaceArgs,
-    Provider, RedactArg, SampleFormat, ServeArgs, StreamArgs,
+    AssertArgs, Cli, Command, CompletionsArgs, ConfigArgs, DevicesArgs, FileArgs, ListenArgs,
+    PaceArgs, Provider, RedactArg, SampleFormat, ServeArgs, StreamArgs,
 };
 use crate::completions;
 use crate::error::{ExitCode, FluxError};
@@ -21,6 +21,7 @@ use crate::serve;
 use crate::session::SessionOptions;
 use crate::session::tap::{Tap, WavTap};
 use capped::Capped;
+use config::credentials::{self, Kind, Places};
 use files::{Input, refuse_overwriting_inputs};
 use output_watch::print;
 use pipeline::{Extras, stream};
@@ -32,6 +33,7 @@ use std::time::Duration;
 
 mod batch;
 mod capped;
+pub mod config;
 mod control_file;
 mod controller;
 mod doctor;
@@ -59,7 +61,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Completions(args) => print_completions(args),
         Command::Man => print(&completions::man()?),
         Command::Doctor(args) => doctor::run(args).await,
+        Command::Config(args) => print_config(args),
     }
+}
+
+/// `flux config`: the effective settings and where each came from, on stdout.
+fn print_config(args: ConfigArgs) -> anyhow::Result<u8> {
+    let env = |k: &str| std::env::var(k).ok();
+    print(config::show::render(config::current(), &args.stream.headers, &env).as_bytes())
 }
 
 /// `flux completions SHELL`: the script on stdout.
@@ -273,7 +282,10 @@ impl Plan {
             // Fireworks takes no Flux parameter: `fireworks::endpoint` refuses every one given.
             Provider::Cloudflare | Provider::Fireworks => Dialect::Cloudflare,
         };
-        let params = stream_params(stream, dialect);
+        let mut params = stream_params(stream, dialect);
+        params
+            .keyterms
+            .extend(config::keyterms::read_all(&stream.keyterm_files)?);
         let (mut endpoint, model) = if stream.provider == Provider::Fireworks {
             fireworks::endpoint(stream)?
         } else {
@@ -343,9 +355,15 @@ fn check_control_file(path: &Path) -> Result<(), FluxError> {
 fn endpoint(stream: &StreamArgs, params: &StreamParams) -> Result<Endpoint, FluxError> {
     match stream.provider {
         Provider::Deepgram => {
+            // From a profile they are ignored: a [default] table may serve several providers.
+            let typed =
+                |key: &str| !matches!(config::current().origin(key), config::Origin::Profile(_));
             for (flag, given) in [
-                ("--account-id", stream.account_id.is_some()),
-                ("--gateway", stream.gateway.is_some()),
+                (
+                    "--account-id",
+                    stream.account_id.is_some() && typed("account_id"),
+                ),
+                ("--gateway", stream.gateway.is_some() && typed("gateway")),
             ] {
                 if given {
                     return Err(FluxError::Usage(format!(
@@ -353,13 +371,25 @@ fn endpoint(stream: &StreamArgs, params: &StreamParams) -> Result<Endpoint, Flux
                     )));
                 }
             }
-            deepgram::endpoint(
+            let places = Places {
+                key_file: stream.api_key_file.as_deref(),
+                token_file: stream.access_token_file.as_deref(),
+                key_var: deepgram::API_KEY_ENV,
+                token_var: Some(deepgram::ACCESS_TOKEN_ENV),
+            };
+            let credential = match credentials::resolve(config::current(), &places)? {
+                Some((Kind::AccessToken, token)) => Some(deepgram::Credential::AccessToken(token)),
+                Some((Kind::ApiKey, key)) => Some(deepgram::Credential::ApiKey(key)),
+                None => None,
+            };
+            deepgram::endpoint_with(
                 DeepgramOptions {
                     base_url: stream.url.as_deref(),
-                    api_key: deepgram::api_key(stream.api_key_file.as_deref())?,
+                    api_key: None,
                     allow_insecure: stream.allow_insecure,
                     force_end_turn: !stream.no_force_end_turn,
                 },
+                credential,
                 params,
             )
         }
@@ -368,13 +398,36 @@ fn endpoint(stream: &StreamArgs, params: &StreamParams) -> Result<Endpoint, Flux
                 url: stream.url.as_deref(),
                 gateway: stream.gateway.as_deref(),
                 account_id: cloudflare::account_id(stream.account_id.as_deref()),
-                api_token: cloudflare::api_token(stream.api_key_file.as_deref())?,
+                api_token: cloudflare_token(stream)?,
                 allow_insecure: stream.allow_insecure,
             },
             params,
         ),
         Provider::Fireworks => fireworks::endpoint(stream).map(|(e, _)| e),
     }
+}
+
+/// Cloudflare's API token by the usual precedence; temporary tokens are Deepgram's.
+fn cloudflare_token(stream: &StreamArgs) -> Result<Option<provider::Secret>, FluxError> {
+    let from_profile = matches!(
+        config::current().origin("access_token_file"),
+        config::Origin::Profile(_)
+    );
+    // From a profile it is ignored: a [default] table may serve several providers.
+    if stream.access_token_file.is_some() && !from_profile {
+        return Err(FluxError::Usage(
+            "--access-token-file is for --provider deepgram (Deepgram's temporary tokens); \
+             Cloudflare takes its API token from --api-key-file or CLOUDFLARE_API_TOKEN"
+                .into(),
+        ));
+    }
+    let places = Places {
+        key_file: stream.api_key_file.as_deref(),
+        token_file: None,
+        key_var: cloudflare::TOKEN_ENV,
+        token_var: None,
+    };
+    Ok(credentials::resolve(config::current(), &places)?.map(|(_, token)| token))
 }
 
 /// The stream parameters the flags ask for. flux always sends raw linear16 (it conditions
@@ -416,7 +469,13 @@ fn flag_error(e: &ParamError) -> String {
                 "keyterm" | "language_hint" | "tag" => format!("--{}", p.replace('_', "-")),
                 other => format!("--{}", other.replace('_', "-")),
             };
-            format!("invalid {flag}: {}", e.message)
+            let key = p.replace('-', "_");
+            match config::current().origin(&key) {
+                config::Origin::Profile(place) => {
+                    format!("invalid `{key}` ({place}): {}", e.message)
+                }
+                _ => format!("invalid {flag}: {}", e.message),
+            }
         }
         None => e.message.clone(),
     }

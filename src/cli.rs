@@ -15,7 +15,9 @@ use std::path::PathBuf;
         flux streams audio (a microphone, a WAV file, or raw PCM on stdin) to Deepgram's Flux model over \
         WebSocket and prints the conversation's turns: finished turns as text, or every event \
         as JSON lines. `flux serve` runs a local Flux-compatible server for offline work and CI.\n\n\
-        Credentials: DEEPGRAM_API_KEY, or --api-key-file FILE.",
+        Credentials: DEEPGRAM_API_KEY, or --api-key-file FILE; a temporary token: \
+        DEEPGRAM_ACCESS_TOKEN, or --access-token-file FILE. Settings can also come from a config \
+        file's profiles (docs/configuration.md; `flux config` shows what applies).",
     after_help = ExitCode::help_table(),
     propagate_version = true,
     // A repeated flag means its last value, as in rg and curl, so aliases and wrappers that
@@ -26,6 +28,13 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else
+    /// ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md.
+    #[arg(long, global = true, value_name = "FILE", env = "FLUX_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Use the config file's [profile.NAME] on top of its [default] table.
+    #[arg(long, global = true, value_name = "NAME", env = "FLUX_PROFILE")]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,6 +59,9 @@ pub enum Command {
     /// Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake.
     #[command(after_help = DOCTOR_AFTER_HELP)]
     Doctor(DoctorArgs),
+    /// Print the effective settings (flags, environment, profile, defaults) and where each came
+    /// from; credentials are never shown.
+    Config(ConfigArgs),
 }
 
 const DOCTOR_AFTER_HELP: &str = "\
@@ -81,6 +93,17 @@ fn seconds(s: &str, min: f64, max: f64) -> Result<f64, String> {
             "`{s}` is not a number of seconds from {min} to {max}"
         )),
     }
+}
+
+/// `flux config` takes the settings `file` and `listen` take, to show what they would use.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    pub pace: PaceArgs,
+    #[command(flatten)]
+    pub stream: StreamArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 const COMPLETIONS_AFTER_HELP: &str = "\
@@ -293,6 +316,12 @@ pub struct StreamArgs {
     /// `ps` and shell history).
     #[arg(long, value_name = "FILE")]
     pub api_key_file: Option<PathBuf>,
+    /// Deepgram: read a temporary token (from /v1/auth/grant) from this file instead of
+    /// DEEPGRAM_ACCESS_TOKEN; it is sent as `Authorization: Bearer`. With a key set too, the
+    /// one set at the higher level (flag > environment > profile) is used, the token on a tie,
+    /// and stderr says which.
+    #[arg(long, value_name = "FILE")]
+    pub access_token_file: Option<PathBuf>,
     /// Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID).
     #[arg(long, value_name = "ID")]
     pub account_id: Option<String>,
@@ -360,6 +389,10 @@ pub struct StreamArgs {
     /// Boost recognition of a term or phrase; repeat for several.
     #[arg(long = "keyterm", value_name = "TERM", help_heading = "Flux")]
     pub keyterms: Vec<String>,
+    /// Read keyterms from FILE, one per line (blank lines and lines starting with # are
+    /// skipped); added to --keyterm's. Repeatable.
+    #[arg(long = "keyterm-file", value_name = "FILE", help_heading = "Flux")]
+    pub keyterm_files: Vec<PathBuf>,
     /// Expected language for flux-general-multi (en, es, fr, de, hi, ru, pt, ja, it, nl);
     /// repeat for several.
     #[arg(long = "language-hint", value_name = "LANG", help_heading = "Flux")]
@@ -564,7 +597,7 @@ pub enum ColorChoice {
 
 const SERVE_AFTER_HELP: &str = "\
 Routes: /v2/listen (Deepgram), /client/v4/accounts/ID/ai/run/@cf/deepgram/flux and /
-(Cloudflare), /v1/audio/transcriptions/streaming (Fireworks). Prints its ws:// address as one line on stdout. See docs/serve.md for the
+(Cloudflare), /v1/audio/transcriptions/streaming (Fireworks), POST /v1/auth/grant (temporary tokens for /v2/listen). Prints its ws:// address as one line on stdout. See docs/serve.md for the
 script format, fault specs and log format.
 
 Examples:
@@ -577,7 +610,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
     pub listen: String,
     /// Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes,
-    /// or the raw KEY on Fireworks routes).
+    /// or the raw KEY on Fireworks routes); /v2/listen also takes `Bearer TOKEN` with a token
+    /// from POST /v1/auth/grant.
     #[arg(
         long,
         value_name = "KEY",

@@ -36,6 +36,18 @@ const ENVIRONMENT: &[(&str, &str)] = &[
         "API key for --provider deepgram (--api-key-file takes precedence).",
     ),
     (
+        "DEEPGRAM_ACCESS_TOKEN",
+        "Temporary token (Bearer) for --provider deepgram (--access-token-file takes precedence).",
+    ),
+    (
+        "FLUX_CONFIG",
+        "The config file (--config takes precedence; default $XDG_CONFIG_HOME/flux/config.toml).",
+    ),
+    (
+        "FLUX_PROFILE",
+        "The config file's profile (--profile takes precedence).",
+    ),
+    (
         "CLOUDFLARE_API_TOKEN",
         "API token for --provider cloudflare (--api-key-file takes precedence).",
     ),

@@ -1,12 +1,18 @@
 //! `flux`: parse the command line, run it, map the outcome to an exit code.
 
-use clap::Parser;
-use flux::cli::{Cli, Command};
+use flux::cli::Command;
 use flux::error::exit_code_for;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Flags, environment and the config file's profile (clap's own errors exit here).
+    let cli = match flux::app::config::apply::parse_args() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("flux: error: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+    };
     // tokio-tungstenite enables rustls without a crypto provider; pick ring explicitly, once.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match runtime_for(&cli.command).enable_all().build() {

@@ -126,8 +126,9 @@ pub(super) async fn run(args: DoctorArgs) -> anyhow::Result<u8> {
         Provider::Cloudflare | Provider::Fireworks => Dialect::Cloudflare,
     };
     let params = stream_params(stream, dialect);
+    super::fireworks::refuse_own_flags(stream)?;
     if stream.provider == Provider::Fireworks {
-        super::fireworks::refuse_own_flags(stream)?;
+        super::fireworks::refuse_flux_flags(stream)?;
     } else {
         params
             .validate(dialect)
@@ -365,6 +366,17 @@ fn credentials_check(stream: &StreamArgs, real: &Result<Endpoint, FluxError>) ->
         (Some(f), false) => present.push(format!("{kind} from {f}")),
         (None, true) => present.push(format!("{kind} from {key_env}")),
         (None, false) => {}
+    }
+    if stream.provider == Provider::Deepgram {
+        let token_env = deepgram::ACCESS_TOKEN_ENV;
+        match (&stream.access_token_file, set(token_env)) {
+            (Some(f), _) => present.push(format!(
+                "temporary token from --access-token-file {}",
+                f.display()
+            )),
+            (None, true) => present.push(format!("temporary token from {token_env}")),
+            (None, false) => {}
+        }
     }
     if stream.provider == Provider::Cloudflare {
         if stream.account_id.is_some() {

@@ -13,6 +13,7 @@ fn flux_flags_given(s: &StreamArgs) -> Vec<&'static str> {
         ("--eager-eot-threshold", s.eager_eot_threshold.is_some()),
         ("--eot-timeout-ms", s.eot_timeout_ms.is_some()),
         ("--keyterm", !s.keyterms.is_empty()),
+        ("--keyterm-file", !s.keyterm_files.is_empty()),
         ("--language-hint", !s.language_hints.is_empty()),
         ("--tag", !s.tags.is_empty()),
         ("--numerals", s.numerals),
@@ -26,6 +27,17 @@ fn flux_flags_given(s: &StreamArgs) -> Vec<&'static str> {
     .into_iter()
     .filter_map(|(flag, given)| given.then_some(flag))
     .collect()
+}
+
+/// Refuses Flux's own settings with `--provider fireworks`, naming the flag.
+pub(super) fn refuse_flux_flags(s: &StreamArgs) -> Result<(), FluxError> {
+    match flux_flags_given(s).first() {
+        Some(flag) => Err(FluxError::Usage(format!(
+            "{flag} is a Flux setting that Fireworks does not have; drop it with --provider \
+             fireworks (its own are --language, --prompt and --temperature)"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Refuses Fireworks' own flags with another provider.
@@ -51,12 +63,7 @@ pub(super) fn refuse_own_flags(s: &StreamArgs) -> Result<(), FluxError> {
 
 /// The Fireworks endpoint and the model name for `flux.connected`.
 pub(super) fn endpoint(s: &StreamArgs) -> Result<(Endpoint, String), FluxError> {
-    if let Some(flag) = flux_flags_given(s).first() {
-        return Err(FluxError::Usage(format!(
-            "{flag} is a Flux setting that Fireworks does not have; drop it with --provider \
-             fireworks (its own are --language, --prompt and --temperature)"
-        )));
-    }
+    refuse_flux_flags(s)?;
     if s.sample_rate != fireworks::SAMPLE_RATE {
         return Err(FluxError::Usage(format!(
             "invalid --sample-rate {}: Fireworks takes {} Hz only (flux resamples any input to \

@@ -8,6 +8,27 @@ use std::path::Path;
 
 pub const DEFAULT_BASE: &str = "wss://api.deepgram.com";
 pub const API_KEY_ENV: &str = "DEEPGRAM_API_KEY";
+/// A temporary token (a JWT from `POST /v1/auth/grant`), the variable Deepgram's JavaScript SDK
+/// reads.
+pub const ACCESS_TOKEN_ENV: &str = "DEEPGRAM_ACCESS_TOKEN";
+
+/// What authenticates to Deepgram: an API key (`Authorization: Token KEY`) or a temporary
+/// token (`Authorization: Bearer JWT`), which only has to be valid when a connection opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    ApiKey(Secret),
+    AccessToken(Secret),
+}
+
+impl Credential {
+    /// The `Authorization` header value.
+    fn header(&self) -> Secret {
+        match self {
+            Credential::ApiKey(k) => Secret::new(format!("Token {}", k.expose())),
+            Credential::AccessToken(t) => Secret::new(format!("Bearer {}", t.expose())),
+        }
+    }
+}
 
 /// Where and how to reach Deepgram, as the user asked.
 pub struct DeepgramOptions<'a> {
@@ -22,6 +43,17 @@ pub struct DeepgramOptions<'a> {
 /// Builds the endpoint: base URL + `/v2/listen` (unless the path already ends with it) +
 /// the stream's query, and `Authorization: Token KEY`.
 pub fn endpoint(opts: DeepgramOptions<'_>, params: &StreamParams) -> Result<Endpoint, FluxError> {
+    let credential = opts.api_key.clone().map(Credential::ApiKey);
+    endpoint_with(opts, credential, params)
+}
+
+/// [`endpoint`] authenticated with `credential` (the options' own `api_key` is not used): a
+/// temporary token goes as `Authorization: Bearer JWT`.
+pub fn endpoint_with(
+    opts: DeepgramOptions<'_>,
+    credential: Option<Credential>,
+    params: &StreamParams,
+) -> Result<Endpoint, FluxError> {
     let mut url = parse_base_url(opts.base_url.unwrap_or(DEFAULT_BASE))?;
     check_transport(&url, opts.allow_insecure)?;
     let path = url.path().trim_end_matches('/').to_string();
@@ -31,17 +63,24 @@ pub fn endpoint(opts: DeepgramOptions<'_>, params: &StreamParams) -> Result<Endp
     url.query_pairs_mut().extend_pairs(params.to_query_pairs());
 
     let mut headers = Vec::new();
-    match opts.api_key {
-        Some(key) => headers.push((
-            "authorization".to_string(),
-            Secret::new(format!("Token {}", key.expose())),
-        )),
+    let unauthorized = match &credential {
+        Some(Credential::AccessToken(_)) => format!(
+            "Check the temporary token ({ACCESS_TOKEN_ENV} or --access-token-file): it is valid \
+             for the ttl_seconds it was granted with (30 s by default) and must still be valid \
+             when each connection opens, reconnections included; ask /v1/auth/grant for a new \
+             one."
+        ),
+        _ => format!("Check the API key ({API_KEY_ENV} or --api-key-file)."),
+    };
+    match &credential {
+        Some(c) => headers.push(("authorization".to_string(), c.header())),
         // A custom URL may be a local `flux serve` or a proxy that holds the key itself.
         None if opts.base_url.is_some() => {}
         None => {
             return Err(FluxError::Auth(format!(
-                "no Deepgram API key: set {API_KEY_ENV} or pass --api-key-file FILE. To try \
-                 flux without an account, run `flux serve` and pass --url ws://127.0.0.1:8787"
+                "no Deepgram API key: set {API_KEY_ENV} or pass --api-key-file FILE (or a \
+                 temporary token: {ACCESS_TOKEN_ENV} or --access-token-file FILE). To try flux \
+                 without an account, run `flux serve` and pass --url ws://127.0.0.1:8787"
             )));
         }
     }
@@ -58,7 +97,7 @@ pub fn endpoint(opts: DeepgramOptions<'_>, params: &StreamParams) -> Result<Endp
         },
         tls: None,
         hints: RefusalHints {
-            unauthorized: format!("Check the API key ({API_KEY_ENV} or --api-key-file)."),
+            unauthorized,
             payment: "The project is out of credit.".into(),
             forbidden: "The key's project may not have access to this model (check --model)."
                 .into(),
@@ -130,6 +169,17 @@ mod tests {
             let e = endpoint(opts(Some(base), None), &params()).unwrap();
             assert!(e.url.as_str().starts_with(want), "{base} -> {}", e.url);
         }
+    }
+
+    #[test]
+    fn a_temporary_token_goes_as_bearer_and_the_hint_names_it() {
+        let token = Credential::AccessToken(Secret::new("jwt"));
+        let e = endpoint_with(opts(None, Some("k")), Some(token), &params()).unwrap();
+        assert_eq!(e.headers.len(), 1);
+        assert_eq!(e.headers[0].1.expose(), "Bearer jwt");
+        assert!(e.refusal_hint(401).unwrap().contains(ACCESS_TOKEN_ENV));
+        let key = endpoint(opts(None, Some("k")), &params()).unwrap();
+        assert!(key.refusal_hint(401).unwrap().contains(API_KEY_ENV));
     }
 
     #[test]

@@ -275,16 +275,22 @@ pub fn with_user_headers(endpoint: &mut Endpoint, user: Vec<(String, Secret)>) {
 /// A file named by a flag that cannot be used is a usage error (exit 2), like every other
 /// file flag (docs/exit-codes.md).
 pub fn read_key_file(path: &std::path::Path) -> Result<Secret, FluxError> {
+    read_secret_file(path, "API key")
+}
+
+/// Reads a credential of kind `what` ("API key", "access token") from a file: its first
+/// line, trimmed. Warns when others can read it.
+pub fn read_secret_file(path: &std::path::Path, what: &str) -> Result<Secret, FluxError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         FluxError::Usage(format!(
-            "cannot read the API key file {}: {e}",
+            "cannot read the {what} file {}: {e}",
             path.display()
         ))
     })?;
     let key = text.lines().next().unwrap_or("").trim();
     if key.is_empty() {
         return Err(FluxError::Usage(format!(
-            "the API key file {} is empty; put the key on its first line",
+            "the {what} file {} is empty; put the {what} on its first line",
             path.display()
         )));
     }

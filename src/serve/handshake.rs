@@ -3,7 +3,8 @@
 //!
 //! Routes:
 //! - `/v2/listen`: Deepgram. Auth `Authorization: Token KEY`, or the browser form
-//!   `Sec-WebSocket-Protocol: token, KEY` (the server then selects `token`).
+//!   `Sec-WebSocket-Protocol: token, KEY` (the server then selects `token`); a temporary token
+//!   from `/v1/auth/grant` (see `grant`) as `Authorization: Bearer JWT` or `bearer, JWT`.
 //! - `/client/v4/accounts/{account_id}/ai/run/@cf/deepgram/flux`: Cloudflare Workers AI REST.
 //! - `/`: the same Cloudflare dialect, as a user's Worker would expose it.
 //! - `/v1/audio/transcriptions/streaming` (and `/v2/…`): Fireworks, decided in `serve::fireworks`.
@@ -14,6 +15,7 @@
 
 use crate::protocol::params::INSUFFICIENT_PERMISSIONS;
 use crate::protocol::{Dialect, Encoding, ParamError, StreamParams};
+use crate::serve::grant::TokenState;
 use crate::serve::log::{mask_header, mask_query};
 use serde_json::{Map, Value, json};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request};
@@ -138,10 +140,22 @@ impl Refusal {
     }
 }
 
-/// Decides an upgrade request.
+/// Decides an upgrade request, knowing no temporary tokens.
 pub fn evaluate(
     head: &RequestHead,
     api_key: Option<&str>,
+    reject: Option<&(u16, Option<String>)>,
+    request_id: &str,
+) -> Result<Accepted, Refusal> {
+    evaluate_with_tokens(head, api_key, &|_| TokenState::Unknown, reject, request_id)
+}
+
+/// Decides an upgrade request; `tokens` says whether a Bearer token (Deepgram routes) is one
+/// this server granted and still valid now.
+pub fn evaluate_with_tokens(
+    head: &RequestHead,
+    api_key: Option<&str>,
+    tokens: &dyn Fn(&str) -> TokenState,
     reject: Option<&(u16, Option<String>)>,
     request_id: &str,
 ) -> Result<Accepted, Refusal> {
@@ -172,9 +186,12 @@ pub fn evaluate(
     // credentials, not a stream parameter, so it is taken out before the query is checked.
     let (query, query_token) = split_token(&head.query);
     if let Some(key) = api_key {
-        let by_query = dialect == Dialect::Deepgram && query_token.as_deref() == Some(key);
+        let by_query = dialect == Dialect::Deepgram
+            && query_token
+                .as_deref()
+                .is_some_and(|t| t == key || tokens(t) == TokenState::Valid);
         if !by_query {
-            check_auth(head, dialect, &offered, key).map_err(|why| {
+            check_auth(head, dialect, &offered, key, tokens).map_err(|why| {
                 Refusal::new(Some(dialect), 401, "INVALID_AUTH", &why, request_id)
             })?;
         }
@@ -194,7 +211,8 @@ pub fn evaluate(
             request_id,
         ));
     }
-    // A browser offering `token, KEY` must get `token` back, or it drops the connection.
+    // A browser offering `token, KEY` (or `bearer, JWT`) must get `token` (`bearer`) back, or it
+    // drops the connection.
     let subprotocol = offered.first().map(|s| s.to_string());
     Ok(Accepted {
         dialect,
@@ -228,17 +246,22 @@ fn check_auth(
     dialect: Dialect,
     offered: &[&str],
     key: &str,
+    tokens: &dyn Fn(&str) -> TokenState,
 ) -> Result<(), String> {
     let header = head.header("authorization").map(str::trim);
     let (want, hint) = match dialect {
         Dialect::Deepgram => (
             "token",
-            "send `Authorization: Token KEY` (or the subprotocols `token`, KEY)",
+            "send `Authorization: Token KEY` or `Bearer TEMPORARY_TOKEN` (or the subprotocols \
+             `token`, KEY or `bearer`, TOKEN)",
         ),
         Dialect::Cloudflare => ("bearer", "send `Authorization: Bearer TOKEN`"),
     };
     if let Some(value) = header {
         let (scheme, credential) = value.split_once(' ').unwrap_or((value, ""));
+        if dialect == Dialect::Deepgram && scheme.eq_ignore_ascii_case("bearer") {
+            return check_token(credential.trim(), key, tokens);
+        }
         if !scheme.eq_ignore_ascii_case(want) {
             return Err(format!(
                 "Invalid credentials: the Authorization scheme `{scheme}` is not accepted here; \
@@ -255,12 +278,38 @@ fn check_auth(
             if scheme.eq_ignore_ascii_case("token") && *credential == key {
                 return Ok(());
             }
+            if scheme.eq_ignore_ascii_case("bearer") {
+                return check_token(credential, key, tokens);
+            }
             if scheme.eq_ignore_ascii_case("token") {
                 return Err("Invalid credentials.".to_string());
             }
         }
     }
     Err(format!("Missing credentials; {hint}"))
+}
+
+/// A Bearer credential on a Deepgram route: only a token this server granted, before it expires
+/// (a key sent as Bearer is the wrong scheme, as on the service).
+fn check_token(
+    credential: &str,
+    key: &str,
+    tokens: &dyn Fn(&str) -> TokenState,
+) -> Result<(), String> {
+    match tokens(credential) {
+        TokenState::Valid => Ok(()),
+        TokenState::Expired => Err(
+            "Invalid credentials: the temporary token has expired; ask /v1/auth/grant for a new \
+             one (a token only has to be valid when the connection opens)"
+                .to_string(),
+        ),
+        TokenState::Unknown if credential == key => Err(
+            "Invalid credentials: `Bearer` takes a temporary token from /v1/auth/grant; send an \
+             API key as `Authorization: Token KEY`"
+                .to_string(),
+        ),
+        TokenState::Unknown => Err("Invalid credentials.".to_string()),
+    }
 }
 
 fn param_refusal(dialect: Dialect, e: &ParamError, request_id: &str) -> Refusal {
@@ -477,6 +526,47 @@ mod tests {
         );
         // Without --api-key anything goes.
         assert!(evaluate(&head(&dg, &[]), None, None, "id").is_ok());
+    }
+
+    #[test]
+    fn granted_tokens_open_deepgram_routes_as_bearer() {
+        let tokens = |t: &str| match t {
+            "fresh" => TokenState::Valid,
+            "old" => TokenState::Expired,
+            _ => TokenState::Unknown,
+        };
+        let ok = |p: &str, h: &[(&str, &str)]| {
+            evaluate_with_tokens(&head(p, h), Some("k"), &tokens, None, "id")
+        };
+        let dg = format!("/v2/listen{Q}");
+        assert!(ok(&dg, &[("authorization", "Bearer fresh")]).is_ok());
+        let browser = ok(&dg, &[("sec-websocket-protocol", "bearer, fresh")]).unwrap();
+        assert_eq!(browser.subprotocol.as_deref(), Some("bearer"));
+        assert!(ok(&format!("{dg}&token=fresh"), &[]).is_ok());
+        for (bad, says) in [
+            (("authorization", "Bearer old"), "expired"),
+            (("sec-websocket-protocol", "bearer, old"), "expired"),
+            (
+                ("authorization", "Bearer k"),
+                "`Bearer` takes a temporary token",
+            ),
+            (("authorization", "Bearer made-up"), "Invalid credentials."),
+        ] {
+            let r = ok(&dg, &[bad]).unwrap_err();
+            assert_eq!(r.status, 401, "{bad:?}");
+            let body: Value = serde_json::from_str(&r.body).unwrap();
+            assert_eq!(body["err_code"], "INVALID_AUTH");
+            assert!(r.dg_error.contains(says), "{bad:?}: {}", r.dg_error);
+        }
+        assert_eq!(ok(&format!("{dg}&token=old"), &[]).unwrap_err().status, 401);
+        // Cloudflare's Bearer is its API token, never a Deepgram grant.
+        let cf = format!("{CF}?encoding=linear16&sample_rate=16000");
+        assert_eq!(
+            ok(&cf, &[("authorization", "Bearer fresh")])
+                .unwrap_err()
+                .status,
+            401
+        );
     }
 
     #[test]

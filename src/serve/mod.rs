@@ -14,6 +14,7 @@ pub mod audio;
 pub mod config;
 pub mod fault;
 pub mod fireworks;
+pub mod grant;
 pub mod handshake;
 pub mod log;
 pub mod script;
@@ -114,6 +115,8 @@ struct Shared {
     faults: Vec<fault::Fault>,
     connections: AtomicU64,
     idle_timeout: Option<Duration>,
+    /// Temporary tokens granted by `POST /v1/auth/grant`.
+    grants: grant::Grants,
 }
 
 /// Validates options, binds, and returns a running server.
@@ -152,6 +155,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<ServerHandle> {
         faults,
         connections: AtomicU64::new(0),
         idle_timeout: opts.idle_timeout,
+        grants: grant::Grants::default(),
     });
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(accept_loop(listener, shared, stopped));
@@ -290,6 +294,12 @@ async fn connection(mut tcp: TcpStream, conn: u64, shared: Arc<Shared>) {
     let Some(head) = peek_head(&tcp).await else {
         return;
     };
+    if grant::is_grant(&head) {
+        let key = shared.api_key.as_ref().map(Secret::expose);
+        let status = grant::serve(&mut tcp, &head, key, &shared.grants, &request_id).await;
+        log_handshake(&shared, conn, &head, status, &request_id);
+        return;
+    }
     if !is_websocket_upgrade(&head) {
         // tungstenite would hang up without an answer; say what is wrong instead.
         let refusal = handshake::not_websocket(&head, &request_id);
@@ -306,9 +316,10 @@ async fn connection(mut tcp: TcpStream, conn: u64, shared: Arc<Shared>) {
     #[allow(clippy::result_large_err)]
     let callback = |req: &Request, mut resp: Response| {
         let head = RequestHead::from_request(req);
-        let verdict = handshake::evaluate(
+        let verdict = handshake::evaluate_with_tokens(
             &head,
             shared.api_key.as_ref().map(Secret::expose),
+            &|token| shared.grants.check(token, Instant::now()),
             faults.reject.as_ref(),
             &request_id,
         );

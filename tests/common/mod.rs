@@ -102,6 +102,11 @@ pub fn flux() -> Command {
         .env_remove("FLUX_PROVIDER")
         .env_remove("CLOUDFLARE_API_TOKEN")
         .env_remove("CLOUDFLARE_ACCOUNT_ID")
+        // Nor a token or a config file: the developer's own profile must not change a test.
+        .env_remove("DEEPGRAM_ACCESS_TOKEN")
+        .env_remove("FLUX_CONFIG")
+        .env_remove("FLUX_PROFILE")
+        .env("XDG_CONFIG_HOME", "/nonexistent/flux-tests/config")
         .env("NO_COLOR", "1");
     c
 }
