@@ -65,6 +65,10 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
         script: args.script,
         log: args.log,
         faults: args.faults,
+        asr: args.asr.map(|_| serve::asr::AsrOptions {
+            model_dir: args.asr_model.unwrap_or_else(serve::asr::default_model_dir),
+            workers: usize::from(args.asr_workers),
+        }),
     })
     .await?;
     Ok(exit::SUCCESS)

@@ -1,0 +1,357 @@
+//! One stream's side of the recognizer: the audio of the open turn, the texts of its partial
+//! and final decodes, and how they fill the turn engine's `TurnInfo`s.
+//!
+//! - `Update`s on the turn engine's cadence re-decode the open turn (latest wins): the tick
+//!   starts a partial decode and its `Update` is sent when the text is ready; a tick that finds
+//!   a decode still running is skipped (never queued); a tick the pool refuses (every worker
+//!   busy) sends the previous text.
+//! - `EagerEndOfTurn` and `EndOfTurn` wait for a final decode of the turn's speech (an
+//!   `EndOfTurn` right after an `EagerEndOfTurn` with no speech between reuses its text).
+//! - A turn longer than [`PIECE_SECONDS`] is committed in pieces: the model was trained on
+//!   segments of 30 s or less, so the oldest part is decoded for good, cut at the quietest
+//!   100 ms of its last few seconds, and later decodes start after it.
+//! - Words get times spread evenly over their piece's speech (the model gives no word times),
+//!   and a confidence: the geometric mean of their tokens' probabilities, an approximation.
+
+use super::pool::Reply;
+use super::{Decoded, Recognizer};
+use crate::protocol::{TurnEvent, TurnInfo, Word};
+use crate::serve::turns::Span;
+use std::sync::Arc;
+
+/// Longest stretch of a turn decoded as one segment.
+pub const PIECE_SECONDS: f64 = 20.0;
+/// A long turn's piece is cut in its last this many seconds, at the quietest point.
+const CUT_SEARCH_SECONDS: f64 = 5.0;
+/// Audio kept before a turn's first voiced hop (the detector starts a little late) and after
+/// its last (the model likes a little silence after the last word), in hops.
+const LEAD_HOPS: u64 = 10;
+const TAIL_HOPS: u64 = 20;
+/// Audio kept while no turn is open, in hops (a turn's speech starts at most this far back).
+const IDLE_KEEP_HOPS: u64 = 400;
+
+/// A deferred `Update`: sent when its partial decode is ready.
+struct Pending {
+    reply: Reply,
+    info: TurnInfo,
+    turn: u64,
+    /// Where the decoded audio started (hops) and the turn's speech span at the time.
+    from: u64,
+    speech_end: u64,
+}
+
+pub struct AsrStream {
+    recognizer: Arc<Recognizer>,
+    rate: u32,
+    hop_len: u64,
+    /// Audio from `base` (a sample index) on, at the stream's rate.
+    audio: Vec<f32>,
+    base: u64,
+    /// The open turn: its index, the start of its uncommitted part (hops), its committed words.
+    turn: Option<u64>,
+    piece_start: u64,
+    committed: Vec<Word>,
+    /// The latest text of the open turn (committed words included).
+    latest: Vec<Word>,
+    pending: Option<Pending>,
+    /// The last final decode: (turn, speech end in hops, words).
+    final_text: Option<(u64, u64, Vec<Word>)>,
+}
+
+impl AsrStream {
+    pub fn new(recognizer: Arc<Recognizer>, rate: u32, hop_len: usize) -> AsrStream {
+        AsrStream {
+            recognizer,
+            rate: rate.max(1),
+            hop_len: hop_len.max(1) as u64,
+            audio: Vec::new(),
+            base: 0,
+            turn: None,
+            piece_start: 0,
+            committed: Vec::new(),
+            latest: Vec::new(),
+            pending: None,
+            final_text: None,
+        }
+    }
+
+    /// Adds received audio (call before running the turn engine over it).
+    pub fn push(&mut self, samples: &[f32]) {
+        self.audio.extend_from_slice(samples);
+    }
+
+    /// Drops audio no turn can need any more.
+    pub fn trim(&mut self, span: &Span) {
+        let keep_from = if span.open {
+            self.piece_start
+                .min(span.speech_start)
+                .saturating_sub(LEAD_HOPS)
+        } else {
+            span.hops.saturating_sub(IDLE_KEEP_HOPS)
+        };
+        let keep_sample = keep_from * self.hop_len;
+        // Trim in large steps so the copy is rare.
+        if keep_sample > self.base + u64::from(self.rate) * 5 {
+            let cut = usize::try_from(keep_sample - self.base)
+                .unwrap_or(usize::MAX)
+                .min(self.audio.len());
+            self.audio.drain(..cut);
+            self.base += cut as u64;
+        }
+    }
+
+    /// Whether an `Update` is waiting for its text.
+    pub fn has_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Waits for the pending partial decode; returns its `Update`, or `None` when the text
+    /// came too late to matter (cancel-safe: the decode stays pending until it is ready).
+    pub async fn ready(&mut self) -> Option<TurnInfo> {
+        let pending = self.pending.as_mut()?;
+        let result = (&mut pending.reply).await;
+        let Pending {
+            mut info,
+            turn,
+            from,
+            speech_end,
+            ..
+        } = self.pending.take()?;
+        if self.turn != Some(turn) || from != self.piece_start {
+            return None;
+        }
+        if let Ok(Ok(decoded)) = result {
+            let mut words = self.committed.clone();
+            words.extend(self.spread(&decoded, from, speech_end));
+            self.latest = words;
+        }
+        fill(&mut info, &self.latest);
+        Some(info)
+    }
+
+    /// Fills a turn engine event with recognized words. Returns `false` when the event must
+    /// not be sent now (an `Update` waiting for its decode, or a skipped tick).
+    pub async fn on_event(&mut self, info: &mut TurnInfo, span: &Span) -> bool {
+        match info.event {
+            TurnEvent::StartOfTurn => {
+                self.turn = Some(info.turn_index);
+                self.piece_start = span.speech_start;
+                self.committed.clear();
+                self.latest.clear();
+                self.pending = None;
+                self.final_text = None;
+                fill(info, &self.latest);
+                true
+            }
+            TurnEvent::Update if span.open => {
+                self.commit_long_piece(span).await;
+                if self.pending.is_some() {
+                    return false;
+                }
+                let audio = self.segment(self.piece_start, span.hops);
+                match self.recognizer.pool.try_submit_partial(audio) {
+                    Some(reply) => {
+                        self.pending = Some(Pending {
+                            reply,
+                            info: info.clone(),
+                            turn: info.turn_index,
+                            from: self.piece_start,
+                            speech_end: span.speech_end,
+                        });
+                        false
+                    }
+                    None => {
+                        fill(info, &self.latest);
+                        true
+                    }
+                }
+            }
+            TurnEvent::Update => {
+                fill(info, &[]);
+                true
+            }
+            TurnEvent::TurnResumed => {
+                fill(info, &self.latest);
+                true
+            }
+            TurnEvent::EagerEndOfTurn | TurnEvent::EndOfTurn => {
+                let words = self.final_words(info.turn_index, span).await;
+                fill(info, &words);
+                if info.event == TurnEvent::EndOfTurn {
+                    self.turn = None;
+                    self.committed.clear();
+                    self.latest.clear();
+                    self.final_text = None;
+                } else {
+                    self.latest = words;
+                }
+                true
+            }
+            _ => true,
+        }
+    }
+
+    /// The open turn's text now (for the `Update` sent on `CloseStream`).
+    pub fn fill_latest(&self, info: &mut TurnInfo) {
+        fill(
+            info,
+            if self.turn.is_some() {
+                &self.latest
+            } else {
+                &[]
+            },
+        );
+    }
+
+    async fn final_words(&mut self, turn_index: u64, span: &Span) -> Vec<Word> {
+        // A partial in flight is stale now.
+        self.pending = None;
+        if let Some((turn, end, words)) = &self.final_text {
+            if *turn == turn_index && *end == span.speech_end {
+                return words.clone();
+            }
+        }
+        self.commit_long_piece(span).await;
+        let to = (span.speech_end + TAIL_HOPS).min(span.hops);
+        let decoded = self.decode_final(self.piece_start, to).await;
+        let mut words = self.committed.clone();
+        words.extend(self.spread(&decoded, self.piece_start, span.speech_end));
+        self.final_text = Some((turn_index, span.speech_end, words.clone()));
+        words
+    }
+
+    /// Commits the oldest part of a turn longer than a piece.
+    async fn commit_long_piece(&mut self, span: &Span) {
+        let hops_per_second = f64::from(self.rate) / self.hop_len as f64;
+        let piece_hops = (PIECE_SECONDS * hops_per_second) as u64;
+        while span.speech_end.saturating_sub(self.piece_start) > piece_hops {
+            let search = (CUT_SEARCH_SECONDS * hops_per_second) as u64;
+            let cut = self.quietest_hop(
+                self.piece_start + piece_hops - search,
+                self.piece_start + piece_hops,
+            );
+            let decoded = self.decode_final(self.piece_start, cut).await;
+            let words = self.spread(&decoded, self.piece_start, cut);
+            self.committed.extend(words);
+            self.piece_start = cut;
+            self.pending = None;
+        }
+    }
+
+    async fn decode_final(&self, from: u64, to: u64) -> Decoded {
+        let audio = self.segment(from, to);
+        let reply = self.recognizer.pool.submit_final(audio);
+        match reply.await {
+            Ok(Ok(d)) => d,
+            // The model failed on this audio: the turn goes on without its words rather than
+            // ending the stream.
+            _ => Decoded::default(),
+        }
+    }
+
+    /// The middle of the quietest 100 ms in `[from, to)` hops.
+    fn quietest_hop(&self, from: u64, to: u64) -> u64 {
+        let window = 10u64;
+        let mut best = (f64::INFINITY, to);
+        let mut h = from;
+        while h + window <= to {
+            let energy: f64 = self
+                .samples(h, h + window)
+                .iter()
+                .map(|&s| f64::from(s) * f64::from(s))
+                .sum();
+            if energy < best.0 {
+                best = (energy, h + window / 2);
+            }
+            h += window / 2;
+        }
+        best.1
+    }
+
+    fn samples(&self, from_hop: u64, to_hop: u64) -> &[f32] {
+        let idx = |hop: u64| {
+            usize::try_from((hop * self.hop_len).saturating_sub(self.base))
+                .unwrap_or(usize::MAX)
+                .min(self.audio.len())
+        };
+        &self.audio[idx(from_hop)..idx(to_hop)]
+    }
+
+    /// 16 kHz audio for `[from, to)` hops, with a little lead-in.
+    fn segment(&self, from: u64, to: u64) -> Vec<f32> {
+        let lead = if from == self.piece_start && self.committed.is_empty() {
+            LEAD_HOPS
+        } else {
+            0
+        };
+        resample_to_16k(self.samples(from.saturating_sub(lead), to), self.rate)
+    }
+
+    /// Words spread evenly over `[from, to)` hops, with their approximate confidences.
+    fn spread(&self, decoded: &Decoded, from: u64, to: u64) -> Vec<Word> {
+        let k = decoded.words.len().max(1) as f64;
+        let span = to.saturating_sub(from) as f64;
+        let at = |j: usize| {
+            let hops = from as f64 + span * j as f64 / k;
+            round3(hops * self.hop_len as f64 / f64::from(self.rate))
+        };
+        decoded
+            .words
+            .iter()
+            .enumerate()
+            .map(|(j, w)| Word {
+                word: w.text.clone(),
+                confidence: confidence(&w.token_probs),
+                start: Some(at(j)),
+                end: Some(at(j + 1)),
+                extra: Default::default(),
+            })
+            .collect()
+    }
+}
+
+/// The geometric mean of the token probabilities, rounded to 3 decimals.
+fn confidence(probs: &[f32]) -> f64 {
+    if probs.is_empty() {
+        return 0.0;
+    }
+    let mean_log = probs
+        .iter()
+        .map(|&p| f64::from(p.max(1e-6)).ln())
+        .sum::<f64>()
+        / probs.len() as f64;
+    round3(mean_log.exp())
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn fill(info: &mut TurnInfo, words: &[Word]) {
+    info.transcript = words
+        .iter()
+        .map(|w| w.word.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    info.words = words.to_vec();
+}
+
+/// Linear interpolation to 16 kHz (the model's rate); audio already at 16 kHz is copied.
+pub fn resample_to_16k(samples: &[f32], rate: u32) -> Vec<f32> {
+    const TARGET: u32 = 16_000;
+    if rate == TARGET || samples.is_empty() {
+        return samples.to_vec();
+    }
+    let step = f64::from(rate) / f64::from(TARGET);
+    let n = (samples.len() as f64 / step).floor() as usize;
+    (0..n)
+        .map(|i| {
+            let x = i as f64 * step;
+            let j = x.floor() as usize;
+            let frac = (x - j as f64) as f32;
+            let a = samples[j.min(samples.len() - 1)];
+            let b = samples[(j + 1).min(samples.len() - 1)];
+            a + (b - a) * frac
+        })
+        .collect()
+}
