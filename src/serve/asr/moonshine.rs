@@ -252,6 +252,11 @@ impl Moonshine {
             tokens.push(token);
             probs.push(p);
             next = token;
+            if let Some(keep) = looping(&tokens) {
+                tokens.truncate(keep);
+                probs.truncate(keep);
+                break;
+            }
         }
         Ok(Decoded {
             words: self.tokenizer.words(&tokens, &probs),
@@ -259,6 +264,24 @@ impl Moonshine {
             capped: tokens.len() >= cap,
         })
     }
+}
+
+/// Where to cut when the text has started looping: the same run of tokens three times in a
+/// row at the end (four for a single token) is kept once. The token cap bounds what this
+/// misses.
+fn looping(tokens: &[i64]) -> Option<usize> {
+    for unit in 1..=8usize {
+        let times = if unit == 1 { 4 } else { 3 };
+        let n = unit * times;
+        if tokens.len() < n {
+            break;
+        }
+        let tail = &tokens[tokens.len() - n..];
+        if tail.chunks(unit).all(|c| c == &tail[..unit]) {
+            return Some(tokens.len() - n + unit);
+        }
+    }
+    None
 }
 
 /// The most likely token and its probability (softmax over the logits).
@@ -295,6 +318,14 @@ mod tests {
         assert!((p - 2f32.exp() / (2.0 + 2f32.exp())).abs() < 1e-6);
         // An argmax beyond the vocabulary ends the text.
         assert_eq!(best(&[0.0, 0.0, 5.0], 2).0, EOS);
+    }
+
+    #[test]
+    fn a_loop_is_kept_once() {
+        assert_eq!(looping(&[5, 1, 2, 1, 2, 1, 2]), Some(3));
+        assert_eq!(looping(&[1, 2, 3, 1, 2, 3]), None);
+        assert_eq!(looping(&[7, 7, 7]), None);
+        assert_eq!(looping(&[9, 7, 7, 7, 7]), Some(2));
     }
 
     #[test]
