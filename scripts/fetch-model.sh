@@ -25,13 +25,16 @@ SRC_SHA256="9d1a19e044cbf89a207723d1adb667de89a5671a1e3e611b8ebe721b2c31219c  en
 FILES="encoder_model.onnx decoder_model_merged.onnx tokenizer.bin $ORT_LIB LICENSE-moonshine.txt LICENSE-onnxruntime.txt ThirdPartyNotices-onnxruntime.txt"
 
 here=$(cd "$(dirname "$0")" && pwd)
+# The manifest names the converter's checksum too: a changed converter rebuilds the model.
+converter=$(sha256sum "$here/moonshine_convert.py" | cut -c1-16)
+stamp="# moonshine-cpp $MOONSHINE_CPP onnxruntime $ONNXRUNTIME converter $converter"
 dir=${1:-${XDG_DATA_HOME:-$HOME/.local/share}/flux/models/moonshine-base-en}
 say() { echo "fetch-model: $*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 manifest_ok() {
   [ -f "$dir/MANIFEST" ] || return 1
-  grep -q "^# moonshine-cpp $MOONSHINE_CPP onnxruntime $ONNXRUNTIME$" "$dir/MANIFEST" || return 1
+  grep -qxF "$stamp" "$dir/MANIFEST" || return 1
   (cd "$dir" && grep -v '^#' MANIFEST | sha256sum --check --quiet --strict >/dev/null 2>&1)
 }
 
@@ -98,7 +101,7 @@ rm -f "$dir/MANIFEST"
 for f in $FILES; do mv -f "$partial/$f" "$dir/$f"; done
 rm -rf "$partial"
 {
-  echo "# moonshine-cpp $MOONSHINE_CPP onnxruntime $ONNXRUNTIME"
+  echo "$stamp"
   echo "# written by flux scripts/fetch-model.sh; checked by it and by flux"
   (cd "$dir" && sha256sum $FILES)
 } >"$dir/MANIFEST.tmp"

@@ -186,6 +186,36 @@ def localize_weights(path):
     return True
 
 
+def share_weights(path):
+    """After quantization: a weight both `If` branches hold identically goes back to the top
+    graph, where both branches see it, so the model carries (and ONNX Runtime loads) one
+    copy."""
+    model = onnx.load(path)
+    top = model.graph
+    branches = [a.g for n in top.node for a in n.attribute if a.type == onnx.AttributeProto.GRAPH]
+    if len(branches) < 2:
+        return
+    first = {t.name: t for t in branches[0].initializer}
+    common = [
+        name
+        for name, t in first.items()
+        if all(
+            any(u.name == name and u.SerializeToString() == t.SerializeToString()
+                for u in g.initializer)
+            for g in branches[1:]
+        )
+    ]
+    if not common:
+        return
+    shared = set(common)
+    top.initializer.extend(first[name] for name in common)
+    for g in branches:
+        keep = [t for t in g.initializer if t.name not in shared]
+        del g.initializer[:]
+        g.initializer.extend(keep)
+    onnx.save(model, path)
+
+
 def main():
     if len(sys.argv) != 4:
         sys.exit(__doc__)
@@ -210,6 +240,7 @@ def main():
         op_types_to_quantize=["MatMul", "Gather"],
         extra_options={"EnableSubgraph": True},
     )
+    share_weights(out)
     os.remove(plain)
     os.remove(folded)
 

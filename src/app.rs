@@ -68,6 +68,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
         asr: args.asr.map(|_| serve::asr::AsrOptions {
             model_dir: args.asr_model.unwrap_or_else(serve::asr::default_model_dir),
             workers: usize::from(args.asr_workers),
+            partials: true,
         }),
     })
     .await?;

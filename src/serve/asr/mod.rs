@@ -37,6 +37,9 @@ pub struct AsrOptions {
     pub model_dir: PathBuf,
     /// Worker threads, each with its own copy of the model (`--asr-workers`).
     pub workers: usize,
+    /// Re-decode the open turn for its `Update`s. `false`: Updates repeat the last text and
+    /// only the ends of turns are decoded (the benchmark's finals-only figures).
+    pub partials: bool,
 }
 
 /// Why the recognizer could not start; each message names the command that fixes it.
@@ -64,21 +67,25 @@ pub enum Pass {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Decoded {
     pub words: Vec<tokenizer::DecodedWord>,
-    /// Tokens generated.
-    pub tokens: usize,
+    /// The tokens, a hint for the next decode of the same audio grown longer.
+    pub token_ids: Vec<i64>,
     /// Decoding stopped at the token cap rather than at the end of text.
     pub capped: bool,
 }
 
 /// Something that turns 16 kHz mono audio into words (the model; fakes in tests).
+/// `hint`: the tokens of an earlier decode of the same audio (shorter); the model checks them
+/// in one batch instead of generating them one by one, and keeps only what it agrees with.
 pub trait Transcriber: Send + 'static {
-    fn transcribe(&mut self, audio: &[f32], pass: Pass) -> Result<Decoded, String>;
+    fn transcribe(&mut self, audio: &[f32], pass: Pass, hint: &[i64]) -> Result<Decoded, String>;
 }
 
 /// The loaded recognizer: its worker pool.
 #[derive(Debug)]
 pub struct Recognizer {
     pub pool: pool::Pool,
+    /// See [`AsrOptions::partials`].
+    pub partials: bool,
 }
 
 impl Recognizer {
@@ -109,7 +116,9 @@ impl Recognizer {
             })??;
             transcribers.push(Box::new(model));
         }
-        Self::with(transcribers)
+        let mut r = Self::with(transcribers)?;
+        r.partials = opts.partials;
+        Ok(r)
     }
 
     /// This build has no recognizer.
@@ -126,7 +135,10 @@ impl Recognizer {
     pub fn with(transcribers: Vec<Box<dyn Transcriber>>) -> Result<Recognizer, AsrError> {
         let pool = pool::Pool::start(transcribers)
             .map_err(|e| AsrError::Setup(format!("cannot start the recognizer's threads: {e}")))?;
-        Ok(Recognizer { pool })
+        Ok(Recognizer {
+            pool,
+            partials: true,
+        })
     }
 }
 

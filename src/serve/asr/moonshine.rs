@@ -191,7 +191,7 @@ impl Moonshine {
         })
     }
 
-    fn run(&mut self, audio: &[f32], pass: Pass) -> Result<Decoded, ort::Error> {
+    fn run(&mut self, audio: &[f32], pass: Pass, hint: &[i64]) -> Result<Decoded, ort::Error> {
         if audio.len() < MIN_SAMPLES {
             return Ok(Decoded::default());
         }
@@ -212,12 +212,22 @@ impl Moonshine {
             let empty = Tensor::<f32>::from_array(([1, HEADS, 0, HEAD_DIM], Vec::<f32>::new()))?;
             past.push(empty.into_dyn());
         }
-        let mut tokens = Vec::new();
+        let vocab = self.tokenizer.len().max(1);
+        let mut tokens: Vec<i64> = Vec::new();
         let mut probs = Vec::new();
-        let mut next = BOS;
-        for step in 0..cap {
-            let ids = Tensor::<i64>::from_array(([1usize, 1], vec![next]))?;
-            let use_cache = Tensor::<bool>::from_array(([1usize], vec![step > 0]))?;
+        // The first call checks the hint (the previous decode's tokens) in one batch: row i of
+        // its logits is the model's choice after feed[..=i], so the hint is accepted up to its
+        // first disagreement, exactly what step-by-step greedy decoding would have produced,
+        // for one call instead of one per token.
+        let mut feed: Vec<i64> = std::iter::once(BOS)
+            .chain(hint.iter().copied().take(cap.saturating_sub(1)))
+            .collect();
+        let mut past_len = 0usize;
+        let mut first = true;
+        while tokens.len() < cap {
+            let n = feed.len();
+            let ids = Tensor::<i64>::from_array(([1usize, n], feed.clone()))?;
+            let use_cache = Tensor::<bool>::from_array(([1usize], vec![!first]))?;
             let mut inputs: Vec<(Cow<'_, str>, ort::session::SessionInputValue<'_>)> = vec![
                 ("input_ids".into(), ids.into()),
                 ("encoder_hidden_states".into(), (&hidden).into()),
@@ -227,43 +237,74 @@ impl Moonshine {
                 inputs.push((Cow::Borrowed(name.as_str()), value.into()));
             }
             let mut out = self.decoder.run(inputs)?;
-            let (token, p) = {
+            let (accepted, next) = {
                 let logits = out
                     .get("logits")
                     .ok_or_else(|| ort::Error::new("the decoder gave no logits"))?;
                 let (_, values) = logits.try_extract_tensor::<f32>()?;
-                let vocab = self.tokenizer.len().max(1);
-                // One position: the decoder is fed one token at a time.
-                best(values, vocab)
+                let width = values.len() / n.max(1);
+                let rows: Vec<&[f32]> = values.chunks(width.max(1)).collect();
+                let mut j = 0;
+                while j + 1 < n && tokens.len() < cap {
+                    let (t, p) = best(rows[j], vocab);
+                    if t != feed[j + 1] {
+                        break;
+                    }
+                    tokens.push(t);
+                    probs.push(p);
+                    j += 1;
+                }
+                (j + 1, best(rows[j], vocab))
             };
             for (k, (_, present, cross)) in self.cache.iter().enumerate() {
                 // The cache branch returns dummies for the cross-attention cache: keep the
-                // first step's.
-                if step == 0 || !cross {
+                // first call's.
+                if first || !cross {
                     if let Some(v) = out.remove(present) {
-                        past[k] = v;
+                        past[k] = if !cross && accepted < n {
+                            // Positions after the hint's first disagreement are not the text.
+                            keep_positions(&v, past_len + accepted)?
+                        } else {
+                            v
+                        };
                     }
                 }
             }
             drop(out);
-            if token == EOS {
+            past_len += accepted;
+            first = false;
+            let (token, p) = next;
+            if token == EOS || tokens.len() >= cap {
                 break;
             }
             tokens.push(token);
             probs.push(p);
-            next = token;
             if let Some(keep) = looping(&tokens) {
                 tokens.truncate(keep);
                 probs.truncate(keep);
                 break;
             }
+            feed = vec![token];
         }
         Ok(Decoded {
             words: self.tokenizer.words(&tokens, &probs),
-            tokens: tokens.len(),
             capped: tokens.len() >= cap,
+            token_ids: tokens,
         })
     }
+}
+
+/// The first `keep` positions of a decoder cache tensor `[1, heads, positions, head size]`.
+fn keep_positions(v: &DynValue, keep: usize) -> Result<DynValue, ort::Error> {
+    let (shape, data) = v.try_extract_tensor::<f32>()?;
+    let (heads, len, dim) = (shape[1] as usize, shape[2] as usize, shape[3] as usize);
+    let keep = keep.min(len);
+    let mut out = Vec::with_capacity(heads * keep * dim);
+    for h in 0..heads {
+        let at = h * len * dim;
+        out.extend_from_slice(&data[at..at + keep * dim]);
+    }
+    Ok(Tensor::<f32>::from_array(([1, heads, keep, dim], out))?.into_dyn())
 }
 
 /// Where to cut when the text has started looping: the same run of tokens three times in a
@@ -302,8 +343,8 @@ fn best(row: &[f32], vocab: usize) -> (i64, f32) {
 }
 
 impl Transcriber for Moonshine {
-    fn transcribe(&mut self, audio: &[f32], pass: Pass) -> Result<Decoded, String> {
-        self.run(audio, pass).map_err(|e| e.to_string())
+    fn transcribe(&mut self, audio: &[f32], pass: Pass, hint: &[i64]) -> Result<Decoded, String> {
+        self.run(audio, pass, hint).map_err(|e| e.to_string())
     }
 }
 

@@ -18,6 +18,7 @@ pub type Reply = oneshot::Receiver<Result<Decoded, String>>;
 
 struct Job {
     audio: Vec<f32>,
+    hint: Vec<i64>,
     pass: Pass,
     reply: oneshot::Sender<Result<Decoded, String>>,
 }
@@ -84,11 +85,12 @@ impl Pool {
     }
 
     /// Queues a final decode; it runs before any partial.
-    pub fn submit_final(&self, audio: Vec<f32>) -> Reply {
+    pub fn submit_final(&self, audio: Vec<f32>, hint: Vec<i64>) -> Reply {
         let (reply, rx) = oneshot::channel();
         let mut q = self.shared.lock();
         q.finals.push_back(Job {
             audio,
+            hint,
             pass: Pass::Final,
             reply,
         });
@@ -98,7 +100,7 @@ impl Pool {
     }
 
     /// Starts a partial decode if a worker is free now; `None` (thinned) otherwise.
-    pub fn try_submit_partial(&self, audio: Vec<f32>) -> Option<Reply> {
+    pub fn try_submit_partial(&self, audio: Vec<f32>, hint: Vec<i64>) -> Option<Reply> {
         let mut q = self.shared.lock();
         if q.stopping || q.idle <= q.finals.len() + q.partials.len() {
             drop(q);
@@ -108,6 +110,7 @@ impl Pool {
         let (reply, rx) = oneshot::channel();
         q.partials.push_back(Job {
             audio,
+            hint,
             pass: Pass::Partial,
             reply,
         });
@@ -154,7 +157,7 @@ fn work(shared: Arc<Shared>, mut transcriber: Box<dyn Transcriber>) {
         } else {
             // A panic inside the runtime bindings must not take the worker down with the lock.
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                transcriber.transcribe(&job.audio, job.pass)
+                transcriber.transcribe(&job.audio, job.pass, &job.hint)
             }))
             .unwrap_or_else(|_| Err("the recognizer failed on this audio".to_string()))
         };
@@ -178,7 +181,7 @@ mod tests {
     }
 
     impl Transcriber for Gate {
-        fn transcribe(&mut self, audio: &[f32], pass: Pass) -> Result<Decoded, String> {
+        fn transcribe(&mut self, audio: &[f32], pass: Pass, _: &[i64]) -> Result<Decoded, String> {
             let _ = self.started.send(audio.len());
             let _ = self.release.lock().unwrap().recv();
             Ok(Decoded {
@@ -186,7 +189,7 @@ mod tests {
                     text: format!("{pass:?}{}", audio.len()),
                     token_probs: vec![1.0],
                 }],
-                tokens: 1,
+                token_ids: vec![1],
                 capped: false,
             })
         }
@@ -203,7 +206,7 @@ mod tests {
         .unwrap();
         // Wait until the worker is idle, then occupy it.
         let first = loop {
-            if let Some(r) = pool.try_submit_partial(vec![0.0; 1]) {
+            if let Some(r) = pool.try_submit_partial(vec![0.0; 1], vec![]) {
                 break r;
             }
             std::thread::yield_now();
@@ -211,10 +214,10 @@ mod tests {
         assert_eq!(started.recv().unwrap(), 1);
         // Busy: a partial is refused, finals queue.
         let thinned_before = pool.thinned();
-        assert!(pool.try_submit_partial(vec![0.0; 2]).is_none());
+        assert!(pool.try_submit_partial(vec![0.0; 2], vec![]).is_none());
         assert_eq!(pool.thinned(), thinned_before + 1);
-        let f1 = pool.submit_final(vec![0.0; 3]);
-        let f2 = pool.submit_final(vec![0.0; 4]);
+        let f1 = pool.submit_final(vec![0.0; 3], vec![]);
+        let f2 = pool.submit_final(vec![0.0; 4], vec![]);
         for _ in 0..3 {
             release_tx.send(()).unwrap();
         }

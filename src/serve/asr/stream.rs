@@ -53,6 +53,8 @@ pub struct AsrStream {
     committed: Vec<Word>,
     /// The latest text of the open turn (committed words included).
     latest: Vec<Word>,
+    /// The tokens of the latest decode of the uncommitted part: the next decode's hint.
+    hint: Vec<i64>,
     pending: Option<Pending>,
     /// The last final decode: (turn, speech end in hops, words).
     final_text: Option<(u64, u64, Vec<Word>)>,
@@ -70,6 +72,7 @@ impl AsrStream {
             piece_start: 0,
             committed: Vec::new(),
             latest: Vec::new(),
+            hint: Vec::new(),
             pending: None,
             final_text: None,
         }
@@ -121,6 +124,7 @@ impl AsrStream {
             return None;
         }
         if let Ok(Ok(decoded)) = result {
+            self.hint = decoded.token_ids.clone();
             let mut words = self.committed.clone();
             words.extend(self.spread(&decoded, from, speech_end));
             self.latest = words;
@@ -138,6 +142,7 @@ impl AsrStream {
                 self.piece_start = span.speech_start;
                 self.committed.clear();
                 self.latest.clear();
+                self.hint.clear();
                 self.pending = None;
                 self.final_text = None;
                 fill(info, &self.latest);
@@ -148,8 +153,16 @@ impl AsrStream {
                 if self.pending.is_some() {
                     return false;
                 }
+                if !self.recognizer.partials {
+                    fill(info, &self.latest);
+                    return true;
+                }
                 let audio = self.segment(self.piece_start, span.hops);
-                match self.recognizer.pool.try_submit_partial(audio) {
+                match self
+                    .recognizer
+                    .pool
+                    .try_submit_partial(audio, self.hint.clone())
+                {
                     Some(reply) => {
                         self.pending = Some(Pending {
                             reply,
@@ -181,6 +194,7 @@ impl AsrStream {
                     self.turn = None;
                     self.committed.clear();
                     self.latest.clear();
+                    self.hint.clear();
                     self.final_text = None;
                 } else {
                     self.latest = words;
@@ -214,6 +228,7 @@ impl AsrStream {
         self.commit_long_piece(span).await;
         let to = (span.speech_end + TAIL_HOPS).min(span.hops);
         let decoded = self.decode_final(self.piece_start, to).await;
+        self.hint = decoded.token_ids.clone();
         let mut words = self.committed.clone();
         words.extend(self.spread(&decoded, self.piece_start, span.speech_end));
         self.final_text = Some((turn_index, span.speech_end, words.clone()));
@@ -234,13 +249,14 @@ impl AsrStream {
             let words = self.spread(&decoded, self.piece_start, cut);
             self.committed.extend(words);
             self.piece_start = cut;
+            self.hint.clear();
             self.pending = None;
         }
     }
 
     async fn decode_final(&self, from: u64, to: u64) -> Decoded {
         let audio = self.segment(from, to);
-        let reply = self.recognizer.pool.submit_final(audio);
+        let reply = self.recognizer.pool.submit_final(audio, self.hint.clone());
         match reply.await {
             Ok(Ok(d)) => d,
             // The model failed on this audio: the turn goes on without its words rather than
