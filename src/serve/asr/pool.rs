@@ -124,6 +124,11 @@ impl Pool {
         self.shared.thinned.load(Ordering::Relaxed)
     }
 
+    /// Workers waiting for work now.
+    pub fn idle_workers(&self) -> usize {
+        self.shared.lock().idle
+    }
+
     pub fn decoded(&self) -> u64 {
         self.shared.decoded.load(Ordering::Relaxed)
     }

@@ -371,3 +371,133 @@ pub fn resample_to_16k(samples: &[f32], rate: u32) -> Vec<f32> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::asr::tokenizer::DecodedWord;
+    use crate::serve::asr::{Pass, Transcriber};
+    use std::sync::mpsc;
+    use std::sync::{Arc, Mutex};
+
+    /// Spells the audio's length in words (`"w1 w2 …"`, one per 0.5 s), each call waiting for
+    /// the test's permission, and reports every call it gets.
+    struct Gate {
+        calls: mpsc::Sender<(usize, Pass, Vec<i64>)>,
+        release: Arc<Mutex<mpsc::Receiver<()>>>,
+    }
+
+    impl Transcriber for Gate {
+        fn transcribe(
+            &mut self,
+            audio: &[f32],
+            pass: Pass,
+            hint: &[i64],
+        ) -> Result<Decoded, String> {
+            let _ = self.calls.send((audio.len(), pass, hint.to_vec()));
+            let _ = self.release.lock().unwrap().recv();
+            let n = audio.len() / 8000;
+            Ok(Decoded {
+                words: (1..=n)
+                    .map(|i| DecodedWord {
+                        text: format!("w{i}"),
+                        token_probs: vec![0.81, 1.0],
+                    })
+                    .collect(),
+                token_ids: (1..=n as i64).collect(),
+                capped: false,
+            })
+        }
+    }
+
+    fn info(event: TurnEvent) -> TurnInfo {
+        TurnInfo {
+            request_id: String::new(),
+            sequence_id: 0,
+            event,
+            turn_index: 0,
+            audio_window_start: 0.0,
+            audio_window_end: 0.0,
+            transcript: String::new(),
+            words: Vec::new(),
+            end_of_turn_confidence: 0.0,
+            languages: None,
+            languages_hinted: None,
+            trigger: None,
+            extra: Default::default(),
+        }
+    }
+
+    fn span(hops: u64, speech_end: u64) -> Span {
+        Span {
+            hops,
+            open: true,
+            turn_index: 0,
+            speech_start: 10,
+            speech_end,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_running_decode_skips_the_next_tick_and_the_final_waits() {
+        let (calls_tx, calls) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        let rec = Arc::new(
+            Recognizer::with(vec![Box::new(Gate {
+                calls: calls_tx,
+                release: Arc::new(Mutex::new(release_rx)),
+            })])
+            .unwrap(),
+        );
+        while rec.pool.idle_workers() == 0 {
+            tokio::task::yield_now().await;
+        }
+        // 16 kHz, 10 ms hops: 3 s of audio.
+        let mut s = AsrStream::new(rec.clone(), 16_000, 160);
+        s.push(&vec![0.1; 48_000]);
+        let mut start = info(TurnEvent::StartOfTurn);
+        assert!(s.on_event(&mut start, &span(30, 30)).await);
+        assert_eq!(start.transcript, "");
+        // The tick starts a decode of the turn so far (from 0.1 s early) and waits for it.
+        let mut tick = info(TurnEvent::Update);
+        assert!(!s.on_event(&mut tick, &span(110, 110)).await);
+        assert!(s.has_pending());
+        assert_eq!(calls.recv().unwrap(), (17_600, Pass::Partial, vec![]));
+        // The next tick finds it running: skipped, nothing new submitted.
+        let mut skipped = info(TurnEvent::Update);
+        assert!(!s.on_event(&mut skipped, &span(135, 135)).await);
+        release.send(()).unwrap();
+        let update = s.ready().await.expect("the deferred Update");
+        assert_eq!(update.transcript, "w1 w2");
+        assert_eq!(update.words[0].confidence, 0.9);
+        assert_eq!(
+            (update.words[0].start, update.words[1].end),
+            (Some(0.1), Some(1.1))
+        );
+        assert!(calls.try_recv().is_err());
+        // The end of the turn waits for a final decode, hinted with the last tokens.
+        let releaser = std::thread::spawn(move || release.send(()).unwrap());
+        let mut end = info(TurnEvent::EndOfTurn);
+        let mut ended = span(200, 170);
+        ended.open = false;
+        assert!(s.on_event(&mut end, &ended).await);
+        releaser.join().unwrap();
+        assert_eq!(calls.recv().unwrap(), (30_400, Pass::Final, vec![1, 2]));
+        assert_eq!(end.transcript, "w1 w2 w3");
+        // Between turns, Updates are empty and decode nothing.
+        let mut idle = info(TurnEvent::Update);
+        let mut between = span(220, 170);
+        between.open = false;
+        assert!(s.on_event(&mut idle, &between).await);
+        assert_eq!(idle.transcript, "");
+    }
+
+    #[test]
+    fn resampling_to_16k() {
+        let x: Vec<f32> = (0..480).map(|i| i as f32).collect();
+        let y = resample_to_16k(&x, 48_000);
+        assert_eq!(y.len(), 160);
+        assert_eq!((y[0], y[1], y[159]), (0.0, 3.0, 477.0));
+        assert_eq!(resample_to_16k(&x, 16_000), x);
+    }
+}
