@@ -139,6 +139,63 @@ fn updates_grow_and_the_final_decode_ends_the_turn() {
     }
 }
 
+/// two_cities.wav with every pause cut to 0.25 s: one turn of more than 30 s of speech, longer
+/// than the model's window, so it is committed in pieces.
+fn one_long_turn(dir: &Path) -> PathBuf {
+    let (x, rate) = read_wav_mono(&fixture("two_cities.wav"));
+    let x = resample_linear(&x, rate, 16_000);
+    let mut out = Vec::with_capacity(x.len());
+    let mut quiet = 0;
+    for hop in x.chunks(160) {
+        let rms = (hop.iter().map(|s| s * s).sum::<f32>() / hop.len() as f32).sqrt();
+        quiet = if rms < 0.01 { quiet + 1 } else { 0 };
+        if quiet <= 25 {
+            out.extend_from_slice(hop);
+        }
+    }
+    let path = dir.join("long_turn.wav");
+    write_wav(&path, &out, 16_000, 1, 16, false);
+    path
+}
+
+#[test]
+fn a_turn_longer_than_the_window_is_committed_in_pieces() {
+    let Some(dir) = model_dir() else { return };
+    let serve = serve_asr(&dir);
+    let tmp = tempfile::tempdir().unwrap();
+    let wav = one_long_turn(tmp.path());
+    let reference = fixture("two_cities.txt");
+    let out = run(
+        file_cmd(
+            &serve,
+            &wav,
+            &[
+                "--jsonl",
+                "--expect-file",
+                reference.to_str().unwrap(),
+                "--max-wer",
+                "0.1",
+            ],
+        ),
+        None,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let longest = jsonl(&out)
+        .into_iter()
+        .filter(|e| e["event"] == "EndOfTurn")
+        .map(|e| {
+            let words = e["words"].as_array().unwrap().clone();
+            let span = words.last().unwrap()["end"].as_f64().unwrap()
+                - words[0]["start"].as_f64().unwrap();
+            (span, words.len())
+        })
+        .fold((0.0, 0), |a, b| if b.0 > a.0 { b } else { a });
+    assert!(
+        longest.0 > flux::serve::asr::stream::PIECE_SECONDS && longest.1 > 80,
+        "no turn longer than a piece: {longest:?}"
+    );
+}
+
 #[test]
 fn a_missing_model_is_a_usage_error_naming_the_fix() {
     let mut cmd = flux();

@@ -76,8 +76,16 @@ pub struct Decoded {
 /// Something that turns 16 kHz mono audio into words (the model; fakes in tests).
 /// `hint`: the tokens of an earlier decode of the same audio (shorter); the model checks them
 /// in one batch instead of generating them one by one, and keeps only what it agrees with.
+/// `cancelled`: true once nobody waits for the result (a partial overtaken by a final); a
+/// long decode checks it between steps and gives up.
 pub trait Transcriber: Send + 'static {
-    fn transcribe(&mut self, audio: &[f32], pass: Pass, hint: &[i64]) -> Result<Decoded, String>;
+    fn transcribe(
+        &mut self,
+        audio: &[f32],
+        pass: Pass,
+        hint: &[i64],
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Decoded, String>;
 }
 
 /// The loaded recognizer: its worker pool.

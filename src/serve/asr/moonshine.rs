@@ -191,7 +191,13 @@ impl Moonshine {
         })
     }
 
-    fn run(&mut self, audio: &[f32], pass: Pass, hint: &[i64]) -> Result<Decoded, ort::Error> {
+    fn run(
+        &mut self,
+        audio: &[f32],
+        pass: Pass,
+        hint: &[i64],
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Decoded, ort::Error> {
         if audio.len() < MIN_SAMPLES {
             return Ok(Decoded::default());
         }
@@ -225,6 +231,9 @@ impl Moonshine {
         let mut past_len = 0usize;
         let mut first = true;
         while tokens.len() < cap {
+            if cancelled() {
+                return Err(ort::Error::new("cancelled"));
+            }
             let n = feed.len();
             let ids = Tensor::<i64>::from_array(([1usize, n], feed.clone()))?;
             let use_cache = Tensor::<bool>::from_array(([1usize], vec![!first]))?;
@@ -343,8 +352,15 @@ fn best(row: &[f32], vocab: usize) -> (i64, f32) {
 }
 
 impl Transcriber for Moonshine {
-    fn transcribe(&mut self, audio: &[f32], pass: Pass, hint: &[i64]) -> Result<Decoded, String> {
-        self.run(audio, pass, hint).map_err(|e| e.to_string())
+    fn transcribe(
+        &mut self,
+        audio: &[f32],
+        pass: Pass,
+        hint: &[i64],
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Decoded, String> {
+        self.run(audio, pass, hint, cancelled)
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -162,7 +162,7 @@ fn work(shared: Arc<Shared>, mut transcriber: Box<dyn Transcriber>) {
         } else {
             // A panic inside the runtime bindings must not take the worker down with the lock.
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                transcriber.transcribe(&job.audio, job.pass, &job.hint)
+                transcriber.transcribe(&job.audio, job.pass, &job.hint, &|| job.reply.is_closed())
             }))
             .unwrap_or_else(|_| Err("the recognizer failed on this audio".to_string()))
         };
@@ -186,7 +186,13 @@ mod tests {
     }
 
     impl Transcriber for Gate {
-        fn transcribe(&mut self, audio: &[f32], pass: Pass, _: &[i64]) -> Result<Decoded, String> {
+        fn transcribe(
+            &mut self,
+            audio: &[f32],
+            pass: Pass,
+            _: &[i64],
+            _: &dyn Fn() -> bool,
+        ) -> Result<Decoded, String> {
             let _ = self.started.send(audio.len());
             let _ = self.release.lock().unwrap().recv();
             Ok(Decoded {

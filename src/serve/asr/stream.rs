@@ -393,6 +393,7 @@ mod tests {
             audio: &[f32],
             pass: Pass,
             hint: &[i64],
+            _: &dyn Fn() -> bool,
         ) -> Result<Decoded, String> {
             let _ = self.calls.send((audio.len(), pass, hint.to_vec()));
             let _ = self.release.lock().unwrap().recv();
