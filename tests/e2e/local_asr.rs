@@ -102,11 +102,17 @@ fn updates_grow_and_the_final_decode_ends_the_turn() {
         .map(|e| normalize(e["transcript"].as_str().unwrap()))
         .filter(|t| !t.is_empty())
         .collect();
+    // The text grows as the turn goes on: past the first words, and the last Update leads
+    // into the final text (early partials of a word or two may be misheard, or repeated).
     assert!(updates.len() >= 2, "too few Updates with text: {updates:?}");
     let words = |t: &String| t.split(' ').count();
     assert!(
-        words(updates.last().unwrap()) > words(&updates[0]),
+        updates.iter().any(|u| words(u) >= 4),
         "the Updates did not grow: {updates:?}"
+    );
+    assert!(
+        updates.last().unwrap().starts_with("ever tried ever"),
+        "the last Update does not lead into the final text: {updates:?}"
     );
     let end = first_turn
         .iter()
@@ -139,6 +145,11 @@ fn updates_grow_and_the_final_decode_ends_the_turn() {
     }
 }
 
+fn with_args(mut cmd: std::process::Command, args: &[&str]) -> std::process::Command {
+    cmd.args(args);
+    cmd
+}
+
 /// two_cities.wav with every pause cut to 0.25 s: one turn of more than 30 s of speech, longer
 /// than the model's window, so it is committed in pieces.
 fn one_long_turn(dir: &Path) -> PathBuf {
@@ -153,6 +164,9 @@ fn one_long_turn(dir: &Path) -> PathBuf {
             out.extend_from_slice(hop);
         }
     }
+    // Then 4 s of silence: the turn ends by itself, and its final decode starts well before
+    // the client's end-of-stream ForceEndTurn starts its 5 s wait.
+    out.extend(std::iter::repeat_n(0.0, 4 * 16_000));
     let path = dir.join("long_turn.wav");
     write_wav(&path, &out, 16_000, 1, 16, false);
     path
@@ -165,10 +179,16 @@ fn a_turn_longer_than_the_window_is_committed_in_pieces() {
     let tmp = tempfile::tempdir().unwrap();
     let wav = one_long_turn(tmp.path());
     let reference = fixture("two_cities.txt");
+    // Paced (twice real time), as a live caller would send it: the oldest piece is committed
+    // while the turn goes on, and the final decode at the end is of the rest, hinted by the
+    // last partial.
+    let mut cmd = flux();
+    cmd.arg("file")
+        .arg(&wav)
+        .args(["--url", &serve.url, "--pace", "2"]);
     let out = run(
-        file_cmd(
-            &serve,
-            &wav,
+        with_args(
+            cmd,
             &[
                 "--jsonl",
                 "--expect-file",
