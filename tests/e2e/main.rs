@@ -19,6 +19,7 @@ mod client;
 mod completions;
 mod hostile;
 mod live;
+#[cfg(feature = "local-asr")]
 mod local_asr;
 mod mic;
 mod providers;

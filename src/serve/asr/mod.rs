@@ -14,7 +14,6 @@ pub mod tokenizer;
 
 use crate::error::FluxError;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// The recognizers `--asr` knows.
 pub const ENGINES: &[&str] = &["moonshine"];
@@ -109,7 +108,7 @@ impl Recognizer {
                 opts.model_dir.display()
             ))
         })?;
-        let tok = Arc::new(tok);
+        let tok = std::sync::Arc::new(tok);
         let loads: Vec<_> = (0..opts.workers.max(1))
             .map(|_| {
                 let dir = opts.model_dir.clone();
