@@ -28,6 +28,7 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand serve 'Run a local Flux-compatible server, for offline development and CI'
             cand completions 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
             cand man 'Print flux''s manual page (roff) on stdout, e.g. `flux man | man -l -`'
+            cand doctor 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'flux;file'= {
@@ -39,7 +40,7 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand --max-wer 'Word error rate allowed against --expect-text/--expect-file: word-level edits (substitutions + deletions + insertions) divided by the reference''s words. Default 0: every word must match after normalization'
             cand --expect-turns 'Expect exactly N turns (EndOfTurn, plus any turn left unconfirmed when the stream closed)'
             cand --max-eot-latency-ms 'Fail when an EndOfTurn arrives more than MS milliseconds after the end of its turn''s audio was sent (wall time, at real-time pace; not with --fast)'
-            cand --pace 'Send audio FACTOR times faster than real time (1 = real time, the default). Flux is built for live audio: its turn timers run on audio time, so results match real time, but Deepgram does not promise the same transcripts for bursts'
+            cand --pace 'Send audio FACTOR times faster than real time: 0.1 to 1000 (1 = real time, the default). Flux is built for live audio: its turn timers run on audio time, so results match real time, but Deepgram does not promise the same transcripts for bursts'
             cand --provider 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux)'
             cand --url 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL)'
             cand --api-key-file 'Read the API key (Deepgram) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN (keeps it out of `ps` and shell history)'
@@ -48,11 +49,11 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand --header 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed'
             cand --ca-cert 'Also trust the CA certificate(s) in this PEM file for wss:// (a private CA, a TLS proxy); repeatable. Mozilla''s roots stay trusted; certificates are always verified'
             cand --max-reconnects 'Reconnect at most N times after the connection drops, fails or stalls (the count resets after a minute of healthy audio); 0 never reconnects. The open turn''s audio is sent again, so no speech is lost'
-            cand --stall-timeout 'Reconnect when audio is flowing but the server has sent nothing for SECONDS'
+            cand --stall-timeout 'Reconnect when audio is flowing but the server has sent nothing for SECONDS (0.5 to 3600)'
             cand --control 'Read control messages from FILE (a FIFO works) while streaming: one JSON object per line, as Flux''s own messages ({"type":"Configure",...}, {"type":"ForceEndTurn"}, {"type":"CloseStream"} to finish), with an optional "at": SECONDS of audio to delay it until then. See docs/control.md'
             cand --model 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en)'
-            cand --sample-rate 'Sample rate sent to Flux, in Hz (audio is resampled to it)'
-            cand --chunk-ms 'Audio per WebSocket message, in milliseconds (Deepgram recommends 80)'
+            cand --sample-rate 'Sample rate sent to Flux, in Hz: 8000, 16000, 24000, 44100 or 48000 (audio is resampled to it)'
+            cand --chunk-ms 'Audio per WebSocket message, in milliseconds: 10 to 1000 (Deepgram recommends 80)'
             cand --eot-threshold 'End-of-turn confidence needed to end a turn (0.5 to 1.0; 1.0 leaves ends to --eot-timeout-ms). Server default 0.7'
             cand --eager-eot-threshold 'Confidence for EagerEndOfTurn events (0.3 to 0.9, at most --eot-threshold); enables EagerEndOfTurn and TurnResumed'
             cand --eot-timeout-ms 'End a turn after this much audio without speech, whatever the confidence (500 to 60000). Server default 5000'
@@ -79,12 +80,12 @@ set edit:completion:arg-completer[flux] = {|@words|
         }
         &'flux;listen'= {
             cand --device 'Input device for --mic: an id from `flux devices`, or a unique part of an id or description (case-insensitive)'
-            cand --duration 'Stop after this many seconds of captured audio (counted in audio frames from the device, not wall-clock time)'
+            cand --duration 'Stop after this many seconds of audio (more than 0, at most 86400), counted in audio frames from the device or stdin, not wall-clock time: caps a live capture'
             cand --save-audio 'Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after conditioning) to this WAV file; `flux file FILE.wav` replays the session'
-            cand --rate 'Sample rate of the PCM on stdin, in Hz (required with --stdin)'
+            cand --rate 'Sample rate of the PCM on stdin, in Hz: 1000 to 384000 (required with --stdin)'
             cand --channels 'Interleaved channels in the PCM on stdin; they are mixed down to mono'
             cand --sample-format 'Sample format of the PCM on stdin'
-            cand --pace 'Send audio FACTOR times faster than real time (1 = real time, the default). Flux is built for live audio: its turn timers run on audio time, so results match real time, but Deepgram does not promise the same transcripts for bursts'
+            cand --pace 'Send audio FACTOR times faster than real time: 0.1 to 1000 (1 = real time, the default). Flux is built for live audio: its turn timers run on audio time, so results match real time, but Deepgram does not promise the same transcripts for bursts'
             cand --provider 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux)'
             cand --url 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL)'
             cand --api-key-file 'Read the API key (Deepgram) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN (keeps it out of `ps` and shell history)'
@@ -93,11 +94,11 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand --header 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed'
             cand --ca-cert 'Also trust the CA certificate(s) in this PEM file for wss:// (a private CA, a TLS proxy); repeatable. Mozilla''s roots stay trusted; certificates are always verified'
             cand --max-reconnects 'Reconnect at most N times after the connection drops, fails or stalls (the count resets after a minute of healthy audio); 0 never reconnects. The open turn''s audio is sent again, so no speech is lost'
-            cand --stall-timeout 'Reconnect when audio is flowing but the server has sent nothing for SECONDS'
+            cand --stall-timeout 'Reconnect when audio is flowing but the server has sent nothing for SECONDS (0.5 to 3600)'
             cand --control 'Read control messages from FILE (a FIFO works) while streaming: one JSON object per line, as Flux''s own messages ({"type":"Configure",...}, {"type":"ForceEndTurn"}, {"type":"CloseStream"} to finish), with an optional "at": SECONDS of audio to delay it until then. See docs/control.md'
             cand --model 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en)'
-            cand --sample-rate 'Sample rate sent to Flux, in Hz (audio is resampled to it)'
-            cand --chunk-ms 'Audio per WebSocket message, in milliseconds (Deepgram recommends 80)'
+            cand --sample-rate 'Sample rate sent to Flux, in Hz: 8000, 16000, 24000, 44100 or 48000 (audio is resampled to it)'
+            cand --chunk-ms 'Audio per WebSocket message, in milliseconds: 10 to 1000 (Deepgram recommends 80)'
             cand --eot-threshold 'End-of-turn confidence needed to end a turn (0.5 to 1.0; 1.0 leaves ends to --eot-timeout-ms). Server default 0.7'
             cand --eager-eot-threshold 'Confidence for EagerEndOfTurn events (0.3 to 0.9, at most --eot-threshold); enables EagerEndOfTurn and TurnResumed'
             cand --eot-timeout-ms 'End a turn after this much audio without speech, whatever the confidence (500 to 60000). Server default 5000'
@@ -140,6 +141,7 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand --asr 'Recognize the words with a local model instead of a script: `moonshine` (Moonshine base-en on the CPU; fetch it once with scripts/fetch-model.sh)'
             cand --asr-model 'The model directory for --asr [default: $XDG_DATA_HOME/flux/models/moonshine-base-en, i.e. ~/.local/share/flux/models/moonshine-base-en]'
             cand --asr-workers 'Decoding threads for --asr, each with its own copy of the model (about 150 MB each); streams share them'
+            cand --idle-timeout 'Close a connection that has received no audio for SECONDS, as Deepgram does (a fatal `Error` NET-0001, then close 1011), so keep-alive logic can be tested; 0 never closes'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'
@@ -157,6 +159,39 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'flux;doctor'= {
+            cand --timeout 'Give each network step (DNS, TCP, TLS, the handshake) this long: 0.1 to 300 seconds'
+            cand --provider 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux)'
+            cand --url 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL)'
+            cand --api-key-file 'Read the API key (Deepgram) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN (keeps it out of `ps` and shell history)'
+            cand --account-id 'Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID)'
+            cand --gateway 'Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization)'
+            cand --header 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed'
+            cand --ca-cert 'Also trust the CA certificate(s) in this PEM file for wss:// (a private CA, a TLS proxy); repeatable. Mozilla''s roots stay trusted; certificates are always verified'
+            cand --max-reconnects 'Reconnect at most N times after the connection drops, fails or stalls (the count resets after a minute of healthy audio); 0 never reconnects. The open turn''s audio is sent again, so no speech is lost'
+            cand --stall-timeout 'Reconnect when audio is flowing but the server has sent nothing for SECONDS (0.5 to 3600)'
+            cand --control 'Read control messages from FILE (a FIFO works) while streaming: one JSON object per line, as Flux''s own messages ({"type":"Configure",...}, {"type":"ForceEndTurn"}, {"type":"CloseStream"} to finish), with an optional "at": SECONDS of audio to delay it until then. See docs/control.md'
+            cand --model 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en)'
+            cand --sample-rate 'Sample rate sent to Flux, in Hz: 8000, 16000, 24000, 44100 or 48000 (audio is resampled to it)'
+            cand --chunk-ms 'Audio per WebSocket message, in milliseconds: 10 to 1000 (Deepgram recommends 80)'
+            cand --eot-threshold 'End-of-turn confidence needed to end a turn (0.5 to 1.0; 1.0 leaves ends to --eot-timeout-ms). Server default 0.7'
+            cand --eager-eot-threshold 'Confidence for EagerEndOfTurn events (0.3 to 0.9, at most --eot-threshold); enables EagerEndOfTurn and TurnResumed'
+            cand --eot-timeout-ms 'End a turn after this much audio without speech, whatever the confidence (500 to 60000). Server default 5000'
+            cand --keyterm 'Boost recognition of a term or phrase; repeat for several'
+            cand --language-hint 'Expected language for flux-general-multi (en, es, fr, de, hi, ru, pt, ja, it, nl); repeat for several'
+            cand --tag 'Usage-reporting label; repeat for several'
+            cand --redact 'Redact numbers from transcripts; repeat for several kinds'
+            cand --jsonl 'One JSON object per check ({type, check, ok, detail, fix, ...}) and a summary line'
+            cand --allow-insecure 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)'
+            cand --no-force-end-turn 'The server has no ForceEndTurn (self-hosted Deepgram): end the stream by sending silence until the last turn ends instead. Implied for Cloudflare'
+            cand --numerals 'Write numbers as digits ("25" rather than "twenty five")'
+            cand --profanity-filter 'Mask profanity in transcripts'
+            cand --mip-opt-out 'Opt out of Deepgram''s Model Improvement Program'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'flux;help'= {
             cand file 'Stream WAV files through Flux (each its own stream), paced like live audio by default'
             cand listen 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)'
@@ -164,6 +199,7 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand serve 'Run a local Flux-compatible server, for offline development and CI'
             cand completions 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
             cand man 'Print flux''s manual page (roff) on stdout, e.g. `flux man | man -l -`'
+            cand doctor 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'flux;help;file'= {
@@ -177,6 +213,8 @@ set edit:completion:arg-completer[flux] = {|@words|
         &'flux;help;completions'= {
         }
         &'flux;help;man'= {
+        }
+        &'flux;help;doctor'= {
         }
         &'flux;help;help'= {
         }

@@ -32,6 +32,7 @@ complete -c flux -n "__fish_flux_needs_command" -f -a "devices" -d 'List audio i
 complete -c flux -n "__fish_flux_needs_command" -f -a "serve" -d 'Run a local Flux-compatible server, for offline development and CI'
 complete -c flux -n "__fish_flux_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
 complete -c flux -n "__fish_flux_needs_command" -f -a "man" -d 'Print flux\'s manual page (roff) on stdout, e.g. `flux man | man -l -`'
+complete -c flux -n "__fish_flux_needs_command" -f -a "doctor" -d 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake'
 complete -c flux -n "__fish_flux_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c flux -n "__fish_flux_using_subcommand file" -s j -l jobs -d 'Stream at most N files at once, up to 256 (default: as many as there are files, at most 4). Each stream has its own audio thread and connection' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l save-audio -d 'Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after conditioning) to this WAV file (one input file only)' -r -F
@@ -40,7 +41,7 @@ complete -c flux -n "__fish_flux_using_subcommand file" -l expect-file -d 'Expec
 complete -c flux -n "__fish_flux_using_subcommand file" -l max-wer -d 'Word error rate allowed against --expect-text/--expect-file: word-level edits (substitutions + deletions + insertions) divided by the reference\'s words. Default 0: every word must match after normalization' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l expect-turns -d 'Expect exactly N turns (EndOfTurn, plus any turn left unconfirmed when the stream closed)' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l max-eot-latency-ms -d 'Fail when an EndOfTurn arrives more than MS milliseconds after the end of its turn\'s audio was sent (wall time, at real-time pace; not with --fast)' -r
-complete -c flux -n "__fish_flux_using_subcommand file" -l pace -d 'Send audio FACTOR times faster than real time (1 = real time, the default). Flux is built for live audio: its turn timers run on audio time, so results match real time, but Deepgram does not promise the same transcripts for bursts' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l pace -d 'Send audio FACTOR times faster than real time: 0.1 to 1000 (1 = real time, the default). Flux is built for live audio: its turn timers run on audio time, so results match real time, but Deepgram does not promise the same transcripts for bursts' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l provider -d 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux)' -r -f -a "deepgram\t'Deepgram\'s /v2/listen (hosted, regional, self-hosted, or `flux serve`)'
 cloudflare\t'Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker)'"
 complete -c flux -n "__fish_flux_using_subcommand file" -l url -d 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL)' -r
@@ -50,11 +51,11 @@ complete -c flux -n "__fish_flux_using_subcommand file" -l gateway -d 'Cloudflar
 complete -c flux -n "__fish_flux_using_subcommand file" -l header -d 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l ca-cert -d 'Also trust the CA certificate(s) in this PEM file for wss:// (a private CA, a TLS proxy); repeatable. Mozilla\'s roots stay trusted; certificates are always verified' -r -F
 complete -c flux -n "__fish_flux_using_subcommand file" -l max-reconnects -d 'Reconnect at most N times after the connection drops, fails or stalls (the count resets after a minute of healthy audio); 0 never reconnects. The open turn\'s audio is sent again, so no speech is lost' -r
-complete -c flux -n "__fish_flux_using_subcommand file" -l stall-timeout -d 'Reconnect when audio is flowing but the server has sent nothing for SECONDS' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l stall-timeout -d 'Reconnect when audio is flowing but the server has sent nothing for SECONDS (0.5 to 3600)' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l control -d 'Read control messages from FILE (a FIFO works) while streaming: one JSON object per line, as Flux\'s own messages ({"type":"Configure",...}, {"type":"ForceEndTurn"}, {"type":"CloseStream"} to finish), with an optional "at": SECONDS of audio to delay it until then. See docs/control.md' -r -F
 complete -c flux -n "__fish_flux_using_subcommand file" -l model -d 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en)' -r
-complete -c flux -n "__fish_flux_using_subcommand file" -l sample-rate -d 'Sample rate sent to Flux, in Hz (audio is resampled to it)' -r
-complete -c flux -n "__fish_flux_using_subcommand file" -l chunk-ms -d 'Audio per WebSocket message, in milliseconds (Deepgram recommends 80)' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l sample-rate -d 'Sample rate sent to Flux, in Hz: 8000, 16000, 24000, 44100 or 48000 (audio is resampled to it)' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l chunk-ms -d 'Audio per WebSocket message, in milliseconds: 10 to 1000 (Deepgram recommends 80)' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l eot-threshold -d 'End-of-turn confidence needed to end a turn (0.5 to 1.0; 1.0 leaves ends to --eot-timeout-ms). Server default 0.7' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l eager-eot-threshold -d 'Confidence for EagerEndOfTurn events (0.3 to 0.9, at most --eot-threshold); enables EagerEndOfTurn and TurnResumed' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l eot-timeout-ms -d 'End a turn after this much audio without speech, whatever the confidence (500 to 60000). Server default 5000' -r
@@ -83,13 +84,13 @@ complete -c flux -n "__fish_flux_using_subcommand file" -s q -l quiet -d 'Print 
 complete -c flux -n "__fish_flux_using_subcommand file" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c flux -n "__fish_flux_using_subcommand file" -s V -l version -d 'Print version'
 complete -c flux -n "__fish_flux_using_subcommand listen" -l device -d 'Input device for --mic: an id from `flux devices`, or a unique part of an id or description (case-insensitive)' -r
-complete -c flux -n "__fish_flux_using_subcommand listen" -l duration -d 'Stop after this many seconds of captured audio (counted in audio frames from the device, not wall-clock time)' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l duration -d 'Stop after this many seconds of audio (more than 0, at most 86400), counted in audio frames from the device or stdin, not wall-clock time: caps a live capture' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l save-audio -d 'Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after conditioning) to this WAV file; `flux file FILE.wav` replays the session' -r -F
-complete -c flux -n "__fish_flux_using_subcommand listen" -l rate -d 'Sample rate of the PCM on stdin, in Hz (required with --stdin)' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l rate -d 'Sample rate of the PCM on stdin, in Hz: 1000 to 384000 (required with --stdin)' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l channels -d 'Interleaved channels in the PCM on stdin; they are mixed down to mono' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l sample-format -d 'Sample format of the PCM on stdin' -r -f -a "s16le\t'Signed 16-bit little-endian integers'
 f32le\t'32-bit little-endian IEEE floats in [-1, 1]'"
-complete -c flux -n "__fish_flux_using_subcommand listen" -l pace -d 'Send audio FACTOR times faster than real time (1 = real time, the default). Flux is built for live audio: its turn timers run on audio time, so results match real time, but Deepgram does not promise the same transcripts for bursts' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l pace -d 'Send audio FACTOR times faster than real time: 0.1 to 1000 (1 = real time, the default). Flux is built for live audio: its turn timers run on audio time, so results match real time, but Deepgram does not promise the same transcripts for bursts' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l provider -d 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux)' -r -f -a "deepgram\t'Deepgram\'s /v2/listen (hosted, regional, self-hosted, or `flux serve`)'
 cloudflare\t'Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker)'"
 complete -c flux -n "__fish_flux_using_subcommand listen" -l url -d 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL)' -r
@@ -99,11 +100,11 @@ complete -c flux -n "__fish_flux_using_subcommand listen" -l gateway -d 'Cloudfl
 complete -c flux -n "__fish_flux_using_subcommand listen" -l header -d 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l ca-cert -d 'Also trust the CA certificate(s) in this PEM file for wss:// (a private CA, a TLS proxy); repeatable. Mozilla\'s roots stay trusted; certificates are always verified' -r -F
 complete -c flux -n "__fish_flux_using_subcommand listen" -l max-reconnects -d 'Reconnect at most N times after the connection drops, fails or stalls (the count resets after a minute of healthy audio); 0 never reconnects. The open turn\'s audio is sent again, so no speech is lost' -r
-complete -c flux -n "__fish_flux_using_subcommand listen" -l stall-timeout -d 'Reconnect when audio is flowing but the server has sent nothing for SECONDS' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l stall-timeout -d 'Reconnect when audio is flowing but the server has sent nothing for SECONDS (0.5 to 3600)' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l control -d 'Read control messages from FILE (a FIFO works) while streaming: one JSON object per line, as Flux\'s own messages ({"type":"Configure",...}, {"type":"ForceEndTurn"}, {"type":"CloseStream"} to finish), with an optional "at": SECONDS of audio to delay it until then. See docs/control.md' -r -F
 complete -c flux -n "__fish_flux_using_subcommand listen" -l model -d 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en)' -r
-complete -c flux -n "__fish_flux_using_subcommand listen" -l sample-rate -d 'Sample rate sent to Flux, in Hz (audio is resampled to it)' -r
-complete -c flux -n "__fish_flux_using_subcommand listen" -l chunk-ms -d 'Audio per WebSocket message, in milliseconds (Deepgram recommends 80)' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l sample-rate -d 'Sample rate sent to Flux, in Hz: 8000, 16000, 24000, 44100 or 48000 (audio is resampled to it)' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l chunk-ms -d 'Audio per WebSocket message, in milliseconds: 10 to 1000 (Deepgram recommends 80)' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l eot-threshold -d 'End-of-turn confidence needed to end a turn (0.5 to 1.0; 1.0 leaves ends to --eot-timeout-ms). Server default 0.7' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l eager-eot-threshold -d 'Confidence for EagerEndOfTurn events (0.3 to 0.9, at most --eot-threshold); enables EagerEndOfTurn and TurnResumed' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l eot-timeout-ms -d 'End a turn after this much audio without speech, whatever the confidence (500 to 60000). Server default 5000' -r
@@ -144,16 +145,49 @@ complete -c flux -n "__fish_flux_using_subcommand serve" -l fault -d 'Inject a f
 complete -c flux -n "__fish_flux_using_subcommand serve" -l asr -d 'Recognize the words with a local model instead of a script: `moonshine` (Moonshine base-en on the CPU; fetch it once with scripts/fetch-model.sh)' -r -f -a "moonshine\t''"
 complete -c flux -n "__fish_flux_using_subcommand serve" -l asr-model -d 'The model directory for --asr [default: $XDG_DATA_HOME/flux/models/moonshine-base-en, i.e. ~/.local/share/flux/models/moonshine-base-en]' -r -F
 complete -c flux -n "__fish_flux_using_subcommand serve" -l asr-workers -d 'Decoding threads for --asr, each with its own copy of the model (about 150 MB each); streams share them' -r
+complete -c flux -n "__fish_flux_using_subcommand serve" -l idle-timeout -d 'Close a connection that has received no audio for SECONDS, as Deepgram does (a fatal `Error` NET-0001, then close 1011), so keep-alive logic can be tested; 0 never closes' -r
 complete -c flux -n "__fish_flux_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c flux -n "__fish_flux_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c flux -n "__fish_flux_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c flux -n "__fish_flux_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c flux -n "__fish_flux_using_subcommand man" -s h -l help -d 'Print help'
 complete -c flux -n "__fish_flux_using_subcommand man" -s V -l version -d 'Print version'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man help" -f -a "file" -d 'Stream WAV files through Flux (each its own stream), paced like live audio by default'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man help" -f -a "listen" -d 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man help" -f -a "devices" -d 'List audio input devices (ids for `flux listen --mic --device`)'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man help" -f -a "serve" -d 'Run a local Flux-compatible server, for offline development and CI'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man help" -f -a "man" -d 'Print flux\'s manual page (roff) on stdout, e.g. `flux man | man -l -`'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l timeout -d 'Give each network step (DNS, TCP, TLS, the handshake) this long: 0.1 to 300 seconds' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l provider -d 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux)' -r -f -a "deepgram\t'Deepgram\'s /v2/listen (hosted, regional, self-hosted, or `flux serve`)'
+cloudflare\t'Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker)'"
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l url -d 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL)' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l api-key-file -d 'Read the API key (Deepgram) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN (keeps it out of `ps` and shell history)' -r -F
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l account-id -d 'Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID)' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l gateway -d 'Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization)' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l header -d 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l ca-cert -d 'Also trust the CA certificate(s) in this PEM file for wss:// (a private CA, a TLS proxy); repeatable. Mozilla\'s roots stay trusted; certificates are always verified' -r -F
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l max-reconnects -d 'Reconnect at most N times after the connection drops, fails or stalls (the count resets after a minute of healthy audio); 0 never reconnects. The open turn\'s audio is sent again, so no speech is lost' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l stall-timeout -d 'Reconnect when audio is flowing but the server has sent nothing for SECONDS (0.5 to 3600)' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l control -d 'Read control messages from FILE (a FIFO works) while streaming: one JSON object per line, as Flux\'s own messages ({"type":"Configure",...}, {"type":"ForceEndTurn"}, {"type":"CloseStream"} to finish), with an optional "at": SECONDS of audio to delay it until then. See docs/control.md' -r -F
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l model -d 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en)' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l sample-rate -d 'Sample rate sent to Flux, in Hz: 8000, 16000, 24000, 44100 or 48000 (audio is resampled to it)' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l chunk-ms -d 'Audio per WebSocket message, in milliseconds: 10 to 1000 (Deepgram recommends 80)' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l eot-threshold -d 'End-of-turn confidence needed to end a turn (0.5 to 1.0; 1.0 leaves ends to --eot-timeout-ms). Server default 0.7' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l eager-eot-threshold -d 'Confidence for EagerEndOfTurn events (0.3 to 0.9, at most --eot-threshold); enables EagerEndOfTurn and TurnResumed' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l eot-timeout-ms -d 'End a turn after this much audio without speech, whatever the confidence (500 to 60000). Server default 5000' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l keyterm -d 'Boost recognition of a term or phrase; repeat for several' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l language-hint -d 'Expected language for flux-general-multi (en, es, fr, de, hi, ru, pt, ja, it, nl); repeat for several' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l tag -d 'Usage-reporting label; repeat for several' -r
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l redact -d 'Redact numbers from transcripts; repeat for several kinds' -r -f -a "numbers\t'Redact numbers'
+aggressive_numbers\t'Redact numbers more aggressively'"
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l jsonl -d 'One JSON object per check ({type, check, ok, detail, fix, ...}) and a summary line'
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l allow-insecure -d 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)'
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l no-force-end-turn -d 'The server has no ForceEndTurn (self-hosted Deepgram): end the stream by sending silence until the last turn ends instead. Implied for Cloudflare'
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l numerals -d 'Write numbers as digits ("25" rather than "twenty five")'
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l profanity-filter -d 'Mask profanity in transcripts'
+complete -c flux -n "__fish_flux_using_subcommand doctor" -l mip-opt-out -d 'Opt out of Deepgram\'s Model Improvement Program'
+complete -c flux -n "__fish_flux_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c flux -n "__fish_flux_using_subcommand doctor" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "file" -d 'Stream WAV files through Flux (each its own stream), paced like live audio by default'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "listen" -d 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "devices" -d 'List audio input devices (ids for `flux listen --mic --device`)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "serve" -d 'Run a local Flux-compatible server, for offline development and CI'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "man" -d 'Print flux\'s manual page (roff) on stdout, e.g. `flux man | man -l -`'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "doctor" -d 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

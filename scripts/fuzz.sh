@@ -8,7 +8,7 @@
 # cargo-fuzz needs nightly-only flags (-Zsanitizer=address); only stable Rust is installed,
 # so RUSTC_BOOTSTRAP=1 lets stable rustc accept them. Installing cargo-fuzz takes about
 # 2 minutes and the first sanitizer build 2-8 minutes on 2 cores, which is why CI runs the
-# same harness over generated inputs in tests/hostile.rs instead, and this script is run
+# same harness over generated inputs in tests/e2e/hostile.rs instead, and this script is run
 # by hand or on a schedule. Crashes are written to fuzz/artifacts/TARGET/; reproduce one
 # with `RUSTC_BOOTSTRAP=1 cargo fuzz run TARGET fuzz/artifacts/TARGET/crash-...`.
 set -euo pipefail

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Regenerates the checked-in shell completions and man page from the clap definition.
-# Run after changing any flag or command; tests/completions.rs fails until you do.
+# Run after changing any flag or command; tests/e2e/completions.rs fails until you do.
 set -eu
 cd "$(dirname "$0")/.."
 cargo build --quiet

@@ -1,17 +1,17 @@
 //! The commands: turn parsed arguments into a source, an endpoint and sinks, run the session,
 //! and decide the exit code.
 
-use crate::assertions::Expectations;
-use crate::audio::mic::meter::{self, Screen};
-use crate::audio::mic::{MicOptions, MicSource, devices};
+use crate::assertions::{AssertConfig, Expectations};
+use crate::audio::mic::{LEVEL_FLOOR_DBFS, MicOptions, MicSource, devices};
 use crate::audio::raw::{RawFormat, RawPcmSource};
 use crate::audio::wav::WavSource;
 use crate::cli::{
-    Cli, Command, CompletionsArgs, DevicesArgs, FileArgs, ListenArgs, PaceArgs, Provider,
-    RedactArg, SampleFormat, ServeArgs, StreamArgs,
+    AssertArgs, Cli, Command, CompletionsArgs, DevicesArgs, FileArgs, ListenArgs, PaceArgs,
+    Provider, RedactArg, SampleFormat, ServeArgs, StreamArgs,
 };
 use crate::completions;
-use crate::error::{FluxError, exit};
+use crate::error::{ExitCode, FluxError};
+use crate::output::meter::MeterInput;
 use crate::protocol::params::DEFAULT_MODEL;
 use crate::protocol::{Dialect, Encoding, ParamError, Redact, StreamParams};
 use crate::provider::cloudflare::{self, CloudflareOptions};
@@ -20,6 +20,9 @@ use crate::provider::{self, Endpoint};
 use crate::serve;
 use crate::session::SessionOptions;
 use crate::session::tap::{Tap, WavTap};
+use capped::Capped;
+use files::{Input, refuse_overwriting_inputs};
+use output_watch::print;
 use pipeline::{Extras, stream};
 use std::io::{self, Write};
 use std::path::Path;
@@ -28,7 +31,20 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 mod batch;
+mod capped;
+mod control_file;
+mod controller;
+mod doctor;
+mod doctor_cert;
+mod doctor_net;
+mod files;
+mod keys;
+mod output_watch;
 mod pipeline;
+mod terminal;
+mod writer;
+
+pub use terminal::error_text;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -41,21 +57,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Devices(args) => run_devices(args),
         Command::Completions(args) => print_completions(args),
         Command::Man => print(&completions::man()?),
+        Command::Doctor(args) => doctor::run(args).await,
     }
 }
 
 /// `flux completions SHELL`: the script on stdout.
 fn print_completions(args: CompletionsArgs) -> anyhow::Result<u8> {
     print(&completions::completion(args.shell))
-}
-
-/// Writes generated text to stdout; a reader that goes away early is not an error.
-fn print(bytes: &[u8]) -> anyhow::Result<u8> {
-    let mut out = io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(exit::SUCCESS),
-    }
 }
 
 async fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
@@ -70,16 +78,18 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
             workers: usize::from(args.asr_workers),
             partials: true,
         }),
+        idle_timeout: (args.idle_timeout > 0.0).then(|| Duration::from_secs_f64(args.idle_timeout)),
     })
     .await?;
-    Ok(exit::SUCCESS)
+    Ok(ExitCode::Success.code())
 }
 
 async fn run_file(args: FileArgs) -> anyhow::Result<u8> {
     // Checked first: a misused assertion flag is a usage error whatever the credentials.
-    let expect = Expectations::from_args(&args.assert, !args.pace.fast)?;
+    let expect = Expectations::from_config(&assert_config(&args.assert), !args.pace.fast)?;
+    let term = terminal::detect(args.output.color_forced());
     if args.paths.len() > 1 {
-        let format = batch::check(&args)?;
+        let format = batch::check(&args, &term)?;
         let plan = Plan::new(&args.stream, &args.pace)?;
         return batch::run(args, plan, expect, format).await;
     }
@@ -87,17 +97,22 @@ async fn run_file(args: FileArgs) -> anyhow::Result<u8> {
     let Some(path) = args.paths.first() else {
         return Err(FluxError::Usage("flux file needs a WAV file (or - for stdin)".into()).into());
     };
+    // Before the input is opened or the output created, so that nothing is touched.
+    if let Some(out) = &args.save_audio {
+        refuse_overwriting_inputs("--save-audio", out, &[Input::Path(path)])?;
+    }
     let source = if path == Path::new("-") {
         WavSource::from_reader("stdin", Box::new(io::stdin()))?
     } else {
         WavSource::open(path)?
     };
     let extras = Extras {
+        // Created only now that the input is open.
         tap: save_tap(args.save_audio.as_deref(), &plan)?,
         expect,
         ..Extras::default()
     };
-    stream(plan, source, &args.output, |_| None, extras).await
+    stream(plan, source, &args.output, term, |_| None, extras).await
 }
 
 /// `flux devices`: input devices as a table, or JSONL for scripts.
@@ -115,13 +130,26 @@ fn run_devices(args: DevicesArgs) -> anyhow::Result<u8> {
         out.write_all(devices::table(&list).as_bytes())
     };
     match written.and_then(|()| out.flush()) {
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(e.into()),
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            return Err(output_watch::output_error(&e.to_string()).into());
+        }
         _ => {}
     }
     if list.is_empty() {
         eprintln!("flux: no audio input devices found; connect a microphone");
     }
-    Ok(exit::SUCCESS)
+    Ok(ExitCode::Success.code())
+}
+
+/// The assertion flags as the plain values `assertions` takes.
+fn assert_config(args: &AssertArgs) -> AssertConfig {
+    AssertConfig {
+        expect_text: args.expect_text.clone(),
+        expect_file: args.expect_file.clone(),
+        max_wer: args.max_wer,
+        expect_turns: args.expect_turns,
+        max_eot_latency_ms: args.max_eot_latency_ms,
+    }
 }
 
 /// The `--save-audio` file, created before streaming so a bad path fails at once.
@@ -145,7 +173,6 @@ async fn run_mic(args: ListenArgs) -> anyhow::Result<u8> {
     // The device's clock paces the audio; pacing it again would only add delay.
     plan.session.pace = None;
     plan.session.live_source = true;
-    let tap = save_tap(args.save_audio.as_deref(), &plan)?;
     let stopped = Arc::new(AtomicBool::new(false));
     let source = MicSource::open(MicOptions {
         device: args.device.clone(),
@@ -153,6 +180,8 @@ async fn run_mic(args: ListenArgs) -> anyhow::Result<u8> {
         stopped: stopped.clone(),
         buffer_ms: None,
     })?;
+    // Created once the device is open: a microphone that fails leaves no empty file behind.
+    let tap = save_tap(args.save_audio.as_deref(), &plan)?;
     if !args.output.quiet {
         let until = match args.duration {
             Some(d) => format!("for {d} s of audio (Ctrl-C to finish early)"),
@@ -164,19 +193,25 @@ async fn run_mic(args: ListenArgs) -> anyhow::Result<u8> {
             source.format()
         );
     }
-    let meter = meter::enabled(args.output.quiet).then(|| (Screen::default(), source.status()));
+    let status = source.status();
     let extras = Extras {
         stopped,
         live: true,
         tap,
-        meter,
-        level: Some(source.status().level.cell()),
+        meter: Some(MeterInput {
+            id: status.id.clone(),
+            level: status.level.cell(),
+            capturing: status.capturing.clone(),
+            floor_dbfs: LEVEL_FLOOR_DBFS,
+        }),
+        level: Some(status.level.cell()),
         expect: None,
     };
     stream(
         plan,
         source,
         &args.output,
+        terminal::detect(args.output.color_forced()),
         |s: &MicSource| s.drop_report(),
         extras,
     )
@@ -193,18 +228,24 @@ async fn run_listen(args: ListenArgs) -> anyhow::Result<u8> {
     let Some(rate) = args.rate else {
         return Err(FluxError::Usage("--stdin needs --rate HZ".into()).into());
     };
-    let tap = save_tap(args.save_audio.as_deref(), &plan)?;
+    if let Some(out) = &args.save_audio {
+        refuse_overwriting_inputs("--save-audio", out, &[Input::Stdin])?;
+    }
     let format = match args.sample_format {
         SampleFormat::S16le => RawFormat::S16Le,
         SampleFormat::F32le => RawFormat::F32Le,
     };
     let source = RawPcmSource::new("stdin", Box::new(io::stdin()), rate, args.channels, format)?;
+    // `--duration` caps the capture; without it the cap is never reached.
+    let source = Capped::new(source, args.duration.unwrap_or(f64::INFINITY));
+    let tap = save_tap(args.save_audio.as_deref(), &plan)?;
     stream(
         plan,
         source,
         &args.output,
-        |s: &RawPcmSource| {
-            let n = s.trailing_bytes();
+        terminal::detect(args.output.color_forced()),
+        |s: &Capped<RawPcmSource>| {
+            let n = s.inner.trailing_bytes();
             (n > 0).then(|| {
                 format!(
                     "stdin ended with {n} byte(s) that do not make a whole sample frame; they were \
@@ -247,7 +288,10 @@ impl Plan {
         provider::with_user_headers(&mut endpoint, user_headers);
         // Read now, so a bad CA file fails (exit 2) before any audio is read.
         if !stream.ca_certs.is_empty() {
-            endpoint.tls = Some(crate::session::tls::client_config(&stream.ca_certs)?);
+            endpoint.tls = Some(crate::transport::tls::client_config(&stream.ca_certs)?);
+        }
+        if let Some(path) = &stream.control {
+            check_control_file(path)?;
         }
         let frame_samples = stream.sample_rate as usize * stream.chunk_ms as usize / 1000;
         Ok(Plan {
@@ -271,6 +315,24 @@ impl Plan {
             chunk_ms: stream.chunk_ms,
             control: stream.control.clone(),
         })
+    }
+}
+
+/// `--control FILE` must be something to read lines from: a file or a FIFO. Opening a FIFO
+/// would block until a writer comes, so it is only examined here; a directory opens but never
+/// reads, and would be ignored silently. Like every file flag, a bad one is exit 2.
+fn check_control_file(path: &Path) -> Result<(), FluxError> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Err(FluxError::Usage(format!(
+            "cannot read --control {}: it is a directory; give a file or a FIFO of JSON lines \
+             (docs/control.md)",
+            path.display()
+        ))),
+        Ok(_) => Ok(()),
+        Err(e) => Err(FluxError::Usage(format!(
+            "cannot read --control {}: {e}",
+            path.display()
+        ))),
     }
 }
 

@@ -2,19 +2,29 @@
 //! of turns, and end-of-turn latency. A failure exits 7 (unless the stream failed worse),
 //! with a report on stderr and a `flux.assertions` line in JSONL.
 //!
-//! A [`Recorder`] watches the session's events as they happen (latency needs their arrival
-//! times); [`Expectations::check`] turns what it saw into a [`Report`].
+//! A [`Recorder`] watches the session's events as they happen: finished turns' text, and the
+//! end-of-turn latencies the session measured against its own record of when each frame was
+//! sent (`flux.eot_latency`; there is no second copy of the pacing rule here).
+//! [`Expectations::check`] turns what it saw into a [`Report`].
 
-pub mod latency;
 pub mod wer;
 
-use crate::cli::AssertArgs;
 use crate::error::FluxError;
 use crate::event::{Check, ClientEvent, Diff, Event, Report, Sink, TurnLatency};
 use crate::protocol::{ServerMessage, TurnEvent};
-use latency::SendClock;
 use std::io;
-use std::time::Instant;
+use std::path::PathBuf;
+
+/// The checks asked for, as plain values: `app/` fills it from the command line, so this
+/// module knows no flags. Names follow the flags, which the messages quote.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AssertConfig {
+    pub expect_text: Option<String>,
+    pub expect_file: Option<PathBuf>,
+    pub max_wer: Option<f64>,
+    pub expect_turns: Option<u64>,
+    pub max_eot_latency_ms: Option<f64>,
+}
 
 /// What the flags ask to check.
 #[derive(Debug, Clone)]
@@ -27,9 +37,12 @@ pub struct Expectations {
 }
 
 impl Expectations {
-    /// The checks the flags ask for, or `None` when there are none. `paced` is false with
-    /// `--fast`, where latency has no meaning.
-    pub fn from_args(args: &AssertArgs, paced: bool) -> Result<Option<Expectations>, FluxError> {
+    /// The checks asked for, or `None` when there are none. `paced` is false with `--fast`,
+    /// where latency has no meaning.
+    pub fn from_config(
+        args: &AssertConfig,
+        paced: bool,
+    ) -> Result<Option<Expectations>, FluxError> {
         if args.max_eot_latency_ms.is_some() && !paced {
             return Err(FluxError::Usage(
                 "--max-eot-latency-ms measures how long EndOfTurn takes after the turn's audio \
@@ -106,36 +119,60 @@ impl Expectations {
         }
         Report {
             passed: checks.iter().all(Check::passed),
+            evaluated: true,
+            reason: None,
             checks,
         }
+    }
+
+    /// The report when there was nothing to check (the stream never ran): no verdict, and
+    /// why, so that a connection refused is not mistaken for a wrong transcript.
+    pub fn not_evaluated(&self, reason: &str) -> Report {
+        Report {
+            passed: false,
+            evaluated: false,
+            reason: Some(format!(
+                "{reason}; not checked: {}",
+                self.flags().join(", ")
+            )),
+            checks: Vec::new(),
+        }
+    }
+
+    /// The flags of the checks asked for, as the user would recognise them.
+    fn flags(&self) -> Vec<String> {
+        let mut flags = Vec::new();
+        if let Some((_, source)) = &self.text {
+            flags.push(source.clone());
+        }
+        if let Some(n) = self.turns {
+            flags.push(format!("--expect-turns {n}"));
+        }
+        if let Some(ms) = self.max_eot_latency_ms {
+            flags.push(format!("--max-eot-latency-ms {ms}"));
+        }
+        flags
     }
 }
 
 /// What happened in a stream that the checks need, with arrival times.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Recorder {
     /// Finished turns' transcripts in order (EndOfTurn, and turns left unconfirmed).
     transcripts: Vec<String>,
+    /// The session's own EndOfTurn latencies (`flux.eot_latency`), measured against when
+    /// each frame was really sent.
     latencies: Vec<TurnLatency>,
-    clock: SendClock,
 }
 
 impl Recorder {
-    /// `pace` is the real-time factor audio is sent at; `frame_secs` the audio per message.
-    pub fn new(pace: f64, frame_secs: f64) -> Recorder {
-        Recorder {
-            transcripts: Vec::new(),
-            latencies: Vec::new(),
-            clock: SendClock::new(pace, frame_secs),
-        }
+    pub fn new() -> Recorder {
+        Recorder::default()
     }
 
     pub fn observe(&mut self, event: &Event) {
-        let now = Instant::now();
-        if let Some(l) = self.clock.observe(event, now) {
-            self.latencies.push(l);
-        }
         match event {
+            Event::Client(ClientEvent::EotLatency(l)) => self.latencies.push(l.clone()),
             Event::Server(r) => {
                 if let ServerMessage::TurnInfo(t) = &r.message
                     && t.event == TurnEvent::EndOfTurn
@@ -180,6 +217,10 @@ impl Report {
     /// with `flux: ` and `who` (a file label and `: `, or nothing).
     pub fn render(&self, who: &str) -> String {
         let mut out = String::new();
+        if !self.evaluated {
+            let reason = self.reason.as_deref().unwrap_or("the stream never ran");
+            out.push_str(&format!("flux: {who}assertions not evaluated: {reason}\n"));
+        }
         for check in &self.checks {
             let verdict = if check.passed() {
                 "assertion passed"
@@ -290,6 +331,27 @@ fn clip(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latencies_are_the_sessions_measure_and_nothing_else() {
+        let mut rec = Recorder::new();
+        let eot = Event::Server(
+            ServerMessage::parse(
+                r#"{"type":"TurnInfo","event":"EndOfTurn","turn_index":0,"audio_window_end":1.0,"transcript":"x"}"#,
+            )
+            .unwrap(),
+        );
+        rec.observe(&eot);
+        assert!(rec.latencies.is_empty());
+        let measured = TurnLatency {
+            turn_index: 0,
+            audio_window_end: 1.0,
+            latency_ms: 212.5,
+        };
+        rec.observe(&Event::Client(ClientEvent::EotLatency(measured.clone())));
+        assert_eq!(rec.latencies, vec![measured]);
+        assert_eq!(rec.transcripts, vec!["x".to_string()]);
+    }
     use crate::protocol::ServerMessage;
 
     fn eot(text: &str) -> Event {
@@ -312,7 +374,7 @@ mod tests {
 
     #[test]
     fn text_and_turns_pass_and_fail() {
-        let mut rec = Recorder::new(1.0, 0.08);
+        let mut rec = Recorder::new();
         rec.observe(&eot("Hello there."));
         rec.observe(&Event::Client(ClientEvent::UnconfirmedTurn {
             turn_index: 1,
@@ -347,11 +409,50 @@ mod tests {
 
     #[test]
     fn the_report_serializes_with_a_check_tag() {
-        let rec = Recorder::new(1.0, 0.08);
+        let rec = Recorder::new();
         let report = expect(None, 0.0, Some(0)).check(&rec);
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["passed"], true);
         assert_eq!(json["checks"][0]["check"], "turns");
         assert_eq!(json["checks"][0]["got"], 0);
+    }
+
+    #[test]
+    fn a_stream_that_never_ran_is_not_evaluated() {
+        let report = expect(Some("hello"), 0.0, Some(2)).not_evaluated("the stream never ran");
+        assert!(!report.passed && !report.evaluated && report.checks.is_empty());
+        let text = report.render("a.wav: ");
+        assert_eq!(
+            text,
+            "flux: a.wav: assertions not evaluated: the stream never ran; not checked: \
+             --expect-text, --expect-turns 2\n"
+        );
+        assert!(!text.contains("FAILED"));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["evaluated"], false);
+        assert!(json["reason"].as_str().unwrap().contains("never ran"));
+        let ran = serde_json::to_value(expect(None, 0.0, Some(0)).check(&Recorder::new())).unwrap();
+        assert_eq!(ran["evaluated"], true);
+        assert!(ran.get("reason").is_none());
+    }
+
+    #[test]
+    fn config_without_checks_is_none_and_latency_needs_pacing() {
+        assert!(
+            Expectations::from_config(&AssertConfig::default(), true)
+                .unwrap()
+                .is_none()
+        );
+        let latency = AssertConfig {
+            max_eot_latency_ms: Some(300.0),
+            ..AssertConfig::default()
+        };
+        assert_eq!(
+            Expectations::from_config(&latency, false)
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+        assert!(Expectations::from_config(&latency, true).unwrap().is_some());
     }
 }

@@ -1,22 +1,10 @@
 //! The command line: subcommands and the argument groups they share.
 
+use crate::error::ExitCode;
 use crate::provider::Secret;
+use clap::builder::{EnumValueParser, PossibleValue, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
-
-/// The exit codes, for --help and the man page (docs/exit-codes.md says more).
-pub const EXIT_CODES: &str = "\
-Exit codes:
-  0    success
-  1    unexpected internal error
-  2    usage error (bad flags, invalid parameter values)
-  3    authentication or permission (missing credentials, 401, 402, 403)
-  4    connection failed or lost (DNS, TCP, TLS, 429, timeout)
-  5    bad input audio (unreadable, corrupt, unsupported format)
-  6    the server reported a fatal error
-  7    a CI assertion failed (expected text, turns, end-of-turn latency)
-  130  interrupted twice (Ctrl-C once finishes the stream cleanly)
-`flux file` with several files exits with the worst: 1 > 2 > 3 > 4 > 6 > 5 > 7 > 0.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,8 +16,12 @@ Exit codes:
         WebSocket and prints the conversation's turns: finished turns as text, or every event \
         as JSON lines. `flux serve` runs a local Flux-compatible server for offline work and CI.\n\n\
         Credentials: DEEPGRAM_API_KEY, or --api-key-file FILE.",
-    after_help = EXIT_CODES,
-    propagate_version = true
+    after_help = ExitCode::help_table(),
+    propagate_version = true,
+    // A repeated flag means its last value, as in rg and curl, so aliases and wrappers that
+    // add a flag the user also typed keep working (repeatable flags such as --keyterm still
+    // collect every value). Propagated to every subcommand.
+    args_override_self = true
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -39,10 +31,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Stream WAV files through Flux (each its own stream), paced like live audio by default.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = ExitCode::help_table())]
     File(FileArgs),
     /// Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin).
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = ExitCode::help_table())]
     Listen(ListenArgs),
     /// List audio input devices (ids for `flux listen --mic --device`).
     #[command(after_help = DEVICES_AFTER_HELP)]
@@ -55,6 +47,40 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print flux's manual page (roff) on stdout, e.g. `flux man | man -l -`.
     Man,
+    /// Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake.
+    #[command(after_help = DOCTOR_AFTER_HELP)]
+    Doctor(DoctorArgs),
+}
+
+const DOCTOR_AFTER_HELP: &str = "\
+Each check prints ✔ or ✘, and a fix for each ✘; the handshake sends one second of silence
+and closes. Exit status: 0 when every check passed, 10 when one failed, 2 for bad flags.
+Examples:
+  flux doctor
+  flux doctor --provider cloudflare --jsonl
+  flux doctor --url ws://127.0.0.1:8787          # a flux serve
+See docs/guide.md#doctor.";
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// One JSON object per check ({type, check, ok, detail, fix, ...}) and a summary line.
+    #[arg(long)]
+    pub jsonl: bool,
+    /// Give each network step (DNS, TCP, TLS, the handshake) this long: 0.1 to 300 seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = |s: &str| seconds(s, 0.1, 300.0))]
+    pub timeout: f64,
+    #[command(flatten)]
+    pub stream: StreamArgs,
+}
+
+/// A number of seconds from `min` to `max` (`--timeout`, `--idle-timeout`).
+fn seconds(s: &str, min: f64, max: f64) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && (min..=max).contains(&x) => Ok(x),
+        _ => Err(format!(
+            "`{s}` is not a number of seconds from {min} to {max}"
+        )),
+    }
 }
 
 const COMPLETIONS_AFTER_HELP: &str = "\
@@ -74,8 +100,9 @@ pub struct CompletionsArgs {
 
 #[derive(Debug, Args)]
 pub struct FileArgs {
-    /// The WAV files to stream (integer PCM 8/16/24/32-bit or 32-bit float, any rate and
-    /// channel count); `-` reads a WAV from stdin. Each file is its own stream; with several,
+    /// The WAV files to stream (integer PCM 8/16/24/32-bit, 32-bit float or G.711 µ-law/A-law,
+    /// any rate and channel count); `-` reads a WAV from stdin, also one streamed by
+    /// `ffmpeg -f wav -`. Each file is its own stream; with several,
     /// each line of output says which file it came from (docs/guide.md#batches).
     #[arg(value_name = "PATH", required = true, num_args = 1..)]
     pub paths: Vec<PathBuf>,
@@ -160,15 +187,15 @@ pub struct ListenArgs {
         help_heading = "Microphone"
     )]
     pub device: Option<String>,
-    /// Stop after this many seconds of captured audio (counted in audio frames from the
-    /// device, not wall-clock time).
-    #[arg(long, value_name = "SECONDS", conflicts_with = "stdin", value_parser = parse_duration, help_heading = "Microphone")]
+    /// Stop after this many seconds of audio (more than 0, at most 86400), counted in audio
+    /// frames from the device or stdin, not wall-clock time: caps a live capture.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_duration)]
     pub duration: Option<f64>,
     /// Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after
     /// conditioning) to this WAV file; `flux file FILE.wav` replays the session.
     #[arg(long, value_name = "FILE.wav")]
     pub save_audio: Option<PathBuf>,
-    /// Sample rate of the PCM on stdin, in Hz (required with --stdin).
+    /// Sample rate of the PCM on stdin, in Hz: 1000 to 384000 (required with --stdin).
     #[arg(long, value_name = "HZ", required_if_eq("stdin", "true"), conflicts_with = "mic", value_parser = clap::value_parser!(u32).range(1000..=384_000))]
     pub rate: Option<u32>,
     /// Interleaved channels in the PCM on stdin; they are mixed down to mono.
@@ -223,8 +250,8 @@ pub enum SampleFormat {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Pacing")]
 pub struct PaceArgs {
-    /// Send audio FACTOR times faster than real time (1 = real time, the default). Flux is
-    /// built for live audio: its turn timers run on audio time, so results match real time,
+    /// Send audio FACTOR times faster than real time: 0.1 to 1000 (1 = real time, the
+    /// default). Flux is built for live audio: its turn timers run on audio time, so results match real time,
     /// but Deepgram does not promise the same transcripts for bursts.
     #[arg(long, value_name = "FACTOR", conflicts_with = "fast", value_parser = parse_pace)]
     pub pace: Option<f64>,
@@ -250,7 +277,7 @@ fn parse_pace(s: &str) -> Result<f64, String> {
 #[command(next_help_heading = "Connection")]
 pub struct StreamArgs {
     /// Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux).
-    #[arg(long, value_enum, value_name = "PROVIDER", default_value_t = Provider::Deepgram, env = "FLUX_PROVIDER")]
+    #[arg(long, value_name = "PROVIDER", default_value = "deepgram", env = "FLUX_PROVIDER", value_parser = ProviderParser)]
     pub provider: Provider,
     /// Send to this server instead. Deepgram: a base URL such as a `flux serve` address
     /// (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted
@@ -291,7 +318,8 @@ pub struct StreamArgs {
     /// sent again, so no speech is lost.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub max_reconnects: u32,
-    /// Reconnect when audio is flowing but the server has sent nothing for SECONDS.
+    /// Reconnect when audio is flowing but the server has sent nothing for SECONDS (0.5 to
+    /// 3600).
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_stall_timeout)]
     pub stall_timeout: f64,
     /// Read control messages from FILE (a FIFO works) while streaming: one JSON object per
@@ -305,10 +333,11 @@ pub struct StreamArgs {
     /// audio. Deepgram only (Cloudflare serves flux-general-en).
     #[arg(long, value_name = "MODEL", help_heading = "Flux")]
     pub model: Option<String>,
-    /// Sample rate sent to Flux, in Hz (audio is resampled to it).
+    /// Sample rate sent to Flux, in Hz: 8000, 16000, 24000, 44100 or 48000 (audio is
+    /// resampled to it).
     #[arg(long, value_name = "HZ", default_value_t = 16000, value_parser = parse_sample_rate, help_heading = "Flux")]
     pub sample_rate: u32,
-    /// Audio per WebSocket message, in milliseconds (Deepgram recommends 80).
+    /// Audio per WebSocket message, in milliseconds: 10 to 1000 (Deepgram recommends 80).
     #[arg(long, value_name = "MS", default_value_t = 80, value_parser = clap::value_parser!(u32).range(10..=1000), help_heading = "Flux")]
     pub chunk_ms: u32,
     /// End-of-turn confidence needed to end a turn (0.5 to 1.0; 1.0 leaves ends to
@@ -358,6 +387,59 @@ pub enum Provider {
     Deepgram,
     /// Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker).
     Cloudflare,
+}
+
+/// `--provider`, parsed as clap parses any value list, except that a bad value taken from
+/// `FLUX_PROVIDER` says so: the user did not type it, and clap's own message would only name
+/// `--provider`.
+#[derive(Clone)]
+struct ProviderParser;
+
+const PROVIDER_ENV: &str = "FLUX_PROVIDER";
+
+impl TypedValueParser for ProviderParser {
+    type Value = Provider;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Provider, clap::Error> {
+        EnumValueParser::<Provider>::new()
+            .parse_ref(cmd, arg, value)
+            .map_err(|e| {
+                let typed = std::env::args_os()
+                    .any(|a| a == "--provider" || a.to_string_lossy().starts_with("--provider="));
+                if typed || std::env::var_os(PROVIDER_ENV).as_deref() != Some(value) {
+                    return e;
+                }
+                let known: Vec<String> = Provider::value_variants()
+                    .iter()
+                    .filter_map(|p| p.to_possible_value())
+                    .map(|p| p.get_name().to_string())
+                    .collect();
+                clap::Error::raw(
+                    clap::error::ErrorKind::InvalidValue,
+                    format!(
+                        "the environment variable {PROVIDER_ENV} is `{}`, which is not a \
+                         provider; set it to one of: {}; or unset it (--provider takes \
+                         precedence)\n",
+                        value.to_string_lossy(),
+                        known.join(", ")
+                    ),
+                )
+                .with_cmd(cmd)
+            })
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            Provider::value_variants()
+                .iter()
+                .filter_map(ValueEnum::to_possible_value),
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -418,12 +500,14 @@ pub struct OutputArgs {
 }
 
 impl OutputArgs {
-    pub fn format(&self) -> Format {
+    /// The format asked for; the default is `live` when `live_ok` (stdout is a terminal that
+    /// can redraw, as the commands' terminal value says).
+    pub fn format(&self, live_ok: bool) -> Format {
         match (self.format, self.text, self.jsonl) {
             (Some(f), _, _) => f,
             (None, _, true) => Format::Jsonl,
             (None, true, _) => Format::Text,
-            _ if crate::output::live::available() => Format::Live,
+            _ if live_ok => Format::Live,
             _ => Format::Text,
         }
     }
@@ -506,4 +590,85 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1, requires = "asr",
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub asr_workers: u16,
+    /// Close a connection that has received no audio for SECONDS, as Deepgram does (a fatal
+    /// `Error` NET-0001, then close 1011), so keep-alive logic can be tested; 0 never closes.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = |s: &str| seconds(s, 0.0, 86_400.0))]
+    pub idle_timeout: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn long_help(sub: &str, flag: &str) -> String {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let sub = cmd.find_subcommand(sub).unwrap();
+        let arg = sub
+            .get_arguments()
+            .find(|a| a.get_long() == Some(flag))
+            .unwrap();
+        arg.get_long_help()
+            .or(arg.get_help())
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn sample_rate_help_lists_what_flux_accepts() {
+        let help = long_help("file", "sample-rate");
+        for rate in crate::protocol::params::SAMPLE_RATES {
+            assert!(help.contains(&rate.to_string()), "{rate} missing: {help}");
+        }
+    }
+
+    #[test]
+    fn a_repeated_flag_takes_its_last_value() {
+        let cli = Cli::try_parse_from([
+            "flux",
+            "file",
+            "a.wav",
+            "--eot-threshold",
+            "0.7",
+            "--eot-threshold",
+            "0.8",
+            "--fast",
+            "--fast",
+            "-q",
+            "-q",
+            "--keyterm",
+            "a",
+            "--keyterm",
+            "b",
+        ])
+        .unwrap();
+        let Command::File(args) = cli.command else {
+            panic!("not file")
+        };
+        assert_eq!(args.stream.eot_threshold, Some(0.8));
+        assert!(args.pace.fast && args.output.quiet);
+        assert_eq!(args.stream.keyterms, ["a", "b"]);
+    }
+
+    #[test]
+    fn duration_is_allowed_with_stdin() {
+        let cli = Cli::try_parse_from([
+            "flux",
+            "listen",
+            "--stdin",
+            "--rate",
+            "16000",
+            "--duration",
+            "2",
+        ])
+        .unwrap();
+        let Command::Listen(args) = cli.command else {
+            panic!("not listen")
+        };
+        assert_eq!(args.duration, Some(2.0));
+    }
 }

@@ -17,3 +17,4 @@ pub mod protocol;
 pub mod provider;
 pub mod serve;
 pub mod session;
+pub mod transport;

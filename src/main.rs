@@ -13,13 +13,13 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("flux: error: cannot start the async runtime: {e}");
-            return ExitCode::from(flux::error::exit::INTERNAL);
+            return ExitCode::from(flux::error::ExitCode::Internal.code());
         }
     };
     match runtime.block_on(flux::app::run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("flux: error: {e:#}");
+            eprintln!("flux: error: {}", flux::app::error_text(&e));
             ExitCode::from(exit_code_for(&e))
         }
     }

@@ -5,21 +5,23 @@
 //! `"file"`. Every line is written whole by one `write_all` on the shared stdout, so streams
 //! never mix mid-line; lines from different files appear as they happen, each file's in its
 //! own order. Each file gets its closing lines on stderr as it finishes, and the exit status
-//! is the worst of all files' (`pipeline::worst`).
+//! is the worst of all files' (`ExitCode::worst`); a batch interrupted before every file was
+//! streamed exits 9 at best, so a script can tell it from a complete one.
 
 use super::Plan;
-use super::pipeline::{
-    Controls, conclude, handle_interrupts, recorder_for, run_session, start_feed, worst,
-};
+use super::controller::Controller;
+use super::output_watch::{OutputWatch, Watched};
+use super::pipeline::{conclude, recorder_for, run_session, start_feed};
+use super::writer;
 use crate::assertions::Expectations;
 use crate::audio::wav::WavSource;
 use crate::cli::{FileArgs, Format};
-use crate::error::{FluxError, exit, exit_code_for};
+use crate::error::{ExitCode, FluxError, exit_code_for};
 use crate::output::jsonl::JsonlSink;
 use crate::output::labelled::Labelled;
 use crate::output::status::StatusSink;
 use crate::output::text::{TextSink, one_line};
-use crate::output::{Fanout, Sink};
+use crate::output::{Fanout, Sink, Terminal};
 use crate::session::{ClientEvent, Event, Summary};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -38,7 +40,9 @@ struct Shared {
     expect: Option<Expectations>,
     format: Format,
     quiet: bool,
-    controls: Controls,
+    controller: Controller,
+    /// stdout, shared by every file.
+    watch: OutputWatch,
 }
 
 pub(super) async fn run(
@@ -57,41 +61,52 @@ pub(super) async fn run(
         expect,
         format,
         quiet: args.output.quiet,
-        controls: Controls::default(),
+        controller: Controller::new(stopped.clone(), None),
+        watch: OutputWatch::default(),
     });
-    handle_interrupts(shared.controls.clone(), stopped.clone(), false, None);
+    shared.controller.listen_for_signals();
 
-    let mut pending = args.paths.iter().cloned();
+    let mut pending = args.paths.iter().cloned().zip(labels(&args.paths));
     let mut running = JoinSet::new();
-    let (mut code, mut failed, mut done) = (exit::SUCCESS, 0usize, 0usize);
+    let (mut code, mut failed, mut done) = (ExitCode::Success.code(), 0usize, 0usize);
     let mut closed = false;
     loop {
         while running.len() < jobs && !stopped.load(Ordering::SeqCst) {
-            let Some(path) = pending.next() else { break };
-            running.spawn(one_file(path, shared.clone()));
+            let Some((path, name)) = pending.next() else {
+                break;
+            };
+            running.spawn(one_file(path, name, shared.clone()));
         }
         let Some(joined) = running.join_next().await else {
             break;
         };
         // A task that panicked is a bug: it counts as an internal error, the rest go on.
-        let (file_code, output_closed) = joined.unwrap_or((exit::INTERNAL, false));
+        let (file_code, output_closed) = joined.unwrap_or((ExitCode::Internal.code(), false));
         if output_closed {
             // The reader went away (`| head -1`): start nothing more and end quietly.
             closed = true;
             stopped.store(true, Ordering::SeqCst);
         }
         done += 1;
-        if file_code != exit::SUCCESS {
+        if file_code != ExitCode::Success.code() {
             failed += 1;
         }
-        code = worst(code, file_code);
+        code = ExitCode::worst(code, file_code);
     }
-    let skipped: Vec<PathBuf> = pending.collect();
+    let skipped: Vec<String> = pending.map(|(_, name)| name).collect();
     if closed {
+        // A failed stdout is said once for the whole batch; a reader that left, never.
+        if let Some(failed) = shared.watch.failure() {
+            eprintln!("flux: error: {}", failed.error());
+            code = ExitCode::worst(code, ExitCode::Output.code());
+        }
         return Ok(code);
     }
-    for path in &skipped {
-        eprintln!("flux: {}: not streamed (interrupted)", label(path));
+    for name in &skipped {
+        eprintln!("flux: {name}: not streamed (interrupted)");
+    }
+    if !skipped.is_empty() {
+        code = ExitCode::worst(code, ExitCode::Incomplete.code());
     }
     if !shared.quiet {
         let skipped = if skipped.is_empty() {
@@ -108,7 +123,7 @@ pub(super) async fn run(
 }
 
 /// Refuses flags that make sense for one stream only; decides the output format for several.
-pub(super) fn check(args: &FileArgs) -> Result<Format, FluxError> {
+pub(super) fn check(args: &FileArgs, term: &Terminal) -> Result<Format, FluxError> {
     let one_only = |flag: &str, why: &str| {
         FluxError::Usage(format!(
             "{flag} works with one file ({why}); run flux once per file"
@@ -125,26 +140,28 @@ pub(super) fn check(args: &FileArgs) -> Result<Format, FluxError> {
             "`-` (stdin) can be given only once".into(),
         ));
     }
-    Ok(match (args.output.format, args.output.format()) {
-        (_, Format::Srt | Format::Vtt) => {
-            return Err(one_only(
-                "--format srt/vtt",
-                "a caption file holds one stream",
-            ));
-        }
-        (Some(Format::Live), _) => {
-            if !args.output.quiet {
-                eprintln!(
-                    "flux: warning: the live view shows one stream; printing text for {} files",
-                    args.paths.len()
-                );
+    Ok(
+        match (args.output.format, args.output.format(term.live())) {
+            (_, Format::Srt | Format::Vtt) => {
+                return Err(one_only(
+                    "--format srt/vtt",
+                    "a caption file holds one stream",
+                ));
             }
-            Format::Text
-        }
-        // The default on a terminal is the live view; with several files it is text.
-        (_, Format::Live) => Format::Text,
-        (_, f) => f,
-    })
+            (Some(Format::Live), _) => {
+                if !args.output.quiet {
+                    eprintln!(
+                        "flux: warning: the live view shows one stream; printing text for {} files",
+                        args.paths.len()
+                    );
+                }
+                Format::Text
+            }
+            // The default on a terminal is the live view; with several files it is text.
+            (_, Format::Live) => Format::Text,
+            (_, f) => f,
+        },
+    )
 }
 
 /// How a file is named in output: as given, on one line; stdin as `(stdin)`.
@@ -156,15 +173,39 @@ fn label(path: &Path) -> String {
     }
 }
 
-/// Streams one file of the batch; returns its exit code and whether stdout was closed by its
-/// reader. Its error, if any, is printed here, labelled, as soon as it happens.
-async fn one_file(path: PathBuf, shared: Arc<Shared>) -> (u8, bool) {
-    let name = label(&path);
+/// Every file's label, in order. A path given more than once gets its occurrence after a
+/// `#` (`a.wav#1`, `a.wav#2`), so that each stream's lines can be told apart.
+fn labels(paths: &[PathBuf]) -> Vec<String> {
+    use std::collections::HashMap;
+    let plain: Vec<String> = paths.iter().map(|p| label(p)).collect();
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for name in &plain {
+        *count.entry(name.as_str()).or_insert(0) += 1;
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    plain
+        .iter()
+        .map(|name| {
+            if count.get(name.as_str()).copied().unwrap_or(0) < 2 {
+                return name.clone();
+            }
+            let n = seen.entry(name.as_str()).or_insert(0);
+            *n += 1;
+            format!("{name}#{n}")
+        })
+        .collect()
+}
+
+/// Streams one file of the batch; returns its exit code and whether stdout is gone (closed by
+/// its reader, or failing). Its error, if any, is printed here, labelled, as soon as it
+/// happens.
+async fn one_file(path: PathBuf, name: String, shared: Arc<Shared>) -> (u8, bool) {
     let who = format!("{name}: ");
-    let mut data: Box<dyn Sink> = match shared.format {
+    let data: Box<dyn Sink> = match shared.format {
         Format::Jsonl => Box::new(JsonlSink::new(io::stdout()).with_file(name.clone())),
         _ => Box::new(TextSink::new(Labelled::new(io::stdout(), who.clone()))),
     };
+    let mut data: Box<dyn Sink> = Box::new(Watched::new(data, shared.watch.clone()));
     let source = if path == Path::new("-") {
         WavSource::from_reader("stdin", Box::new(io::stdin()))
     } else {
@@ -173,58 +214,99 @@ async fn one_file(path: PathBuf, shared: Arc<Shared>) -> (u8, bool) {
     let source = match source {
         Ok(s) => s,
         Err(e) => {
-            return (
-                not_started(&who, data.as_mut(), shared.format, e.into()),
-                false,
-            );
+            let code = not_started(&path, &who, data.as_mut(), shared.format, e.into());
+            return (code, shared.watch.failure().is_some());
         }
     };
     let (control_tx, controls) = mpsc::channel(16);
-    let feed = match start_feed(&shared.plan, source, |_| None, &control_tx) {
+    let feed = match start_feed(
+        &shared.plan,
+        source,
+        |_| None,
+        &control_tx,
+        &shared.controller,
+    ) {
         Ok(feed) => feed,
-        Err(e) => return (not_started(&who, data.as_mut(), shared.format, e), false),
+        Err(e) => {
+            let code = not_started(&path, &who, data.as_mut(), shared.format, e);
+            return (code, shared.watch.failure().is_some());
+        }
     };
-    if let Ok(mut list) = shared.controls.lock() {
-        list.push(control_tx);
-    }
+    shared.controller.register(control_tx);
     let mut sinks = vec![data];
     if !shared.quiet {
         sinks.push(Box::new(StatusSink::new(
             Labelled::new(io::stderr(), who.clone()).after("flux: "),
         )));
     }
-    let mut sink = Fanout(sinks);
-    let mut recorder = recorder_for(&shared.plan, &shared.expect);
-    let (outcome, wall) = run_session(
+    // Sinks run on a writer thread of their own: a stalled reader never holds up a session.
+    let (mut forward, writer) = writer::spawn(None, Fanout(sinks), shared.quiet);
+    let mut recorder = recorder_for(&shared.expect);
+    let (mut outcome, wall) = run_session(
         &shared.plan,
         feed,
-        &mut sink,
+        &mut forward,
         controls,
         None,
         recorder.as_mut(),
     )
     .await;
+    let mut written = writer::drain(writer, &mut outcome).await;
     let checks = shared.expect.as_ref().zip(recorder.as_ref());
+    let mut nothing = Fanout(Vec::new());
     let ending = conclude(
         outcome,
         wall,
         checks,
-        sink.0[0].as_mut(),
+        match written.sinks.0.first_mut() {
+            Some(sink) => sink.as_mut(),
+            None => &mut nothing,
+        },
         shared.format,
         shared.quiet,
         &who,
+        &shared.watch,
     );
+    // A failed stdout is reported once for the whole batch (see `run`).
     if let (Some(e), false) = (&ending.error, ending.output_closed) {
-        eprintln!("flux: {who}error: {e:#}");
+        eprintln!(
+            "flux: {}error: {}",
+            prefix(&path, &who, e),
+            super::error_text(e)
+        );
     }
     (ending.code, ending.output_closed)
 }
 
+/// The label before an error: the file's, unless the message already names the file as
+/// given (`cannot open a.wav: ...`), which would say it twice.
+fn prefix<'a>(path: &Path, who: &'a str, error: &anyhow::Error) -> &'a str {
+    if path == Path::new("-") {
+        return who;
+    }
+    let named = format!("{error:#}").contains(&path.display().to_string());
+    if named && who == format!("{}: ", label(path)) {
+        ""
+    } else {
+        who
+    }
+}
+
 /// A file that could not be streamed at all (unreadable, not a WAV): its error on stderr
 /// and, in JSONL, a summary line saying so, so every file has one.
-fn not_started(who: &str, data: &mut dyn Sink, format: Format, error: anyhow::Error) -> u8 {
+fn not_started(
+    path: &Path,
+    who: &str,
+    data: &mut dyn Sink,
+    format: Format,
+    error: anyhow::Error,
+) -> u8 {
     let code = exit_code_for(&error);
-    eprintln!("flux: {who}error: {error:#}");
+    eprintln!(
+        "flux: {}error: {}",
+        prefix(path, who, &error),
+        super::error_text(&error)
+    );
     if format == Format::Jsonl {
         let summary = Summary {
             exit_code: code,
@@ -234,4 +316,35 @@ fn not_started(who: &str, data: &mut dyn Sink, format: Format, error: anyhow::Er
         let _ = data.event(&Event::Client(ClientEvent::Summary(Box::new(summary))));
     }
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_paths_get_their_occurrence_and_others_stay_as_given() {
+        let paths: Vec<PathBuf> = ["a.wav", "b.wav", "a.wav", "-", "a.wav"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(
+            labels(&paths),
+            ["a.wav#1", "b.wav", "a.wav#2", "(stdin)", "a.wav#3"]
+        );
+    }
+
+    #[test]
+    fn an_error_that_names_its_file_is_not_labelled_again() {
+        let path = Path::new("calls/a.wav");
+        let named = anyhow::anyhow!("cannot open calls/a.wav: gone");
+        let unnamed = anyhow::anyhow!("connection refused");
+        assert_eq!(prefix(path, "calls/a.wav: ", &named), "");
+        assert_eq!(prefix(path, "calls/a.wav: ", &unnamed), "calls/a.wav: ");
+        // A repeated file keeps its occurrence label, which the message cannot give.
+        assert_eq!(prefix(path, "calls/a.wav#2: ", &named), "calls/a.wav#2: ");
+        // stdin is `-` on the command line: its label always stays.
+        let dash = anyhow::anyhow!("stdin is not a WAV file (a - b)");
+        assert_eq!(prefix(Path::new("-"), "(stdin): ", &dash), "(stdin): ");
+    }
 }

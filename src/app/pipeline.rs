@@ -4,25 +4,27 @@
 //! several files at once.
 
 use super::Plan;
+use super::controller::Controller;
+use super::output_watch::{OutputWatch, Watched};
+use super::writer;
 use crate::assertions::{Expectations, Recorder, Recording};
 use crate::audio::Source;
 use crate::audio::condition::Conditioner;
-use crate::audio::mic::MicStatus;
-use crate::audio::mic::meter::{Meter, Screen};
 use crate::cli::{Format, OutputArgs};
-use crate::error::{FluxError, exit};
+use crate::error::{ExitCode, FluxError};
 use crate::output::captions::{CaptionFormat, CaptionSink};
 use crate::output::jsonl::JsonlSink;
-use crate::output::live::{self, LiveOptions, LiveView};
+use crate::output::live::{LiveOptions, LiveView};
+use crate::output::meter::{Meter, MeterInput, Screen};
 use crate::output::progress::{self, ProgressSink, Suspended};
 use crate::output::status::StatusSink;
 use crate::output::text::TextSink;
-use crate::output::{Fanout, Sink};
+use crate::output::{Fanout, Sink, Terminal};
 use crate::session::tap::Tap;
 use crate::session::{self, ClientEvent, Control, Event, Feed, Outcome, Summary};
-use std::io::{self, IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -39,16 +41,13 @@ pub(super) struct Extras {
     pub live: bool,
     /// `--save-audio`.
     pub tap: Option<Box<dyn Tap>>,
-    /// A level meter to draw on stderr while capturing, and the screen it shares.
-    pub meter: Option<(Screen, MicStatus)>,
+    /// A level to draw as a meter on stderr while capturing (where stderr can redraw).
+    pub meter: Option<MeterInput>,
     /// The microphone level (f32 bits, dBFS) for the live view's status line.
     pub level: Option<Arc<std::sync::atomic::AtomicU32>>,
     /// `flux file`'s CI assertions.
     pub expect: Option<Expectations>,
 }
-
-/// The running sessions' control channels, so one Ctrl-C finishes them all.
-pub(super) type Controls = Arc<Mutex<Vec<mpsc::Sender<Control>>>>;
 
 /// Starts the audio thread and the `--control` reader for one stream.
 pub(super) fn start_feed<S, N>(
@@ -56,6 +55,7 @@ pub(super) fn start_feed<S, N>(
     source: S,
     end_note: N,
     control_tx: &mpsc::Sender<Control>,
+    controller: &Controller,
 ) -> anyhow::Result<mpsc::Receiver<Feed>>
 where
     S: Source + 'static,
@@ -70,9 +70,11 @@ where
     )?;
     let feed = session::feed::spawn(source, conditioner, end_note);
     if let Some(path) = &plan.control {
-        session::control_file::spawn(path.clone(), control_tx.clone()).map_err(|e| {
-            FluxError::Usage(format!("cannot read --control {}: {e}", path.display()))
-        })?;
+        controller
+            .read_control_file(path.clone(), control_tx.clone())
+            .map_err(|e| {
+                FluxError::Usage(format!("cannot read --control {}: {e}", path.display()))
+            })?;
     }
     Ok(feed)
 }
@@ -100,27 +102,24 @@ pub(super) async fn run_session(
     (outcome, started.elapsed().as_secs_f64())
 }
 
-/// A recorder for these checks, timed like this plan's audio.
-pub(super) fn recorder_for(plan: &Plan, expect: &Option<Expectations>) -> Option<Recorder> {
-    expect.as_ref().map(|_| {
-        Recorder::new(
-            plan.session.pace.unwrap_or(1.0),
-            f64::from(plan.chunk_ms) / 1000.0,
-        )
-    })
+/// A recorder for these checks, when there are any.
+pub(super) fn recorder_for(expect: &Option<Expectations>) -> Option<Recorder> {
+    expect.as_ref().map(|_| Recorder::new())
 }
 
 /// How one stream ended.
 pub(super) struct Ending {
     pub code: u8,
+    /// What to tell the user, if anything (nothing when the reader simply left).
     pub error: Option<anyhow::Error>,
-    /// stdout was closed by its reader: nothing more was written.
+    /// stdout is gone (its reader left, or writing to it failed): write nothing more.
     pub output_closed: bool,
 }
 
 /// Everything after the session: assertions, the closing lines on stderr, and (JSONL) the
 /// `flux.assertions` and `flux.summary` lines. `who` labels stderr lines (`call.wav: ` in a
-/// batch, empty otherwise).
+/// batch, empty otherwise). `watch` tells whether writing stdout failed.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn conclude(
     outcome: Outcome,
     wall: f64,
@@ -129,12 +128,15 @@ pub(super) fn conclude(
     format: Format,
     quiet: bool,
     who: &str,
+    watch: &OutputWatch,
 ) -> Ending {
+    // Nothing reached a server: the stream never ran, so there is nothing to check or count.
+    let never_ran = outcome.error.is_some() && outcome.totals.frames_sent == 0;
     let (mut code, error): (u8, Option<anyhow::Error>) = match (outcome.error, outcome.input_error)
     {
         (Some(e), _) => (e.exit_code(), Some(e.into())),
-        (None, Some(e)) => (exit::INPUT, Some(e.into())),
-        (None, None) => (exit::SUCCESS, None),
+        (None, Some(e)) => (ExitCode::Input.code(), Some(e.into())),
+        (None, None) => (ExitCode::Success.code(), None),
     };
     let mut summary = Summary {
         request_id: outcome.request_id,
@@ -144,17 +146,30 @@ pub(super) fn conclude(
         error: error.as_ref().map(|e| format!("{e:#}")),
     };
     if outcome.output_closed {
+        if let Some(failed) = watch.failure() {
+            return failed.ending(code);
+        }
         // The reader went away (`| head -1`): that is how pipes end, not an error.
         return Ending {
-            code: if error.is_none() { exit::SUCCESS } else { code },
-            error,
+            code: if error.is_none() {
+                ExitCode::Success.code()
+            } else {
+                code
+            },
+            error: None,
             output_closed: true,
         };
     }
-    let report = checks.map(|(expect, rec)| expect.check(rec));
+    let report = checks.map(|(expect, rec)| {
+        if never_ran {
+            expect.not_evaluated("the stream never ran (see the error)")
+        } else {
+            expect.check(rec)
+        }
+    });
     if let Some(report) = &report {
-        if !report.passed {
-            code = worst(code, exit::ASSERTION);
+        if report.evaluated && !report.passed {
+            code = ExitCode::worst(code, ExitCode::Assertion.code());
             summary.exit_code = code;
         }
         // Failures are the point of a smoke test: shown even with --quiet.
@@ -162,7 +177,7 @@ pub(super) fn conclude(
             eprint!("{}", report.render(who));
         }
     }
-    if !quiet {
+    if !quiet && !never_ran {
         eprintln!(
             "flux: {who}{} turn(s), {:.2}s of audio sent in {:.2}s",
             summary.totals.turns + summary.totals.unconfirmed_turns,
@@ -171,37 +186,20 @@ pub(super) fn conclude(
         );
     }
     if format == Format::Jsonl {
-        // A failed write here means stdout closed at the very end; nothing is left to lose.
+        // A failure to write these is caught by the watch just below.
         if let Some(report) = report {
             let _ = data.event(&Event::Client(ClientEvent::Assertions(Box::new(report))));
         }
         let _ = data.event(&Event::Client(ClientEvent::Summary(Box::new(summary))));
+    }
+    if let Some(failed) = watch.failure() {
+        return failed.ending(code);
     }
     Ending {
         code,
         error,
         output_closed: false,
     }
-}
-
-/// Exit codes from most to least serious: a bug, then a wrong command line, then what stops
-/// every stream (credentials, the network, the server), then one input's own trouble, then a
-/// failed check — which only means something when everything else worked.
-const SEVERITY: [u8; 8] = [
-    exit::INTERNAL,
-    exit::USAGE,
-    exit::AUTH,
-    exit::CONNECTION,
-    exit::SERVER,
-    exit::INPUT,
-    exit::ASSERTION,
-    exit::SUCCESS,
-];
-
-/// The more serious of two exit codes (docs/exit-codes.md). Unknown codes rank first.
-pub(crate) fn worst(a: u8, b: u8) -> u8 {
-    let rank = |c: u8| SEVERITY.iter().position(|&s| s == c).unwrap_or(0);
-    if rank(b) < rank(a) { b } else { a }
 }
 
 pub(super) fn caption_format(format: Format) -> Option<CaptionFormat> {
@@ -217,6 +215,7 @@ pub(super) async fn stream<S, N>(
     plan: Plan,
     source: S,
     output: &OutputArgs,
+    term: Terminal,
     end_note: N,
     extras: Extras,
 ) -> anyhow::Result<u8>
@@ -225,10 +224,15 @@ where
     N: FnOnce(&S) -> Option<String> + Send + 'static,
 {
     let info = source.info().clone();
+    let controller = Controller::new(
+        extras.stopped.clone(),
+        extras.live.then_some(LIVE_STOP_GRACE),
+    );
     let (control_tx, controls) = mpsc::channel(16);
-    let feed = start_feed(&plan, source, end_note, &control_tx)?;
-    let format = match output.format() {
-        Format::Live if !live::available() => {
+    let feed = start_feed(&plan, source, end_note, &control_tx, &controller)?;
+    controller.register(control_tx);
+    let format = match output.format(term.live()) {
+        Format::Live if !term.live() => {
             if !output.quiet {
                 eprintln!("flux: warning: --format live needs a terminal on stdout; printing text");
             }
@@ -237,25 +241,26 @@ where
         f => f,
     };
     // The live view shows the level, progress and status itself: no stderr meter or bar.
-    let extras_meter = extras.meter.filter(|_| format != Format::Live);
+    let meter_input = extras
+        .meter
+        .filter(|_| format != Format::Live && !output.quiet && term.stderr_redraw());
     let total = info
         .total_frames
         .map(|frames| frames as f64 / f64::from(info.sample_rate.max(1)));
     let bar = match total {
-        Some(t) if format != Format::Live && !output.quiet && progress::available() => {
-            Some(progress::bar(t, output.color_forced()))
+        Some(t) if format != Format::Live && !output.quiet && term.stderr_redraw() => {
+            Some(progress::bar(t, term.colour))
         }
         _ => None,
     };
     // The view owns stderr too when it is the same terminal: status goes into the view.
-    let notes_in_view = format == Format::Live && io::stderr().is_terminal();
-    let (live_view, mut live_sink) = match format {
+    let notes_in_view = format == Format::Live && term.stderr_tty;
+    let (live_view, live_sink) = match format {
         Format::Live => {
             let (view, sink) = LiveView::start(LiveOptions {
-                color: live::colour_wanted(output.color_forced()),
-                controls: Some(control_tx.clone()),
-                stopped: Some(extras.stopped.clone()),
-                finish_grace: extras.live.then_some(LIVE_STOP_GRACE),
+                color: term.colour,
+                size: term.size,
+                raw: true,
                 total_seconds: total,
                 mic_level: extras.level.clone(),
                 notes: notes_in_view && !output.quiet,
@@ -265,35 +270,55 @@ where
         }
         _ => (None, None),
     };
-    let stdout_bar = bar.clone().filter(|_| io::stdout().is_terminal());
-    let screen = extras_meter.as_ref().map(|(screen, _)| screen.clone());
-    let registry = Controls::default();
-    if let Ok(mut list) = registry.lock() {
-        list.push(control_tx);
+    let keys = live_view
+        .as_ref()
+        .filter(|v| v.raw())
+        .map(|v| controller.read_keys(v.eot_threshold()));
+    let stdout_bar = bar.clone().filter(|_| term.stdout_tty);
+    let screen = meter_input.as_ref().map(|_| Screen::default());
+    // Messages for people go around the bar or the meter, so neither is torn (issue 13).
+    if let Some(bar) = &bar {
+        let b = bar.clone();
+        controller.say_with(Box::new(move |m| b.suspend(|| eprintln!("{m}"))));
+        let b = bar.clone();
+        controller.on_abort(move || b.finish_and_clear());
+    } else if let Some(s) = &screen {
+        let s2 = s.clone();
+        controller.say_with(Box::new(move |m| {
+            let _ = writeln!(s2.writer(io::stderr()), "{m}");
+        }));
+        let s2 = s.clone();
+        controller.on_abort(move || s2.clear());
     }
-    handle_interrupts(registry, extras.stopped, extras.live, screen.clone());
-    let mut sinks: Vec<Box<dyn Sink>> = vec![match (format, &screen) {
-        (Format::Live, _) if live_sink.is_some() => match live_sink.take() {
-            Some(sink) => Box::new(sink),
-            None => Box::new(TextSink::new(io::stdout())),
-        },
-        (Format::Srt | Format::Vtt, _) => Box::new(CaptionSink::new(
-            Suspended::new(stdout_bar, io::stdout()),
-            caption_format(format).unwrap_or(CaptionFormat::Srt),
-        )),
-        // With a meter on the terminal, writers that share it erase the meter line first.
-        (Format::Text, Some(s)) if io::stdout().is_terminal() => {
-            Box::new(TextSink::new(s.writer(io::stdout())))
+    controller.listen_for_signals();
+    // The data sink first (the closing JSONL lines go to it). The live view's sink goes to
+    // the writer apart from the others: it redraws once per batch of events.
+    let watch = OutputWatch::default();
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    let data = live_sink.is_none().then(|| -> Box<dyn Sink> {
+        match (format, &screen) {
+            (Format::Srt | Format::Vtt, _) => Box::new(CaptionSink::new(
+                Suspended::new(stdout_bar, io::stdout()),
+                caption_format(format).unwrap_or(CaptionFormat::Srt),
+            )),
+            // With a meter on the terminal, writers that share it erase the meter line first.
+            (Format::Text, Some(s)) if term.stdout_tty => {
+                Box::new(TextSink::new(s.writer(io::stdout())))
+            }
+            (Format::Jsonl, Some(s)) if term.stdout_tty => {
+                Box::new(JsonlSink::new(s.writer(io::stdout())))
+            }
+            (Format::Text | Format::Live, _) => Box::new(TextSink::new(Suspended::new(
+                stdout_bar.clone(),
+                io::stdout(),
+            ))),
+            (Format::Jsonl, _) => {
+                Box::new(JsonlSink::new(Suspended::new(stdout_bar, io::stdout())))
+            }
         }
-        (Format::Jsonl, Some(s)) if io::stdout().is_terminal() => {
-            Box::new(JsonlSink::new(s.writer(io::stdout())))
-        }
-        (Format::Text | Format::Live, _) => Box::new(TextSink::new(Suspended::new(
-            stdout_bar.clone(),
-            io::stdout(),
-        ))),
-        (Format::Jsonl, _) => Box::new(JsonlSink::new(Suspended::new(stdout_bar, io::stdout()))),
-    }];
+    });
+    // Watched: a failed write to stdout (other than a closed pipe) decides the exit status.
+    sinks.extend(data.map(|d| Box::new(Watched::new(d, watch.clone())) as Box<dyn Sink>));
     if !output.quiet && !notes_in_view {
         sinks.push(match &screen {
             Some(s) => Box::new(StatusSink::new(s.writer(io::stderr()))),
@@ -303,21 +328,28 @@ where
     if let (Some(bar), Some(total)) = (&bar, total) {
         sinks.push(Box::new(ProgressSink::new(bar.clone(), total)));
     }
-    let mut sink = Fanout(sinks);
+    let live = live_sink.is_some();
+    let (mut forward, writer) = writer::spawn(live_sink, Fanout(sinks), output.quiet);
 
-    let meter = extras_meter.map(|(screen, status)| Meter::start(screen, status));
-    let mut recorder = recorder_for(&plan, &extras.expect);
-    let (outcome, wall) = run_session(
+    let meter = meter_input
+        .zip(screen)
+        .map(|(input, screen)| Meter::start(screen, input, &term));
+    let mut recorder = recorder_for(&extras.expect);
+    let (mut outcome, wall) = run_session(
         &plan,
         feed,
-        &mut sink,
+        &mut forward,
         controls,
         extras.tap,
         recorder.as_mut(),
     )
     .await;
-    // Erase the meter, give the terminal back and clear the bar before the closing lines.
+    // Everything queued is written before the closing lines.
+    let mut written = writer::drain(writer, &mut outcome).await;
+    // Erase the meter, stop reading keys, give the terminal back and clear the bar before
+    // the closing lines.
     drop(meter);
+    drop(keys);
     if let Some(view) = live_view {
         view.finish();
     }
@@ -325,109 +357,28 @@ where
         bar.finish_and_clear();
     }
     let checks = extras.expect.as_ref().zip(recorder.as_ref());
-    let data: &mut dyn Sink = sink.0[0].as_mut();
-    let ending = conclude(outcome, wall, checks, data, format, output.quiet, "");
-    match ending.error {
-        Some(e) if !ending.output_closed => Err(e),
-        _ => Ok(ending.code),
+    // The live view writes no closing lines on stdout (only JSONL does).
+    let mut nothing = Fanout(Vec::new());
+    let data: &mut dyn Sink = match written.sinks.0.first_mut() {
+        Some(sink) if !live => sink.as_mut(),
+        _ => &mut nothing,
+    };
+    let ending = conclude(
+        outcome,
+        wall,
+        checks,
+        data,
+        format,
+        output.quiet,
+        "",
+        &watch,
+    );
+    if let Some(e) = ending.error {
+        eprintln!("flux: error: {}", super::error_text(&e));
     }
+    Ok(ending.code)
 }
 
 pub(super) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
-}
-
-/// First Ctrl-C (or SIGTERM): finish every running stream like end of input (`stopped` tells
-/// live sources to stop capturing, and a batch not to start more files). Second Ctrl-C: exit
-/// 130 at once, after any line being written is complete (the stdout lock is taken first, so
-/// JSONL never ends in half a line).
-///
-/// A live source ends its input itself once `stopped` is set, after handing over what it
-/// captured, so the session is only told to finish if that has not happened after
-/// [`LIVE_STOP_GRACE`] (e.g. a driver that hangs on close).
-pub(super) fn handle_interrupts(
-    controls: Controls,
-    stopped: Arc<AtomicBool>,
-    live: bool,
-    screen: Option<Screen>,
-) {
-    tokio::spawn(async move {
-        let mut interrupts = 0u32;
-        loop {
-            tokio::select! {
-                r = tokio::signal::ctrl_c() => {
-                    if r.is_err() { return; }
-                }
-                _ = terminate() => {}
-            }
-            interrupts += 1;
-            if interrupts == 1 {
-                stopped.store(true, Ordering::SeqCst);
-                let message = "flux: finishing the stream (Ctrl-C again to quit at once)";
-                match &screen {
-                    Some(s) => {
-                        let _ = writeln!(s.writer(io::stderr()), "{message}");
-                    }
-                    // The live view shows "finishing" itself; a line here would tear it.
-                    None if live::is_active() => {}
-                    None => eprintln!("{message}"),
-                }
-                let senders: Vec<_> = match controls.lock() {
-                    Ok(list) => list.clone(),
-                    Err(_) => Vec::new(),
-                };
-                if live {
-                    tokio::spawn(async move {
-                        tokio::time::sleep(LIVE_STOP_GRACE).await;
-                        // Ignored by the session when the input has already ended.
-                        for tx in senders {
-                            let _ = tx.send(Control::Finish).await;
-                        }
-                    });
-                } else {
-                    for tx in senders {
-                        // A finished session has dropped its receiver; nothing to tell it.
-                        let _ = tx.send(Control::Finish).await;
-                    }
-                }
-            } else {
-                live::restore_terminal();
-                let _out = io::stdout().lock();
-                let _ = io::stderr().flush();
-                std::process::exit(i32::from(exit::INTERRUPTED));
-            }
-        }
-    });
-}
-
-#[cfg(unix)]
-async fn terminate() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut s) => {
-            s.recv().await;
-        }
-        Err(_) => std::future::pending().await,
-    }
-}
-
-#[cfg(not(unix))]
-async fn terminate() {
-    std::future::pending().await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn worst_follows_the_documented_order() {
-        let order = [1, 2, 3, 4, 6, 5, 7, 0];
-        for (i, &a) in order.iter().enumerate() {
-            for &b in &order[i..] {
-                assert_eq!(worst(a, b), a, "{a} vs {b}");
-                assert_eq!(worst(b, a), a, "{b} vs {a}");
-            }
-        }
-    }
 }

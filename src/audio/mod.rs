@@ -1,5 +1,6 @@
-//! Everything before the network: audio sources (WAV files, raw PCM) and the conditioner that
-//! turns whatever they give into fixed-size mono i16 frames at the provider's rate.
+//! Everything before the network: audio sources (WAV files, raw PCM, microphones), the one PCM
+//! decoder they share (`pcm`), and the conditioner that turns whatever they give into
+//! fixed-size mono i16 frames at the provider's rate.
 //!
 //! Sources hand out [`Block`]s of interleaved `f32` in their native format; the
 //! [`condition::Conditioner`] does all format conversion in one place so that every source is
@@ -7,6 +8,7 @@
 
 pub mod condition;
 pub mod mic;
+pub mod pcm;
 pub mod raw;
 pub mod wav;
 
@@ -77,11 +79,28 @@ pub enum AudioError {
     )]
     NotWav { input: String, reason: String },
 
+    /// A WAV format or container flux does not read; `fix` says how to get one it does.
+    #[error("{input}: unsupported WAV format: {what}; {fix}")]
+    Unsupported {
+        input: String,
+        what: String,
+        fix: String,
+    },
+
+    /// A WAV header whose fields are impossible or contradict each other: `problem` names the
+    /// field, `fix` the way out.
+    #[error("{input}: {problem}; {fix}")]
+    BadHeader {
+        input: String,
+        problem: String,
+        fix: String,
+    },
+
     #[error(
-        "{input}: unsupported WAV format ({what}); convert it to 16-bit PCM first, \
-         e.g. `sox {input} -b 16 -e signed-integer out.wav`"
+        "{input} is a directory, not an audio file; give the path of a WAV file in it, \
+         or several (`flux file {input}/*.wav`)"
     )]
-    Unsupported { input: String, what: String },
+    NotAFile { input: String },
 
     #[error("{input} contains no audio samples; check that the recording is not empty")]
     Empty { input: String },
@@ -135,6 +154,8 @@ impl AudioError {
             AudioError::Open { input, .. }
             | AudioError::NotWav { input, .. }
             | AudioError::Unsupported { input, .. }
+            | AudioError::BadHeader { input, .. }
+            | AudioError::NotAFile { input }
             | AudioError::Empty { input }
             | AudioError::Truncated { input, .. }
             | AudioError::Read { input, .. }

@@ -3,6 +3,7 @@
 
 use std::io::{self, Read};
 
+use super::pcm::Encoding;
 use super::{
     AudioError, Block, MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, Source, SourceInfo,
 };
@@ -22,9 +23,14 @@ pub enum RawFormat {
 
 impl RawFormat {
     pub fn bytes_per_sample(self) -> usize {
+        self.encoding().bytes()
+    }
+
+    /// The encoding that `pcm` decodes.
+    pub fn encoding(self) -> Encoding {
         match self {
-            RawFormat::S16Le => 2,
-            RawFormat::F32Le => 4,
+            RawFormat::S16Le => Encoding::S16Le,
+            RawFormat::F32Le => Encoding::F32Le,
         }
     }
 
@@ -32,24 +38,6 @@ impl RawFormat {
         match self {
             RawFormat::S16Le => "raw 16-bit signed little-endian PCM",
             RawFormat::F32Le => "raw 32-bit float little-endian PCM",
-        }
-    }
-
-    /// Decode whole samples from `bytes` into `out` (one sample per `bytes_per_sample`).
-    /// One loop per format over a pre-sized slice, which the compiler vectorizes, rather than
-    /// a format match per sample.
-    fn decode(self, bytes: &[u8], out: &mut [f32]) {
-        match self {
-            RawFormat::S16Le => {
-                for (y, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-                    *y = f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0;
-                }
-            }
-            RawFormat::F32Le => {
-                for (y, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-                    *y = super::sanitize(f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-                }
-            }
         }
     }
 }
@@ -131,8 +119,10 @@ impl RawPcmSource {
     /// Decode the whole frames at the front of the buffer and keep the partial rest.
     fn take_frames(&mut self) -> Vec<f32> {
         let whole = self.filled / self.frame_bytes * self.frame_bytes;
-        let mut samples = vec![0.0; whole / self.format.bytes_per_sample()];
-        self.format.decode(&self.buf[..whole], &mut samples);
+        let mut samples = Vec::new();
+        self.format
+            .encoding()
+            .decode(&self.buf[..whole], &mut samples);
         self.buf.copy_within(whole..self.filled, 0);
         self.filled -= whole;
         self.frames_read += (whole / self.frame_bytes) as u64;

@@ -7,6 +7,12 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub passed: bool,
+    /// False when the stream never ran (e.g. the connection was refused): there was nothing
+    /// to check, `passed` is false and `checks` is empty.
+    pub evaluated: bool,
+    /// Why the checks were not evaluated, when they were not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub checks: Vec<Check>,
 }
 

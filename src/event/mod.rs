@@ -94,6 +94,10 @@ pub enum ClientEvent {
         /// Added to the new connection's `turn_index` values.
         turn_offset: u64,
     },
+    /// An EndOfTurn arrived: how long after the frame holding its `audio_window_end` was
+    /// handed to the transport (the session's own record of when each frame went).
+    #[serde(rename = "flux.eot_latency")]
+    EotLatency(TurnLatency),
     /// A non-fatal problem on the client side (e.g. a server message that is not JSON).
     #[serde(rename = "flux.warning")]
     Warning { code: String, message: String },

@@ -48,8 +48,8 @@ impl<W: Write + Send> Sink for JsonlSink<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::ClientEvent;
     use crate::protocol::ServerMessage;
-    use crate::session::ClientEvent;
 
     #[test]
     fn server_messages_verbatim_and_client_events_typed() {

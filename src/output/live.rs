@@ -1,75 +1,50 @@
 //! `--format live`: the conversation as it happens, in a terminal.
 //!
-//! Finished turns are printed once, as permanent lines with their number and time span; below
-//! them the open turn (updated in place as Updates arrive, with its state: speaking, end?,
-//! resumed) and a status line are redrawn. Only ever used when stdout is a terminal that can
-//! move its cursor (see [`available`]); everything else gets `text` or `jsonl`.
+//! Finished turns are printed once, as permanent lines with their number and time span,
+//! word-wrapped to the screen; below them the open turn (updated in place as Updates arrive,
+//! with its state: speaking, end?, resumed) and a status line are redrawn. Only ever used when
+//! stdout is a terminal that can move its cursor (the commands decide, from the one
+//! [`Terminal`](super::Terminal) value); everything else gets `text` or `jsonl`.
 //!
-//! While the view runs, the terminal is in raw mode so keys arrive as keys: `q` (or Ctrl-D)
-//! finishes the stream, `e` or Enter forces the end of the current turn, Ctrl-C finishes like
-//! the first Ctrl-C signal would and a second one quits at once with exit code 130. The
-//! terminal is given back on every path: [`LiveView::finish`], its `Drop`, a panic (a hook
-//! installed here) and the exits in this module and in the signal handler
-//! ([`restore_terminal`]).
+//! The view only renders. Keys are read by the commands' controller (`app/controller.rs`),
+//! which sends the session its requests; the view puts the terminal in raw mode when asked
+//! (so keys arrive as keys) and gives the terminal back on every path: [`LiveView::finish`],
+//! its `Drop`, a panic (a hook installed here) and the controller's exit on a second Ctrl-C
+//! ([`restore_terminal`]). A ticker thread redraws the status line (mic level, speed) and
+//! follows the terminal's size.
 
-mod keys;
+mod lines;
 mod paint;
+mod status;
 mod text;
 mod view;
 #[cfg(test)]
 mod vt;
 
 use super::Sink;
-use crate::error::exit;
-use crate::protocol::{Configure, ServerMessage, Thresholds};
-use crate::session::{Control, Event};
-use crossterm::{event as term_event, terminal};
-use keys::Action;
+use crate::event::Event;
+use crate::protocol::ServerMessage;
+use crossterm::terminal;
 use paint::Painter;
-use std::io::{self, IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 use view::{Line, View};
 
 pub(crate) use view::clock;
 
-/// How often the key thread wakes to refresh the status line (mic level, speed).
+/// How often the ticker wakes to refresh the status line (mic level, speed) and the size.
 const TICK: Duration = Duration::from_millis(100);
-
-/// Can the live view draw on stdout? Only a terminal, and not one that declares itself unable
-/// to move the cursor (`TERM=dumb`). crossterm honours NO_COLOR for colours but not for cursor
-/// movement, so this check is what keeps escape codes out of pipes and files.
-pub fn available() -> bool {
-    io::stdout().is_terminal() && !term_is_dumb()
-}
-
-fn term_is_dumb() -> bool {
-    std::env::var_os("TERM").is_some_and(|t| t == "dumb")
-}
-
-/// Whether to colour, given `--color` (`Some(true)` always, `Some(false)` never, `None` auto).
-/// Auto follows <https://no-color.org>: a non-empty NO_COLOR turns colour off.
-pub fn colour_wanted(forced: Option<bool>) -> bool {
-    forced.unwrap_or_else(|| {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        !no_color && !term_is_dumb()
-    })
-}
 
 pub struct LiveOptions {
     pub color: bool,
-    /// Where keys send their requests; `None` reads no keys (and leaves raw mode off).
-    pub controls: Option<mpsc::Sender<Control>>,
-    /// Set when a key asks to finish, so live sources stop capturing (as the signal handler
-    /// does for Ctrl-C).
-    pub stopped: Option<Arc<AtomicBool>>,
-    /// For a source that ends by itself once `stopped` is set (a microphone): how long to let
-    /// it hand over what it captured before telling the session to finish anyway. `None`
-    /// tells the session at once.
-    pub finish_grace: Option<Duration>,
+    /// The terminal's size when the view starts.
+    pub size: (u16, u16),
+    /// Put the terminal in raw mode, so the controller can read keys as keys; the status line
+    /// then shows the key hints.
+    pub raw: bool,
     /// Length of the input in seconds, when known (files).
     pub total_seconds: Option<f64>,
     /// The microphone's level as f32 bits in dBFS, when a microphone is the source.
@@ -77,11 +52,11 @@ pub struct LiveOptions {
     /// Show warnings in the view: stderr is this same terminal, so writing to it directly
     /// would tear the redrawn region.
     pub notes: bool,
-    /// The eot_threshold the stream started with; `+`/`-` step it by 0.05 with Configure.
+    /// The eot_threshold the stream started with; the view tracks it through ConfigureSuccess.
     pub eot_threshold: f64,
 }
 
-/// Everything the sink and the key thread share; one lock, so their writes never interleave.
+/// Everything the sink and the ticker share; one lock, so their writes never interleave.
 struct Shared {
     view: View,
     painter: Painter,
@@ -116,6 +91,7 @@ impl Shared {
             return;
         }
         self.size = (cols, rows);
+        self.painter.set_width(cols);
         let region = self.region();
         let mut buf = Vec::new();
         self.painter.repaint(&mut buf, &region, cols, rows);
@@ -151,31 +127,55 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 }
 
 /// The sink half: renders session events.
+///
+/// [`LiveSink::absorb`] takes an event into the view without drawing and [`LiveSink::paint`]
+/// draws what changed: a writer that falls behind (a terminal paused with Ctrl-S) absorbs
+/// everything pending and paints once, so only intermediate redraws of the open turn are
+/// dropped, never a finished turn.
 pub struct LiveSink {
     shared: Arc<Mutex<Shared>>,
+    eot: Arc<AtomicU64>,
+    pending: Vec<Line>,
 }
 
-impl Sink for LiveSink {
-    fn event(&mut self, event: &Event) -> io::Result<()> {
+impl LiveSink {
+    /// Takes an event into the view; its permanent lines wait for [`LiveSink::paint`].
+    pub fn absorb(&mut self, event: &Event) {
         let mut s = lock(&self.shared);
         if let Event::Server(r) = event
             && matches!(r.message, ServerMessage::Connected(_))
         {
             s.streaming_since.get_or_insert_with(Instant::now);
         }
-        let lines = s.view.apply(event);
-        s.show(&lines)
+        self.pending.extend(s.view.apply(event));
+        self.eot
+            .store(s.view.eot_threshold.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Prints the pending permanent lines and redraws the region once.
+    pub fn paint(&mut self) -> io::Result<()> {
+        let lines = std::mem::take(&mut self.pending);
+        lock(&self.shared).show(&lines)
     }
 }
 
-/// The terminal half: raw mode, the key thread, and giving the terminal back.
+impl Sink for LiveSink {
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        self.absorb(event);
+        self.paint()
+    }
+}
+
+/// The terminal half: raw mode, the ticker, and giving the terminal back.
 pub struct LiveView {
     shared: Arc<Mutex<Shared>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    raw: bool,
+    eot: Arc<AtomicU64>,
 }
 
-/// The live view owns the terminal (for the signal handler and the panic hook).
+/// The live view owns the terminal (for the controller and the panic hook).
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// Raw mode was turned on by the live view and not yet off.
 static RAW: AtomicBool = AtomicBool::new(false);
@@ -183,23 +183,25 @@ static CURRENT: Mutex<Option<Weak<Mutex<Shared>>>> = Mutex::new(None);
 static PANIC_HOOK: Once = Once::new();
 
 impl LiveView {
-    /// Takes over stdout (a terminal: check [`available`] first) and starts reading keys.
+    /// Takes over stdout (a terminal that can redraw: check the `Terminal` value first).
     pub fn start(opts: LiveOptions) -> (LiveView, LiveSink) {
         Self::start_on(Box::new(io::stdout()), opts)
     }
 
     fn start_on(out: Box<dyn Write + Send>, opts: LiveOptions) -> (LiveView, LiveSink) {
-        let size = terminal::size().unwrap_or((80, 24));
-        let raw = opts.controls.is_some() && terminal::enable_raw_mode().is_ok();
+        let size = opts.size;
+        let raw = opts.raw && terminal::enable_raw_mode().is_ok();
         RAW.store(raw, Ordering::SeqCst);
         let mut view = View::default();
         view.notes = opts.notes;
         view.eot_threshold = opts.eot_threshold;
         view.status.keys = raw;
         view.status.total = opts.total_seconds;
+        let mut painter = Painter::new(opts.color);
+        painter.set_width(size.0);
         let shared = Arc::new(Mutex::new(Shared {
             view,
-            painter: Painter::new(opts.color),
+            painter,
             out,
             size,
             streaming_since: None,
@@ -218,33 +220,46 @@ impl LiveView {
         let _ = lock(&shared).show(&[]);
 
         let stop = Arc::new(AtomicBool::new(false));
-        let worker = Worker {
+        let ticker = Ticker {
             shared: Arc::clone(&shared),
             stop: Arc::clone(&stop),
-            controls: if raw { opts.controls } else { None },
-            stopped: opts.stopped,
-            finish_grace: opts.finish_grace,
             size,
         };
         let thread = std::thread::Builder::new()
             .name("flux-live".into())
-            .spawn(move || worker.run())
+            .spawn(move || ticker.run())
             .ok();
+        let eot = Arc::new(AtomicU64::new(opts.eot_threshold.to_bits()));
         let sink = LiveSink {
             shared: Arc::clone(&shared),
+            eot: Arc::clone(&eot),
+            pending: Vec::new(),
         };
         (
             LiveView {
                 shared,
                 stop,
                 thread,
+                raw,
+                eot,
             },
             sink,
         )
     }
 
-    /// Ends the view: the region is cleared (an open turn is kept as a line), keys stop, raw
-    /// mode is off and the cursor is back. Call before printing anything else.
+    /// The terminal is in raw mode: keys can be read as keys.
+    pub fn raw(&self) -> bool {
+        self.raw
+    }
+
+    /// A handle on the eot_threshold in force (f64 bits), as the server last confirmed it:
+    /// `+` and `-` step from it.
+    pub fn eot_threshold(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.eot)
+    }
+
+    /// Ends the view: the region is cleared (an open turn is kept as a line), the ticker
+    /// stops, raw mode is off and the cursor is back. Call before printing anything else.
     pub fn finish(mut self) {
         self.end();
     }
@@ -252,6 +267,7 @@ impl LiveView {
     fn end(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
+            t.thread().unpark();
             // The thread wakes at least every TICK, so this wait is short.
             let _ = t.join();
         }
@@ -295,106 +311,30 @@ pub fn is_active() -> bool {
     ACTIVE.load(Ordering::SeqCst)
 }
 
-/// The key thread: keys, resizes and a periodic refresh of the status line.
-struct Worker {
+/// The ticker: a periodic refresh of the status line, and a repaint when the size changes.
+struct Ticker {
     shared: Arc<Mutex<Shared>>,
     stop: Arc<AtomicBool>,
-    controls: Option<mpsc::Sender<Control>>,
-    stopped: Option<Arc<AtomicBool>>,
-    finish_grace: Option<Duration>,
     size: (u16, u16),
 }
 
-impl Worker {
+impl Ticker {
     fn run(mut self) {
-        let mut stopping = false;
         while !self.stop.load(Ordering::SeqCst) {
-            if self.controls.is_none() {
-                // No keys (no raw mode): watch the size instead of waiting for resize events,
-                // which would mean reading a terminal in cooked mode.
-                std::thread::sleep(TICK);
-                self.check_size();
-                let _ = lock(&self.shared).show(&[]);
+            std::thread::park_timeout(TICK);
+            if self.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            // Asking for the size is an ioctl, not a read: it never takes a key from the
+            // controller.
+            if let Ok(size) = terminal::size()
+                && size != self.size
+            {
+                self.size = size;
+                lock(&self.shared).resize(size.0, size.1);
                 continue;
             }
-            match term_event::poll(TICK) {
-                Ok(true) => match term_event::read() {
-                    Ok(term_event::Event::Key(k)) => self.act(keys::action(&k, &mut stopping)),
-                    Ok(term_event::Event::Resize(cols, rows)) => {
-                        self.size = (cols, rows);
-                        lock(&self.shared).resize(cols, rows);
-                    }
-                    _ => {}
-                },
-                Ok(false) => {
-                    let _ = lock(&self.shared).show(&[]);
-                }
-                Err(_) => {
-                    // The terminal went away for input: keep refreshing without keys.
-                    self.controls = None;
-                }
-            }
-        }
-    }
-
-    fn check_size(&mut self) {
-        if let Ok(size) = terminal::size()
-            && size != self.size
-        {
-            self.size = size;
-            lock(&self.shared).resize(size.0, size.1);
-        }
-    }
-
-    fn act(&self, action: Action) {
-        let Some(controls) = &self.controls else {
-            return;
-        };
-        match action {
-            Action::Finish => {
-                if let Some(s) = &self.stopped {
-                    s.store(true, Ordering::SeqCst);
-                }
-                match self.finish_grace {
-                    Some(grace) => {
-                        let controls = controls.clone();
-                        // Ignored by the session when the input has already ended.
-                        let _ = std::thread::Builder::new()
-                            .name("flux-finish".into())
-                            .spawn(move || {
-                                std::thread::sleep(grace);
-                                let _ = controls.try_send(Control::Finish);
-                            });
-                    }
-                    None => {
-                        let _ = controls.try_send(Control::Finish);
-                    }
-                }
-            }
-            Action::ForceEndTurn => {
-                let _ = controls.try_send(Control::ForceEndTurn);
-            }
-            Action::AdjustEot(step) => {
-                // Flux accepts 0.5 to 1.0; the view's value moves when the server confirms.
-                let current = lock(&self.shared).view.eot_threshold;
-                let next = ((current + 0.05 * f64::from(step)) * 100.0).round() / 100.0;
-                let next = next.clamp(0.5, 1.0);
-                if next != current {
-                    let _ = controls.try_send(Control::Configure(Configure {
-                        thresholds: Some(Thresholds {
-                            eot_threshold: Some(next),
-                            ..Thresholds::default()
-                        }),
-                        ..Configure::default()
-                    }));
-                }
-            }
-            Action::Abort => {
-                lock(&self.shared).close("(interrupted)");
-                restore_terminal();
-                std::process::exit(i32::from(exit::INTERRUPTED));
-            }
-            Action::None => {}
+            let _ = lock(&self.shared).show(&[]);
         }
     }
 }
@@ -402,7 +342,7 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::ClientEvent;
+    use crate::event::ClientEvent;
 
     /// A writer the test can read back.
     #[derive(Clone, Default)]
@@ -431,7 +371,11 @@ mod tests {
     fn shared_at(cols: u16, rows: u16, out: Capture) -> Shared {
         Shared {
             view: View::default(),
-            painter: Painter::new(false),
+            painter: {
+                let mut p = Painter::new(false);
+                p.set_width(cols);
+                p
+            },
             out: Box::new(out),
             size: (cols, rows),
             streaming_since: None,
@@ -486,9 +430,10 @@ mod tests {
             (
                 30,
                 vec![
-                    "#1 0:00.0-0:01.5  the quick br",
-                    "own fox jumps over the lazy do",
-                    "g  (0.91 model)",
+                    // Issue 13: finished turns are word-wrapped, not cut mid-word.
+                    "#1 0:00.0-0:01.5  the quick",
+                    "brown fox jumps over the lazy",
+                    "dog  (0.91 model)",
                     "#2 [speaking] and then",
                     "[streaming] · audio 0:02.5",
                 ],
@@ -516,6 +461,53 @@ mod tests {
     }
 
     #[test]
+    fn a_writer_that_fell_behind_draws_once_and_keeps_every_finished_turn() {
+        let out = Capture::default();
+        let (view, mut sink) = LiveView::start_on(
+            Box::new(out.clone()),
+            LiveOptions {
+                color: false,
+                size: (80, 10),
+                raw: false,
+                total_seconds: None,
+                mic_level: None,
+                notes: false,
+                eot_threshold: 0.7,
+            },
+        );
+        let drawn = out.0.lock().unwrap().len();
+        let mut events = conversation();
+        events.push(server(
+            r#"{"type":"ConfigureSuccess","thresholds":{"eot_threshold":0.75},"keyterms":[]}"#,
+        ));
+        for e in &events {
+            sink.absorb(e);
+        }
+        // Absorbing draws nothing (the ticker may redraw the region, never a turn).
+        let before: String = String::from_utf8_lossy(&out.0.lock().unwrap()[drawn..]).into();
+        assert!(!before.contains("the lazy dog"), "{before:?}");
+        assert_eq!(
+            f64::from_bits(view.eot_threshold().load(Ordering::Relaxed)),
+            0.75
+        );
+        sink.paint().unwrap();
+        let mut vt = vt::Screen::new(80, 10);
+        vt.feed(&out.0.lock().unwrap());
+        let lines = vt.lines();
+        assert!(
+            lines[0].starts_with("#1 0:00.0-0:01.5  the quick brown fox jumps over the lazy dog"),
+            "{lines:#?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("#2 0:02.0 [speaking] and then")),
+            "{lines:#?}"
+        );
+        view.finish();
+    }
+
+    #[test]
     fn resize_repaints_without_debris_and_close_leaves_a_clean_screen() {
         let out = Capture::default();
         let mut s = shared_at(60, 12, out.clone());
@@ -530,7 +522,9 @@ mod tests {
         s.resize(24, 12);
         vt.feed(&std::mem::take(&mut *out.0.lock().unwrap()));
         let lines = vt.lines();
-        assert_eq!(lines[0], "#1 0:00.0-0:01.5  the qu", "{lines:#?}");
+        // Repainted at the new width: the finished turn is wrapped again, at words.
+        assert_eq!(lines[0], "#1 0:00.0-0:01.5  the", "{lines:#?}");
+        assert_eq!(lines[1], "quick brown fox jumps", "{lines:#?}");
         assert!(
             lines
                 .iter()
@@ -555,7 +549,8 @@ mod tests {
             .map(String::as_str)
             .filter(|l| !l.is_empty())
             .collect();
-        assert_eq!(shown[0], "#1 0:00.0-0:01.5  the quick brown fox ju");
+        assert_eq!(shown[0], "#1 0:00.0-0:01.5  the quick brown fox");
+        assert_eq!(shown[1], format!("{}jumps over the lazy", " ".repeat(18)));
         assert!(
             shown.iter().any(|l| l.contains("(unfinished)")),
             "{lines:#?}"

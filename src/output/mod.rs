@@ -8,13 +8,16 @@ pub mod captions;
 pub mod jsonl;
 pub mod labelled;
 pub mod live;
+pub mod meter;
 pub mod progress;
 pub mod status;
+pub mod terminal;
 pub mod text;
 
 use crate::event::Event;
 pub use crate::event::Sink;
 use std::io;
+pub use terminal::Terminal;
 
 /// Passes each event to several sinks in order (data first, then status).
 pub struct Fanout(pub Vec<Box<dyn Sink>>);

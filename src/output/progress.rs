@@ -7,27 +7,23 @@
 //! draws the bar again below them.
 
 use super::Sink;
-use super::live::colour_wanted;
 use crate::event::{ClientEvent, Event};
 use crate::protocol::{ServerMessage, TurnEvent};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::{self, IsTerminal, Write};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+use std::io::{self, Write};
 use std::time::Instant;
 
-/// A bar is worth drawing: stderr is a terminal that can redraw a line.
-pub fn available() -> bool {
-    io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
-}
-
-/// A bar for `total_secs` of audio on stderr. Its position is in milliseconds of audio.
-pub fn bar(total_secs: f64, colour: Option<bool>) -> ProgressBar {
+/// A bar for `total_secs` of audio on stderr. Its position is in milliseconds of audio. Draw
+/// one only where stderr can redraw a line (`Terminal::stderr_redraw`); `colour` is the
+/// terminal value's decision.
+pub fn bar(total_secs: f64, colour: bool) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(
         Some(millis(total_secs)),
-        ProgressDrawTarget::stderr_with_hz(10),
+        ProgressDrawTarget::term_like_with_hz(Box::new(BarTerm), 10),
     );
     // No colour unless wanted: the template decides, so NO_COLOR holds whatever the terminal
     // library thinks.
-    let template = if colour_wanted(colour) {
+    let template = if colour {
         "{bar:32.cyan/blue} {msg}"
     } else {
         "{bar:32} {msg}"
@@ -36,6 +32,81 @@ pub fn bar(total_secs: f64, colour: Option<bool>) -> ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
+}
+
+/// Columns left free at the end of the bar's line. The bar's line is padded to the width it is
+/// given, so the cursor waits at its end; a `^C` that the terminal echoes when Ctrl-C is
+/// pressed must still land on the bar's own line, where the next redraw or clear erases it.
+/// On a full-width line it would wrap to a new line, and the bar above it would be left on
+/// screen after flux ends (issue 13).
+const ECHO_ROOM: u16 = 2;
+
+/// stderr as the bar sees it: the terminal, [`ECHO_ROOM`] columns narrower.
+#[derive(Debug)]
+struct BarTerm;
+
+impl BarTerm {
+    fn put(&self, s: &str) -> io::Result<()> {
+        io::stderr().lock().write_all(s.as_bytes())
+    }
+
+    fn moved(&self, n: usize, code: char) -> io::Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        self.put(&format!("\x1b[{n}{code}"))
+    }
+}
+
+impl TermLike for BarTerm {
+    fn width(&self) -> u16 {
+        size().0.saturating_sub(ECHO_ROOM).max(1)
+    }
+
+    fn height(&self) -> u16 {
+        size().1
+    }
+
+    fn move_cursor_up(&self, n: usize) -> io::Result<()> {
+        self.moved(n, 'A')
+    }
+
+    fn move_cursor_down(&self, n: usize) -> io::Result<()> {
+        self.moved(n, 'B')
+    }
+
+    fn move_cursor_right(&self, n: usize) -> io::Result<()> {
+        self.moved(n, 'C')
+    }
+
+    fn move_cursor_left(&self, n: usize) -> io::Result<()> {
+        self.moved(n, 'D')
+    }
+
+    fn write_line(&self, s: &str) -> io::Result<()> {
+        self.put(&format!("{s}\n"))
+    }
+
+    fn write_str(&self, s: &str) -> io::Result<()> {
+        self.put(s)
+    }
+
+    fn clear_line(&self) -> io::Result<()> {
+        self.put("\r\x1b[2K")
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        io::stderr().flush()
+    }
+}
+
+/// The terminal's size now (it may have been resized); 80×24 when it cannot say (a
+/// pseudo-terminal nobody sized reports 0).
+fn size() -> (u16, u16) {
+    crossterm::terminal::size()
+        .ok()
+        .filter(|(c, r)| *c > 0 && *r > 0)
+        .unwrap_or((80, 24))
 }
 
 fn millis(secs: f64) -> u64 {

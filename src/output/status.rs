@@ -1,5 +1,6 @@
 //! Messages for people on stderr: connection, warnings, turns left unconfirmed.
-//! Never fails the session: a closed stderr only silences it.
+//! Never fails the session: a closed stderr only silences it. Every string that came from a
+//! server or a URL (hosts, request ids, reasons, warning texts) passes the one sanitizer.
 
 use super::Sink;
 use crate::event::{ClientEvent, Event};
@@ -44,9 +45,14 @@ impl<W: Write + Send> Sink for StatusSink<W> {
                     .unwrap_or_else(|| provider.clone());
                 let id = request_id
                     .as_deref()
-                    .map(|id| format!(", request id {id}"))
+                    .map(|id| format!(", request id {}", sanitize(id, 100)))
                     .unwrap_or_default();
-                self.say(&format!("connected to {host} ({provider}, {model}{id})"));
+                self.say(&format!(
+                    "connected to {} ({}, {}{id})",
+                    sanitize(&host, 200),
+                    sanitize(provider, 50),
+                    sanitize(model, 100)
+                ));
             }
             Event::Client(ClientEvent::Reconnecting {
                 attempt,
@@ -56,7 +62,8 @@ impl<W: Write + Send> Sink for StatusSink<W> {
                 ..
             }) => {
                 self.say(&format!(
-                    "{reason}; reconnecting in {:.1}s (attempt {attempt} of {max_attempts})",
+                    "{}; reconnecting in {:.1}s (attempt {attempt} of {max_attempts})",
+                    sanitize(reason, 300),
                     *delay_ms as f64 / 1000.0
                 ));
             }
@@ -67,14 +74,15 @@ impl<W: Write + Send> Sink for StatusSink<W> {
             }) => {
                 let id = request_id
                     .as_deref()
-                    .map(|id| format!(" (request id {id})"))
+                    .map(|id| format!(" (request id {})", sanitize(id, 100)))
                     .unwrap_or_default();
                 self.say(&format!(
                     "reconnected{id}; sending the open turn's {replayed_seconds:.2}s of audio again"
                 ));
             }
             Event::Client(ClientEvent::Warning { message, .. }) => {
-                self.say(&format!("warning: {message}"));
+                // Client warnings may quote a server (a message that is not JSON).
+                self.say(&format!("warning: {}", sanitize(message, 600)));
             }
             Event::Client(ClientEvent::UnconfirmedTurn {
                 turn_index, reason, ..
@@ -124,5 +132,35 @@ impl<W: Write + Send> Sink for StatusSink<W> {
             Event::Client(_) => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_text_in_status_lines_is_sanitized() {
+        let mut err = Vec::new();
+        let mut sink = StatusSink::new(&mut err);
+        sink.event(&Event::Client(ClientEvent::Warning {
+            code: "malformed_message".into(),
+            message: "server sent \u{202E}evil\u{1b}]52;c;eA==\u{7} text".into(),
+        }))
+        .unwrap();
+        sink.event(&Event::Client(ClientEvent::Reconnecting {
+            attempt: 1,
+            max_attempts: 3,
+            delay_ms: 500,
+            reason: "closed: \u{1b}[2Jbye".into(),
+            audio_seconds: 1.0,
+        }))
+        .unwrap();
+        let text = String::from_utf8(err).unwrap();
+        assert_eq!(
+            text,
+            "flux: warning: server sent evil text\n\
+             flux: closed: bye; reconnecting in 0.5s (attempt 1 of 3)\n"
+        );
     }
 }

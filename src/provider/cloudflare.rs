@@ -7,7 +7,7 @@
 //! silence and does not send Configure. `Connected` is not documented either, so flux starts
 //! streaming as soon as the WebSocket is open.
 
-use super::{Capabilities, Endpoint, Secret, check_transport, parse_base_url};
+use super::{Capabilities, Endpoint, RefusalHints, Secret, check_transport, parse_base_url};
 use crate::error::FluxError;
 use crate::protocol::StreamParams;
 use std::path::Path;
@@ -30,7 +30,7 @@ pub struct CloudflareOptions<'a> {
 }
 
 /// Where the stream goes, decided by the URL's host.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
     /// `api.cloudflare.com/client/v4/accounts/ID/ai/run/@cf/deepgram/flux`: `Authorization: Bearer`.
     Rest,
@@ -100,6 +100,7 @@ pub fn endpoint(opts: CloudflareOptions<'_>, params: &StreamParams) -> Result<En
             Secret::new(format!("Bearer {}", token.expose())),
         ));
     }
+    let hints = hints(route, &url);
     Ok(Endpoint {
         provider: "cloudflare",
         url,
@@ -110,7 +111,39 @@ pub fn endpoint(opts: CloudflareOptions<'_>, params: &StreamParams) -> Result<En
             sends_connected: false,
         },
         tls: None,
+        hints,
     })
+}
+
+/// Advice for refusals: which credential went to this host, and how to change it.
+fn hints(route: Route, url: &Url) -> RefusalHints {
+    match route {
+        Route::Rest | Route::Gateway => RefusalHints {
+            unauthorized: format!(
+                "Check the Cloudflare API token ({TOKEN_ENV} or --api-key-file); it needs \
+                 Workers AI permission."
+            ),
+            // Cloudflare documents no 402 for Workers AI: no advice rather than a guess.
+            payment: String::new(),
+            forbidden: format!(
+                "The token may not have Workers AI permission for this account (check \
+                 {ACCOUNT_ENV} and the token's permissions)."
+            ),
+        },
+        Route::Worker => {
+            let host = url.host_str().unwrap_or("this host");
+            let advice = format!(
+                "The Cloudflare API token is not sent to {host} (it is not Cloudflare's API); \
+                 pass what your Worker expects with --header, e.g. --header 'Authorization: \
+                 Bearer …'."
+            );
+            RefusalHints {
+                unauthorized: advice.clone(),
+                payment: String::new(),
+                forbidden: advice,
+            }
+        }
+    }
 }
 
 /// An id that goes into a URL path: letters, digits, `-` and `_` only, so it cannot change the
@@ -210,6 +243,14 @@ mod tests {
             e.headers.is_empty(),
             "the Cloudflare token must not go to a third party"
         );
+        let hint = e.refusal_hint(401).unwrap();
+        assert!(
+            hint.contains("not sent to stt.example.workers.dev") && hint.contains("--header"),
+            "{hint}"
+        );
+        assert!(!hint.contains("DEEPGRAM"), "{hint}");
+        let rest = endpoint(opts(None, None), &params()).unwrap();
+        assert!(rest.refusal_hint(401).unwrap().contains(TOKEN_ENV));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Deepgram's `/v2/listen`: hosted (`wss://api.deepgram.com`), regional hosts, self-hosted
 //! deployments, and anything that speaks the same dialect (such as `flux serve`).
 
-use super::{Capabilities, Endpoint, Secret, check_transport, parse_base_url};
+use super::{Capabilities, Endpoint, RefusalHints, Secret, check_transport, parse_base_url};
 use crate::error::FluxError;
 use crate::protocol::{LISTEN_PATH, StreamParams};
 use std::path::Path;
@@ -55,6 +55,12 @@ pub fn endpoint(opts: DeepgramOptions<'_>, params: &StreamParams) -> Result<Endp
             sends_connected: true,
         },
         tls: None,
+        hints: RefusalHints {
+            unauthorized: format!("Check the API key ({API_KEY_ENV} or --api-key-file)."),
+            payment: "The project is out of credit.".into(),
+            forbidden: "The key's project may not have access to this model (check --model)."
+                .into(),
+        },
     })
 }
 

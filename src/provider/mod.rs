@@ -38,6 +38,47 @@ pub struct Endpoint {
     /// TLS setup for `wss://` with private CAs (`--ca-cert`); `None` trusts the built-in
     /// webpki roots only.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// What to tell people when the server refuses the credentials: only the provider knows
+    /// which credential went where.
+    pub hints: RefusalHints,
+}
+
+/// A provider's advice for refused connections, by status.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RefusalHints {
+    /// 401: which credential was sent (or why none was), and how to fix it.
+    pub unauthorized: String,
+    /// 402.
+    pub payment: String,
+    /// 403.
+    pub forbidden: String,
+}
+
+impl Endpoint {
+    /// The provider's advice for a refused handshake with this status, where it has any.
+    pub fn refusal_hint(&self, status: u16) -> Option<&str> {
+        let hint = match status {
+            401 => &self.hints.unauthorized,
+            402 => &self.hints.payment,
+            403 => &self.hints.forbidden,
+            _ => return None,
+        };
+        (!hint.is_empty()).then_some(hint.as_str())
+    }
+
+    /// The request that opens one connection to this endpoint.
+    pub fn request(&self, timeout: std::time::Duration) -> crate::transport::Request {
+        crate::transport::Request {
+            url: self.url.clone(),
+            headers: self
+                .headers
+                .iter()
+                .map(|(n, v)| (n.clone(), v.expose().to_string()))
+                .collect(),
+            tls: self.tls.clone(),
+            timeout,
+        }
+    }
 }
 
 /// Refuses plain `ws://` to anything but loopback unless the user allowed it: the audio and
@@ -85,7 +126,50 @@ pub fn parse_base_url(text: &str) -> Result<Url, FluxError> {
     if url.host().is_none() {
         return Err(FluxError::Usage(format!("--url `{text}` has no host")));
     }
+    check_url_query(&url)?;
     Ok(url)
+}
+
+/// Refuses Flux stream parameters written into `--url`'s query (`?model=…`): flux appends
+/// them itself from its flags, the server refuses one given twice, and flux must know the
+/// values it streams with (the session's end-of-stream timing uses them). Any other parameter
+/// (a proxy's, a Worker's, AI Gateway's `model=@cf/…`) is kept and sent as written.
+pub fn check_url_query(url: &Url) -> Result<(), FluxError> {
+    let mut keys: Vec<String> = Vec::new();
+    for (key, value) in url.query_pairs() {
+        let flux_sets = crate::protocol::params::NAMES.contains(&key.as_ref());
+        if flux_sets
+            && !(key == "model" && value.starts_with("@cf/"))
+            && !keys.contains(&key.to_string())
+        {
+            keys.push(key.into_owned());
+        }
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let flags: Vec<String> = keys
+        .iter()
+        .filter(|k| *k != "encoding")
+        .map(|k| format!("--{}", k.replace('_', "-")))
+        .collect();
+    let mut fix = Vec::new();
+    if !flags.is_empty() {
+        fix.push(format!("use {} instead", flags.join(", ")));
+    }
+    if keys.iter().any(|k| k == "encoding") {
+        fix.push("drop `encoding=` (flux always sends linear16)".to_string());
+    }
+    Err(FluxError::Usage(format!(
+        "--url has {} in its query, but flux writes the stream parameters itself, from its \
+         flags (a server refuses one given twice, and flux must know the values it streams \
+         with): {}. Other query parameters, such as a proxy's own, are sent as written",
+        keys.iter()
+            .map(|k| format!("`{k}=`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        fix.join("; ")
+    )))
 }
 
 /// The URL for people and JSONL: credentials someone wrote into `--url` (`user:pass@`, or a
@@ -165,16 +249,18 @@ pub fn with_user_headers(endpoint: &mut Endpoint, user: Vec<(String, Secret)>) {
 }
 
 /// Reads a credential from a file (first line, trimmed). Warns when others can read it.
+/// A file named by a flag that cannot be used is a usage error (exit 2), like every other
+/// file flag (docs/exit-codes.md).
 pub fn read_key_file(path: &std::path::Path) -> Result<Secret, FluxError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        FluxError::Auth(format!(
+        FluxError::Usage(format!(
             "cannot read the API key file {}: {e}",
             path.display()
         ))
     })?;
     let key = text.lines().next().unwrap_or("").trim();
     if key.is_empty() {
-        return Err(FluxError::Auth(format!(
+        return Err(FluxError::Usage(format!(
             "the API key file {} is empty; put the key on its first line",
             path.display()
         )));
@@ -261,5 +347,32 @@ mod tests {
             "ws"
         );
         assert!(parse_base_url("not a url").is_err());
+    }
+
+    #[test]
+    fn stream_parameters_in_the_url_are_refused_naming_their_flags() {
+        let err = parse_base_url(
+            "ws://127.0.0.1:8787/v2/listen?model=flux-general-en&route=a&eot_threshold=0.8&model=x",
+        )
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let m = err.to_string();
+        for needle in [
+            "`model=`, `eot_threshold=`",
+            "use --model, --eot-threshold instead",
+        ] {
+            assert!(m.contains(needle), "{needle}: {m}");
+        }
+        assert!(!m.contains("route"), "{m}");
+        let enc = parse_base_url("wss://x.example/?encoding=mulaw").unwrap_err();
+        assert!(enc.to_string().contains("drop `encoding=`"), "{enc}");
+        assert!(!enc.to_string().contains("use "), "{enc}");
+        // A proxy's own parameters and AI Gateway's model selector are kept.
+        for ok in [
+            "wss://proxy.example/stt?route=eu&session=7",
+            "wss://gateway.ai.cloudflare.com/v1/a/g/workers-ai?model=@cf/deepgram/flux",
+        ] {
+            assert_eq!(parse_base_url(ok).unwrap().as_str(), ok);
+        }
     }
 }

@@ -10,11 +10,12 @@
 //! - `linear32`: signed 32-bit little-endian *integer* PCM. Deepgram's docs disagree (the
 //!   2025-10-16 changelog says "32-bit signed little-endian PCM", the encoding page says
 //!   floating point); we follow the changelog.
-//! - `mulaw`, `alaw`: G.711, 8 bits per sample.
+//! - `mulaw`, `alaw`: G.711, 8 bits per sample, through the client's table (`audio::pcm`).
 //! - no `encoding`: containerized audio. Only WAV (RIFF, 16-bit PCM) is decoded; the header
 //!   is parsed incrementally from the first bytes of the stream.
 //! - `opus`, `ogg-opus`: refused at the handshake (see `handshake.rs`); never reach here.
 
+use crate::audio::pcm::{alaw_to_i16, mulaw_to_i16};
 use crate::protocol::Encoding;
 
 /// How the samples of a stream are laid out, known at the handshake.
@@ -305,27 +306,6 @@ fn wav_format(b: &[u8], at: usize, len: usize) -> Result<(SampleKind, u16, u32),
         }
     };
     Ok((kind, channels, rate))
-}
-
-/// G.711 mu-law to 16-bit linear.
-pub fn mulaw_to_i16(byte: u8) -> i16 {
-    let u = !byte;
-    let exponent = (u >> 4) & 0x07;
-    let mantissa = i32::from(u & 0x0F);
-    let magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84;
-    (if u & 0x80 != 0 { -magnitude } else { magnitude }) as i16
-}
-
-/// G.711 A-law to 16-bit linear.
-pub fn alaw_to_i16(byte: u8) -> i16 {
-    let a = byte ^ 0x55;
-    let exponent = (a >> 4) & 0x07;
-    let mantissa = i32::from(a & 0x0F);
-    let magnitude = match exponent {
-        0 => (mantissa << 4) + 8,
-        e => ((mantissa << 4) + 0x108) << (e - 1),
-    };
-    (if a & 0x80 != 0 { magnitude } else { -magnitude }) as i16
 }
 
 #[cfg(test)]

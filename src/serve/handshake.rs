@@ -11,6 +11,7 @@
 //! envelope. Checks run in this order: route (404), `reject` fault, auth (401), parameters
 //! (400, or 403 for a model), encodings flux serve cannot decode (400).
 
+use crate::protocol::params::INSUFFICIENT_PERMISSIONS;
 use crate::protocol::{Dialect, Encoding, ParamError, StreamParams};
 use crate::serve::log::{mask_header, mask_query};
 use serde_json::{Map, Value, json};
@@ -256,6 +257,15 @@ fn check_auth(
 }
 
 fn param_refusal(dialect: Dialect, e: &ParamError, request_id: &str) -> Refusal {
+    if e.code == INSUFFICIENT_PERMISSIONS {
+        // Hosted Deepgram's own words first, so a client's handling of them is exercised; then
+        // what the name actually is.
+        let message = format!(
+            "Project does not have access to the requested model: {}",
+            e.message
+        );
+        return Refusal::new(Some(dialect), e.status, e.code, &message, request_id);
+    }
     Refusal::new(Some(dialect), e.status, e.code, &e.message, request_id)
 }
 

@@ -1,5 +1,6 @@
 //! `--log FILE`: one JSON line per thing a client sent, flushed per line, so a test can
-//! assert exactly what its client did. Secrets are masked before they reach the file.
+//! assert exactly what its client did. Secrets are masked before they reach the file. The
+//! file is appended to, never truncated, so several runs can share one log.
 //!
 //! Lines (every one also has `t`, seconds since the server started, and `conn`):
 //! - `handshake`: method, path, query (raw, `token` masked), headers (lowercase names,
@@ -10,7 +11,7 @@
 
 use crate::error::FluxError;
 use serde_json::{Map, Value, json};
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{LineWriter, Write};
 use std::path::Path;
 use std::sync::Mutex;
@@ -25,10 +26,16 @@ pub struct Logger {
 }
 
 impl Logger {
+    /// Opens `path` for appending (created when missing): a log kept across several runs, or
+    /// shared with other tools, is never cut short (`--help` promises it appends).
     pub fn create(path: &Path, start: Instant) -> Result<Logger, FluxError> {
-        let file = File::create(path).map_err(|e| {
-            FluxError::Usage(format!("cannot write the log {}: {e}", path.display()))
-        })?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| {
+                FluxError::Usage(format!("cannot write the log {}: {e}", path.display()))
+            })?;
         Ok(Logger {
             out: Mutex::new(LineWriter::new(file)),
             start,
@@ -167,5 +174,19 @@ mod tests {
         let keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
         assert_eq!(keys, ["t", "conn", "kind", "bytes"]);
         assert_eq!(v["conn"], 3);
+    }
+
+    #[test]
+    fn an_existing_log_is_appended_to_not_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        std::fs::write(&path, "{\"kept\":true}\n").unwrap();
+        let log = Logger::create(&path, Instant::now()).unwrap();
+        log.write(1, "audio", json!({"bytes": 1}));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0], "{\"kept\":true}");
+        assert!(lines[1].contains("\"kind\":\"audio\""), "{text}");
     }
 }

@@ -28,7 +28,7 @@ use anyhow::Context;
 use handshake::RequestHead;
 use serde_json::Value;
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,12 +57,15 @@ pub struct ServeOptions {
     pub api_key: Option<Secret>,
     /// One line of transcript per turn.
     pub script: Option<PathBuf>,
-    /// Write one JSON line per thing received here.
+    /// Append one JSON line per thing received here (created when missing, never truncated).
     pub log: Option<PathBuf>,
     /// Raw `--fault` specs (see [`fault::FORMS`]).
     pub faults: Vec<String>,
     /// `--asr`: recognize the words instead of taking them from the script.
     pub asr: Option<asr::AsrOptions>,
+    /// Close a connection that has received no audio for this long, as the service does
+    /// (`--idle-timeout`); `None` never does (the default for servers started in process).
+    pub idle_timeout: Option<Duration>,
 }
 
 /// A running server.
@@ -114,6 +117,7 @@ struct Shared {
     faults: Vec<fault::Fault>,
     asr: Option<Arc<asr::Recognizer>>,
     connections: AtomicU64,
+    idle_timeout: Option<Duration>,
 }
 
 /// Validates options, binds, and returns a running server.
@@ -168,6 +172,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<ServerHandle> {
         faults,
         asr: recognizer,
         connections: AtomicU64::new(0),
+        idle_timeout: opts.idle_timeout,
     });
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(accept_loop(listener, shared, stopped));
@@ -180,6 +185,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<ServerHandle> {
 
 /// What the CLI runs: start, print the URL on stdout, serve until Ctrl-C or SIGTERM.
 pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
+    let requires_key = opts.api_key.is_some();
     let handle = start(opts).await?;
     let url = handle.url();
     {
@@ -192,10 +198,72 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
         "flux serve: listening on {url} (Deepgram: {url}/v2/listen; Cloudflare: \
          {url}/client/v4/accounts/ACCOUNT/ai/run/@cf/deepgram/flux or {url}/). Ctrl-C to stop."
     );
+    if let Some(warning) = exposure_warning(handle.local_addr(), requires_key, lan_address) {
+        eprintln!("{warning}");
+    }
     wait_for_stop_signal().await;
     eprintln!("flux serve: stopping");
     handle.shutdown().await;
     Ok(())
+}
+
+/// The warning for an address other machines can reach: flux serve has no TLS, so audio,
+/// transcripts and keys cross the network in clear. `None` for a loopback address.
+/// `lan_address` finds this machine's address for the URL other machines would use.
+fn exposure_warning(
+    addr: SocketAddr,
+    requires_key: bool,
+    lan_address: impl Fn(IpAddr) -> Option<IpAddr>,
+) -> Option<String> {
+    let ip = addr.ip();
+    if ip.is_loopback() {
+        return None;
+    }
+    let port = addr.port();
+    let anyone = if requires_key {
+        ""
+    } else {
+        " and no --api-key is required"
+    };
+    let local = if ip.is_ipv6() { "[::1]" } else { "127.0.0.1" };
+    let reach = if ip.is_unspecified() {
+        let remote = match lan_address(ip) {
+            Some(lan) => format!("ws://{}", SocketAddr::new(lan, port)),
+            None => format!("ws://THIS-MACHINE'S-ADDRESS:{port}"),
+        };
+        format!(
+            "listening on all interfaces ({addr}): from this machine use ws://{local}:{port}, \
+             from others {remote}"
+        )
+    } else {
+        format!("listening on {addr}, which other machines can reach")
+    };
+    Some(format!(
+        "flux serve: warning: {reach}. The connection is unencrypted (plain ws://, no TLS): \
+         audio, transcripts and keys cross the network in clear{anyone}. To keep it on this \
+         machine, use --listen {local}:{port}."
+    ))
+}
+
+/// This machine's address on the route to the outside, found by "connecting" a UDP socket to
+/// a documentation address (RFC 5737 / RFC 3849): that only consults the routing table and
+/// sends nothing. `None` without a route.
+fn lan_address(unspecified: IpAddr) -> Option<IpAddr> {
+    let (bind, probe): (SocketAddr, SocketAddr) = if unspecified.is_ipv6() {
+        (
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+            (std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), 9).into(),
+        )
+    } else {
+        (
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+            (std::net::Ipv4Addr::new(192, 0, 2, 1), 9).into(),
+        )
+    };
+    let socket = std::net::UdpSocket::bind(bind).ok()?;
+    socket.connect(probe).ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
 }
 
 async fn wait_for_stop_signal() {
@@ -302,6 +370,7 @@ async fn connection(mut tcp: TcpStream, conn: u64, shared: Arc<Shared>) {
         script: shared.script.clone(),
         log: shared.log.clone(),
         asr: shared.asr.clone(),
+        idle_timeout: shared.idle_timeout,
     };
     session::run(ws, setup).await;
 }
@@ -397,5 +466,39 @@ mod tests {
         assert!(is_websocket_upgrade(&head));
         let plain = parse_head(b"POST /v2/listen HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(!is_websocket_upgrade(&plain));
+    }
+
+    #[test]
+    fn addresses_other_machines_reach_are_warned_about() {
+        let lan = |_: IpAddr| Some(IpAddr::from([10, 1, 2, 3]));
+        let none = |_: IpAddr| None;
+        assert_eq!(
+            exposure_warning(([127, 0, 0, 1], 8787).into(), false, lan),
+            None
+        );
+        assert_eq!(
+            exposure_warning((std::net::Ipv6Addr::LOCALHOST, 8787).into(), false, lan),
+            None
+        );
+        let all = exposure_warning(([0, 0, 0, 0], 8787).into(), false, lan).unwrap();
+        for needle in [
+            "all interfaces",
+            "unencrypted",
+            "ws://10.1.2.3:8787",
+            "no --api-key",
+            "--listen 127.0.0.1:8787",
+        ] {
+            assert!(all.contains(needle), "{needle}: {all}");
+        }
+        let keyed = exposure_warning(([0, 0, 0, 0], 1).into(), true, none).unwrap();
+        assert!(keyed.contains("THIS-MACHINE'S-ADDRESS:1"), "{keyed}");
+        assert!(!keyed.contains("--api-key"), "{keyed}");
+        let one = exposure_warning(([192, 168, 1, 5], 80).into(), true, none).unwrap();
+        assert!(
+            one.contains("192.168.1.5:80, which other machines"),
+            "{one}"
+        );
+        let v6 = exposure_warning((std::net::Ipv6Addr::UNSPECIFIED, 9).into(), true, none).unwrap();
+        assert!(v6.contains("--listen [::1]:9"), "{v6}");
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Line N (blank lines skipped) is the text of turn N on every connection. A turn beyond the
 //! end of the script, or any turn without a script, gets the placeholder word [`PLACEHOLDER`],
-//! so a client can tell emulated text from scripted text.
+//! so a client can tell emulated text from scripted text. A script with no turns at all is
+//! refused: leaving out `--script` is the way to ask for placeholders only.
 
 use crate::error::FluxError;
 use std::path::Path;
@@ -37,7 +38,18 @@ impl Script {
             )));
         }
         let text = std::fs::read_to_string(path).map_err(|e| unreadable(e.to_string()))?;
-        Ok(Script::parse(&text))
+        let script = Script::parse(&text);
+        if script.is_empty() {
+            // Almost always a mistake (a file not written yet, the wrong path): every turn would
+            // silently get the placeholder, and a test would assert against the wrong text.
+            return Err(FluxError::Usage(format!(
+                "the script {} has no turns (it is empty or only blank lines); write one turn \
+                 per line, or leave out --script to get the placeholder `{PLACEHOLDER}` for \
+                 every turn",
+                path.display()
+            )));
+        }
+        Ok(script)
     }
 
     pub fn parse(text: &str) -> Script {
@@ -81,6 +93,24 @@ mod tests {
         assert_eq!(s.words(0).unwrap(), ["Hello", "there."]);
         assert_eq!(s.words(1).unwrap(), ["second", "turn", "here"]);
         assert!(s.words(2).is_none());
+    }
+
+    #[test]
+    fn a_script_without_turns_is_a_usage_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [("empty.txt", ""), ("blank.txt", "\n  \n\t\r\n")] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            let err = Script::load(&path).unwrap_err();
+            let FluxError::Usage(message) = &err else {
+                panic!("{err:?}");
+            };
+            assert!(message.contains(name), "{message}");
+            assert!(message.contains("one turn per line"), "{message}");
+        }
+        let path = dir.path().join("one.txt");
+        std::fs::write(&path, "\nhello\n").unwrap();
+        assert_eq!(Script::load(&path).unwrap().len(), 1);
     }
 
     #[test]

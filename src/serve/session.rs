@@ -1,4 +1,5 @@
-//! One accepted connection: audio in, turn events out, control messages, faults, the log.
+//! One accepted connection: audio in, turn events out, control messages, faults, the log,
+//! and the idle timeout (no audio for `--idle-timeout`: `Error` NET-0001, close 1011).
 //!
 //! The reading side (this task) decodes audio, runs the VAD and the turn machine, and queues
 //! messages; a writer task sends them. The queue is bounded: a client that stops reading
@@ -35,6 +36,10 @@ const QUEUE: usize = 64;
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 pub const UNSUPPORTED_AUDIO: &str = "UNSUPPORTED_AUDIO_FORMAT";
 pub const FORCE_END_TURN_NO_ACTIVE_TURN: &str = "FORCE_END_TURN_NO_ACTIVE_TURN";
+/// The code and close of a connection that went quiet: Deepgram's documented idle close
+/// (`1011`, `NET-0001`), announced with the fatal `Error` Flux sends before it closes.
+pub const IDLE_CODE: &str = "NET-0001";
+pub const IDLE_CLOSE: u16 = 1011;
 
 /// Everything a session needs from the server.
 pub struct Setup {
@@ -46,6 +51,8 @@ pub struct Setup {
     pub log: Option<Arc<Logger>>,
     /// `--asr`: the recognizer that supplies the words instead of the script.
     pub asr: Option<Arc<Recognizer>>,
+    /// Close after this long without audio (`--idle-timeout`); `None` never does.
+    pub idle_timeout: Option<Duration>,
 }
 
 enum Out {
@@ -84,7 +91,11 @@ where
         }
         let deadline =
             close_deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
+        let idle = s.idle_deadline();
         tokio::select! {
+            _ = tokio::time::sleep_until(idle.unwrap_or(deadline)), if idle.is_some() => {
+                s.on_idle().await;
+            }
             _ = &mut writer => {
                 // The writer stops only when the socket failed: the client is gone.
                 writer_done = true;
@@ -175,6 +186,9 @@ struct Session {
     sequence: u64,
     phase: Phase,
     close_logged: bool,
+    idle_timeout: Option<Duration>,
+    /// When audio last arrived (the connection's start before any did).
+    last_audio: Instant,
 }
 
 impl Session {
@@ -187,6 +201,7 @@ impl Session {
             script,
             log,
             asr,
+            idle_timeout,
         } = setup;
         let format = match (accepted.params.encoding, accepted.params.sample_rate) {
             (Some(encoding), Some(rate)) => Format::Raw { encoding, rate },
@@ -209,7 +224,27 @@ impl Session {
             sequence: 0,
             phase: Phase::Open,
             close_logged: false,
+            idle_timeout,
+            last_audio: Instant::now(),
         }
+    }
+
+    /// When the connection counts as idle, while it is still one the server would close.
+    fn idle_deadline(&self) -> Option<Instant> {
+        let open = matches!(self.phase, Phase::Open | Phase::Stalled);
+        self.idle_timeout
+            .filter(|_| open)
+            .map(|t| self.last_audio + t)
+    }
+
+    /// No audio for the idle timeout: the service's fatal `Error`, then its close.
+    async fn on_idle(&mut self) {
+        let secs = self.idle_timeout.unwrap_or_default().as_secs_f64();
+        let description = format!(
+            "No audio received for {secs} s, so the connection was closed. Keep sending audio \
+             (silence during pauses) to keep a stream open."
+        );
+        self.fail(IDLE_CODE, &description, Some(IDLE_CLOSE)).await;
     }
 
     fn log(&self, kind: &str, fields: Value) {
@@ -363,6 +398,9 @@ impl Session {
     }
 
     async fn on_audio(&mut self, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            self.last_audio = Instant::now();
+        }
         let audio_start = self.received_seconds();
         if self.phase != Phase::Open && self.phase != Phase::Stalled {
             self.log_audio(bytes.len(), audio_start, audio_start);

@@ -5,14 +5,17 @@
 //!
 //! - A turn starts (`StartOfTurn`, with its first word) once 0.2 s of speech has been heard
 //!   with no gap of 0.3 s or more; the turn's speech starts at the first of those hops.
-//! - While it goes on, one more script word is revealed per 0.3 s of speech.
+//! - While it goes on, one more script word is revealed per 0.3 s of the turn's audio (from
+//!   the start of its speech, pauses included), so `Update`, `EagerEndOfTurn` and
+//!   `TurnResumed` show text growing with the audio, as the service's do; `EndOfTurn` carries
+//!   the whole line.
 //! - `end_of_turn_confidence` = min(trailing silence / 0.6 s, 0.99): 0 while speaking, and
 //!   never 1.0, so `eot_threshold=1.0` leaves only the timeout and `ForceEndTurn`.
 //! - `EagerEndOfTurn` when the confidence reaches `eager_eot_threshold` (if set); `TurnResumed`
 //!   when speech comes back after it; `EndOfTurn` when it reaches `eot_threshold` (`model`),
 //!   when `eot_timeout_ms` of silence follow the last speech (`timeout`), or on `ForceEndTurn`
-//!   (`manual`). Eager and end turns show the whole script line, so the `EndOfTurn` transcript
-//!   always equals the `EagerEndOfTurn` before it.
+//!   (`manual`). An `EndOfTurn` can therefore carry more words than the `EagerEndOfTurn`
+//!   before it, where the service promises the same transcript (docs/serve.md).
 //! - `Update` after every 0.25 s of audio without another `TurnInfo`, between turns too.
 //! - Windows: a turn's window starts where the previous turn ended and ends at the audio
 //!   processed so far; word times are spread evenly over the turn's speech.
@@ -26,7 +29,7 @@ use std::sync::Arc;
 pub const START_HOPS: u64 = 20;
 /// A gap this long (hops) forgets speech that had not yet started a turn.
 pub const CANDIDATE_RESET_HOPS: u64 = 30;
-/// Voiced hops per further script word.
+/// Hops of the turn's audio per further script word.
 pub const WORD_HOPS: u64 = 30;
 /// Hops between `Update`s.
 pub const UPDATE_HOPS: u64 = 25;
@@ -171,7 +174,7 @@ impl Turns {
                         self.voiced = self.candidate_voiced;
                         self.silence = 0;
                         self.revealed = 0;
-                        self.reveal_by_speech();
+                        self.reveal_by_audio();
                         self.forget_candidate();
                         out.push(self.info(TurnEvent::StartOfTurn, None));
                     }
@@ -187,18 +190,18 @@ impl Turns {
                     self.silence = 0;
                     self.voiced += 1;
                     self.speech_end = self.hops;
-                    self.reveal_by_speech();
+                    self.reveal_by_audio();
                     if self.phase == Phase::AwaitingEnd {
                         self.phase = Phase::Ongoing;
                         out.push(self.info(TurnEvent::TurnResumed, None));
                     }
                 } else {
                     self.silence += 1;
+                    self.reveal_by_audio();
                     let silence = self.silence;
                     let reached = |t: f64| hops_to_reach(t).is_some_and(|h| silence >= h);
                     if self.phase == Phase::Ongoing && s.eager_eot_threshold.is_some_and(reached) {
                         self.phase = Phase::AwaitingEnd;
-                        self.revealed = self.line().len();
                         out.push(self.info(TurnEvent::EagerEndOfTurn, None));
                     }
                     let timed_out = self.silence * self.hop_len * 1000
@@ -258,8 +261,11 @@ impl Turns {
         }
     }
 
-    fn reveal_by_speech(&mut self) {
-        let due = 1 + (self.voiced.saturating_sub(START_HOPS) / WORD_HOPS) as usize;
+    /// Reveals the words due for the audio of the turn so far: the first with `StartOfTurn`,
+    /// then one per [`WORD_HOPS`].
+    fn reveal_by_audio(&mut self) {
+        let turn_hops = (self.hops - self.speech_start).max(self.voiced);
+        let due = 1 + (turn_hops.saturating_sub(START_HOPS) / WORD_HOPS) as usize;
         self.revealed = self.revealed.max(due.min(self.line().len()));
     }
 
@@ -424,6 +430,52 @@ mod tests {
         assert_eq!(end.trigger, Some(Trigger::Timeout));
         assert_eq!(end.transcript, PLACEHOLDER);
         assert_eq!(end.end_of_turn_confidence, 0.99);
+    }
+
+    /// Words appear in proportion to the turn's audio, pauses included; an eager end shows
+    /// only what is due, the end the whole line.
+    #[test]
+    fn words_grow_with_the_turns_audio_and_the_end_has_them_all() {
+        let line = "a b c d e f g h i j k l";
+        let s = Settings {
+            eot_threshold: 0.7,
+            eager_eot_threshold: Some(0.4),
+            eot_timeout_ms: 5000,
+        };
+        let mut t = Turns::new(16000, Arc::new(Script::parse(line)));
+        // 1.1 s of speech, a 0.3 s pause (eager, then resumed), 0.6 s more, then silence.
+        let out = run(
+            &mut t,
+            &[(true, 110), (false, 30), (true, 60), (false, 60)],
+            &s,
+        );
+        let counts: Vec<(String, usize)> = out
+            .iter()
+            .filter(|i| i.turn_index == 0 && !i.transcript.is_empty())
+            .map(|i| (i.event.to_string(), i.words.len()))
+            .collect();
+        let n: Vec<usize> = counts.iter().map(|(_, n)| *n).collect();
+        assert!(n.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
+        assert_eq!(counts[0], ("StartOfTurn".to_string(), 1));
+        // 0.2 s to start, then one word per 0.3 s of the turn's audio.
+        let eager = out
+            .iter()
+            .find(|i| i.event == TurnEvent::EagerEndOfTurn)
+            .unwrap();
+        assert_eq!(eager.transcript, "a b c d");
+        let resumed = out
+            .iter()
+            .find(|i| i.event == TurnEvent::TurnResumed)
+            .unwrap();
+        assert_eq!(resumed.transcript, "a b c d e");
+        let end = out.last().unwrap();
+        assert_eq!(end.event, TurnEvent::EndOfTurn);
+        assert_eq!(end.transcript, line);
+        assert!(
+            counts
+                .iter()
+                .any(|(e, n)| e == "Update" && *n > 1 && *n < 12)
+        );
     }
 
     #[test]

@@ -1,25 +1,42 @@
 //! One logical stream: connect, wait for `Connected`, send paced frames, and end cleanly.
 //!
+//! The run loop (`run.rs`) only wires plain parts, each with its own tests: `pacer` (when a
+//! frame is due; when each one really went), `frames` (the send queue), `replay` (the open
+//! turn's audio), `reconnect` (backoff and budget), `configure` (the Configure queue) and
+//! `timeline` (times and turn indices across connections). The handlers live by job in
+//! `link.rs`, `incoming.rs`, `sending.rs` and `ending.rs`. The session talks to the server
+//! through a [`crate::transport::Transport`] and never names the library underneath.
+//!
 //! Ending is where a naive client loses the last turn: Flux's `CloseStream` does not finalize
 //! the open turn. So at end of input the session sends `ForceEndTurn` and waits for its
 //! `EndOfTurn` (or a `Warning` that no turn was open) before `CloseStream`; on servers without
 //! ForceEndTurn it sends silence until the turn ends on its own. If the server still closes
 //! with a turn open, that turn's latest transcript is reported as unconfirmed.
 
+mod configure;
 pub mod connect;
-pub mod control_file;
+mod ending;
 pub mod feed;
+mod frames;
+mod incoming;
 pub mod latency;
-mod stream;
+mod link;
+mod pacer;
+mod reconnect;
+mod replay;
+mod run;
+mod sending;
 pub mod tap;
-pub mod tls;
+#[cfg(test)]
+mod tests;
+mod timeline;
 pub mod turns;
 
 pub use crate::event::{ClientEvent, Event, Summary, Totals};
 pub use feed::Feed;
 
 /// Requests to a running session, from people (keys, Ctrl-C) or automation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub enum Control {
     /// Stop taking input and finish the stream as at end of input (first Ctrl-C, `q`).
     Finish,
@@ -33,11 +50,31 @@ pub enum Control {
     At(f64, Box<Control>),
 }
 
+/// Written in the words of `--control` (Flux's own messages: `CloseStream`, not `Finish`),
+/// because warnings quote a request that could not be applied to the user who wrote it.
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Control::Finish => f.write_str("CloseStream"),
+            Control::ForceEndTurn => f.write_str("ForceEndTurn"),
+            Control::Configure(c) => write!(
+                f,
+                "Configure {}",
+                serde_json::to_string(c).unwrap_or_default()
+            ),
+            Control::At(at, inner) => write!(f, "{inner:?} (at {at}s)"),
+        }
+    }
+}
+
 use crate::audio::AudioError;
 use crate::error::FluxError;
 use crate::event::Sink;
 use crate::protocol::Configure;
 use crate::provider::Endpoint;
+use crate::transport::Transport;
+use crate::transport::websocket::WebSocket;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -81,8 +118,8 @@ pub struct Outcome {
     pub output_closed: bool,
 }
 
-/// Runs one session to its end, taking [`Control`] requests while it runs. Never returns
-/// early: whatever was received has been passed to `sink` when this returns.
+/// Runs one session over WebSocket to its end, taking [`Control`] requests while it runs.
+/// Never returns early: whatever was received has been passed to `sink` when this returns.
 /// `tap` receives a copy of every frame sent (`--save-audio`).
 pub async fn run(
     opts: &SessionOptions,
@@ -91,5 +128,17 @@ pub async fn run(
     controls: mpsc::Receiver<Control>,
     tap: Option<Box<dyn tap::Tap>>,
 ) -> Outcome {
-    stream::run(opts, feed, sink, controls, tap).await
+    run_over(Arc::new(WebSocket), opts, feed, sink, controls, tap).await
+}
+
+/// [`run`] over any transport (the in-memory pipe in tests).
+pub async fn run_over(
+    transport: Arc<dyn Transport>,
+    opts: &SessionOptions,
+    feed: mpsc::Receiver<Feed>,
+    sink: &mut dyn Sink,
+    controls: mpsc::Receiver<Control>,
+    tap: Option<Box<dyn tap::Tap>>,
+) -> Outcome {
+    run::run(opts, transport, feed, sink, controls, tap).await
 }

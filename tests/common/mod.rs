@@ -1,14 +1,25 @@
 //! Shared helpers for end-to-end tests: run the built `flux` binary against a `flux serve`
 //! started by the test, over real loopback sockets.
+//!
+//! Every run of the binary goes through [`flux`] (a clean environment) and, to completion,
+//! through [`run`] or [`flux_cmd`], both on `assert_cmd`: a new test writes
+//! `flux_cmd().args([...]).assert().code(2).stderr(contains("..."))`. Tools a suite needs
+//! from the system (tmux, `script`) are checked with [`tool_available`]: missing ones fail
+//! the test under CI and skip it, visibly, elsewhere.
 #![allow(dead_code)]
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The built binary, for shell command lines (`sh -c "{BIN} file ... | head -1"`).
 pub const BIN: &str = env!("CARGO_BIN_EXE_flux");
+
+/// A run that takes longer is killed and the test fails, so a hang fails rather than stalls
+/// the suite.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -28,7 +39,7 @@ impl Serve {
     pub fn start(args: &[&str]) -> Serve {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("serve.jsonl");
-        let mut child = Command::new(BIN)
+        let mut child = flux()
             .args(["serve", "--listen", "127.0.0.1:0", "--log"])
             .arg(&log)
             .args(args)
@@ -85,61 +96,105 @@ impl Drop for Serve {
 
 /// `flux` with a clean environment: no credentials or URL leaking in from the developer's.
 pub fn flux() -> Command {
-    let mut c = Command::new(BIN);
+    let mut c = Command::new(assert_cmd::cargo::cargo_bin!("flux"));
     c.env_remove("DEEPGRAM_API_KEY")
         .env_remove("FLUX_URL")
+        .env_remove("FLUX_PROVIDER")
         .env_remove("CLOUDFLARE_API_TOKEN")
         .env_remove("CLOUDFLARE_ACCOUNT_ID")
         .env("NO_COLOR", "1");
     c
 }
 
-/// Runs a command to completion (killing it after 120 s so a hang fails rather than stalls
-/// the suite), feeding `stdin`.
-pub fn run(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn flux");
-    if let Some(data) = stdin {
-        let mut w = child.stdin.take().unwrap();
-        let data = data.to_vec();
-        std::thread::spawn(move || {
-            let _ = w.write_all(&data);
-        });
+/// [`flux`] as an `assert_cmd` command with the [`RUN_TIMEOUT`], for `.assert()` chains.
+pub fn flux_cmd() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::from_std(flux());
+    c.timeout(RUN_TIMEOUT);
+    c
+}
+
+/// Runs a command to completion, feeding `stdin` (none: an empty stdin, closed at once), and
+/// fails the test when it is still running after [`RUN_TIMEOUT`].
+pub fn run(cmd: Command, stdin: Option<&[u8]>) -> Output {
+    let mut cmd = assert_cmd::Command::from_std(cmd);
+    cmd.timeout(RUN_TIMEOUT)
+        .write_stdin(stdin.unwrap_or_default().to_vec());
+    let started = Instant::now();
+    let out = cmd.output().expect("spawn the command");
+    if started.elapsed() >= RUN_TIMEOUT && killed(&out.status) {
+        panic!(
+            "{:?} did not finish within {} s",
+            cmd.get_program(),
+            RUN_TIMEOUT.as_secs()
+        );
     }
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
+    out
+}
+
+#[cfg(unix)]
+fn killed(status: &std::process::ExitStatus) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal() == Some(9)
+}
+
+#[cfg(not(unix))]
+fn killed(status: &std::process::ExitStatus) -> bool {
+    status.code().is_none()
+}
+
+/// Whether `program` (run with `args`, e.g. `tmux -V`) works here. When it does not: under CI
+/// (`CI` set, as every CI service does) the test fails, since CI's set-up installs it and a
+/// silent pass would hide the gap; elsewhere the test is skipped with a note on the real
+/// stderr, shown even for passing tests, naming what to install.
+pub fn tool_available(program: &str, args: &[&str], purpose: &str, install: &str) -> bool {
+    let ok = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let verdict = missing_tool_verdict(ok, std::env::var_os("CI").is_some(), program, purpose);
+    match verdict {
+        Ok(true) => true,
+        Ok(false) => {
+            // libtest captures `eprintln!` of passing tests; a skip must not be silent.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: {program} is missing, needed for {purpose} ({install}); under CI \
+                 this fails"
+            );
+            false
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("flux did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: out_t.join().unwrap(),
-        stderr: err_t.join().unwrap(),
+        Err(why) => panic!("{why} ({install})"),
     }
+}
+
+/// The decision of [`tool_available`]: run (`Ok(true)`), skip (`Ok(false)`) or fail.
+pub fn missing_tool_verdict(
+    found: bool,
+    ci: bool,
+    program: &str,
+    purpose: &str,
+) -> Result<bool, String> {
+    match (found, ci) {
+        (true, _) => Ok(true),
+        (false, false) => Ok(false),
+        (false, true) => Err(format!(
+            "CI is set and {program} is missing: {purpose} cannot run, and a skipped test \
+             would pass silently"
+        )),
+    }
+}
+
+/// tmux, for the tests that read a real terminal's screen.
+pub fn tmux_available() -> bool {
+    tool_available(
+        "tmux",
+        &["-V"],
+        "the live-view tests",
+        "scripts/setup-debian.sh installs it",
+    )
 }
 
 /// `flux file PATH --url URL --fast` plus extra args.

@@ -282,7 +282,9 @@ fn key_file_problems_never_show_the_key() {
     ] {
         let mut cmd = deepgram(&serve.url, &wav, &[]);
         cmd.arg("--api-key-file").arg(&path);
-        check(label, cmd, None, 3, &logs);
+        // Issue 13 item 15: an unusable file named by a flag is a usage error, like every
+        // other file flag (docs/exit-codes.md).
+        check(label, cmd, None, 2, &logs);
     }
     // Readable by others: a warning naming the file, never its content.
     let shared = key_file(dir.path(), 0o644);
@@ -317,7 +319,7 @@ fn cloudflare_paths_never_show_the_token() {
     cmd.env("CLOUDFLARE_ACCOUNT_ID", "acct")
         .arg("--api-key-file")
         .arg(dir.path().join("missing"));
-    check("missing token file", cmd, None, 3, &[]);
+    check("missing token file", cmd, None, 2, &[]);
 
     // The emulator's Cloudflare routes, as a Worker would expose them, with the token passed
     // by --header (flux never sends the Cloudflare token to a host that is not Cloudflare's).

@@ -183,6 +183,13 @@ async fn bad_parameters_are_refused_like_deepgram() {
     )
     .await;
     assert_eq!(body["err_code"], "INSUFFICIENT_PERMISSIONS");
+    // Deepgram's words, then what the name is.
+    let msg = body["err_msg"].as_str().unwrap();
+    assert!(
+        msg.starts_with("Project does not have access to the requested model")
+            && msg.contains("`nova-3` is a Deepgram Nova"),
+        "{body}"
+    );
     for enc in ["opus", "ogg-opus"] {
         let body = refused(
             &url,
@@ -840,7 +847,7 @@ async fn twenty_sessions_at_once_get_the_same_turns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_prints_its_url_and_serves() {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flux"))
+    let mut child = crate::common::flux()
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -871,7 +878,7 @@ async fn the_binary_prints_its_url_and_serves() {
     let _ = child.wait();
 
     // A bad fault spec is a usage error (exit 2) that names the spec.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flux"))
+    crate::common::flux_cmd()
         .args([
             "serve",
             "--listen",
@@ -879,8 +886,7 @@ async fn the_binary_prints_its_url_and_serves() {
             "--fault",
             "explode:at=1",
         ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("explode:at=1"));
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("explode:at=1"));
 }

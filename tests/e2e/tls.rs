@@ -21,14 +21,14 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 
 /// A private CA, and a server certificate it issued.
-struct Pki {
-    ca_pem: String,
+pub(crate) struct Pki {
+    pub(crate) ca_pem: String,
     cert: CertificateDer<'static>,
     key: PrivateKeyDer<'static>,
 }
 
 /// A CA and a server certificate for `names` (DNS names or IP addresses).
-fn pki(names: &[&str]) -> Pki {
+pub(crate) fn pki(names: &[&str]) -> Pki {
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.distinguished_name
@@ -49,15 +49,15 @@ fn pki(names: &[&str]) -> Pki {
 }
 
 /// A TLS terminator on a loopback port, forwarding to `backend`.
-struct TlsFront {
-    port: u16,
+pub(crate) struct TlsFront {
+    pub(crate) port: u16,
     /// TCP connections accepted (whether or not their handshake succeeded).
     accepted: Arc<AtomicUsize>,
     _runtime: tokio::runtime::Runtime,
 }
 
 impl TlsFront {
-    fn start(pki: &Pki, backend: SocketAddr) -> TlsFront {
+    pub(crate) fn start(pki: &Pki, backend: SocketAddr) -> TlsFront {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -103,11 +103,11 @@ impl TlsFront {
     }
 }
 
-fn backend(serve: &Serve) -> SocketAddr {
+pub(crate) fn backend(serve: &Serve) -> SocketAddr {
     serve.url.trim_start_matches("ws://").parse().unwrap()
 }
 
-fn write_ca(dir: &tempfile::TempDir, pki: &Pki) -> PathBuf {
+pub(crate) fn write_ca(dir: &tempfile::TempDir, pki: &Pki) -> PathBuf {
     let path = dir.path().join("ca.pem");
     std::fs::write(&path, &pki.ca_pem).unwrap();
     path

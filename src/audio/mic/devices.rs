@@ -264,17 +264,30 @@ fn span<T: std::fmt::Display + Copy>(values: &[T]) -> String {
 }
 
 /// Picks the device for `--device` (or the default without it).
+///
+/// An exact id may name any configured device, so that one which cannot capture is opened
+/// and its own error says why. Anything else is matched against the devices `flux devices`
+/// lists, and a failed match lists those same devices: one list everywhere.
 pub fn select(host: &Host, wanted: Option<&str>) -> Result<Candidate, AudioError> {
     let mut all = candidates(host)?;
     let index = match wanted {
         None => all.iter().position(|c| c.default),
-        Some(w) => {
-            let names: Vec<(&str, &str)> = all
-                .iter()
-                .map(|c| (c.id.as_str(), c.description.as_str()))
-                .collect();
-            Some(match_device(&names, w)?)
-        }
+        Some(w) => match exact_id(&all, w) {
+            Some(i) => Some(i),
+            None => {
+                let listed: Vec<usize> = {
+                    let _quiet = QuietAlsa::new();
+                    (0..all.len())
+                        .filter(|&i| probe(&all[i]).is_some())
+                        .collect()
+                };
+                let names: Vec<(&str, &str)> = listed
+                    .iter()
+                    .map(|&i| (all[i].id.as_str(), all[i].description.as_str()))
+                    .collect();
+                listed.get(match_device(&names, w)?).copied()
+            }
+        },
     };
     match index {
         Some(i) if i < all.len() => Ok(all.swap_remove(i)),
@@ -287,12 +300,19 @@ pub fn select(host: &Host, wanted: Option<&str>) -> Result<Candidate, AudioError
     }
 }
 
+/// An id or an id without its `host:` prefix.
+fn is_id(id: &str, wanted: &str) -> bool {
+    id == wanted || id.split_once(':').is_some_and(|(_, rest)| rest == wanted)
+}
+
+fn exact_id(all: &[Candidate], wanted: &str) -> Option<usize> {
+    all.iter().position(|c| is_id(&c.id, wanted))
+}
+
 /// Which of `devices` (id, description) `wanted` names: an exact id, an id without its
 /// `host:` prefix, or a unique case-insensitive substring of an id or description.
 pub fn match_device(devices: &[(&str, &str)], wanted: &str) -> Result<usize, AudioError> {
-    let exact =
-        |id: &str| id == wanted || id.split_once(':').is_some_and(|(_, rest)| rest == wanted);
-    if let Some(i) = devices.iter().position(|(id, _)| exact(id)) {
+    if let Some(i) = devices.iter().position(|(id, _)| is_id(id, wanted)) {
         return Ok(i);
     }
     let needle = wanted.to_lowercase();

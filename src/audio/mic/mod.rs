@@ -13,7 +13,6 @@
 //! before the end is always delivered.
 
 pub mod devices;
-pub mod meter;
 pub mod ring;
 
 use super::{AudioError, Block, Source, SourceInfo};
@@ -59,7 +58,8 @@ pub struct MicOptions {
 }
 
 /// The latest input level in dBFS (RMS over 50 ms, all channels), shared lock-free with
-/// whoever displays it (the stderr meter, a live terminal view). Stored as f32 bits; NaN
+/// whoever displays it (the stderr meter and the live view, both in `output/`): audio only
+/// measures and publishes the value, it never draws. Stored as f32 bits; NaN
 /// until the first audio arrives.
 #[derive(Debug, Clone)]
 pub struct Level(Arc<AtomicU32>);

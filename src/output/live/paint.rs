@@ -8,6 +8,7 @@
 //! the row count differ from ours; after a resize (when a terminal may have reflowed
 //! everything) the whole screen is repainted from what is remembered instead.
 
+use super::lines::wrap_line;
 use super::text::width;
 use super::view::{Line, Tone, plain};
 use crossterm::cursor::{Hide, MoveTo, MoveUp, Show};
@@ -26,6 +27,9 @@ pub struct Painter {
     drawn: Vec<Line>,
     history: VecDeque<Line>,
     cursor_hidden: bool,
+    /// The screen's width; permanent lines are word-wrapped to one column less (0: leave
+    /// wrapping to the terminal).
+    cols: usize,
 }
 
 impl Painter {
@@ -36,6 +40,28 @@ impl Painter {
             drawn: Vec::new(),
             history: VecDeque::new(),
             cursor_hidden: false,
+            cols: 0,
+        }
+    }
+
+    /// The screen's width, for wrapping permanent lines.
+    pub fn set_width(&mut self, cols: u16) {
+        self.cols = usize::from(cols);
+    }
+
+    /// A permanent line as the rows it takes on screen.
+    fn rows_of(&self, line: &Line) -> Vec<Line> {
+        if self.cols == 0 {
+            return vec![line.clone()];
+        }
+        // The last column stays free, as in the region.
+        wrap_line(line, self.cols.saturating_sub(1).max(1))
+    }
+
+    fn permanent(&self, out: &mut Vec<u8>, line: &Line) {
+        for row in self.rows_of(line) {
+            self.line(out, &row);
+            out.extend_from_slice(b"\r\n");
         }
     }
 
@@ -56,8 +82,7 @@ impl Painter {
             // survives beside them, then let the terminal wrap them.
             let _ = queue!(out, Clear(ClearType::FromCursorDown));
             for line in permanent {
-                self.line(out, line);
-                out.extend_from_slice(b"\r\n");
+                self.permanent(out, line);
                 self.remember(line);
             }
         }
@@ -67,11 +92,16 @@ impl Painter {
     /// Repaints the whole screen: the newest permanent lines that fit, then the region.
     pub fn repaint(&mut self, out: &mut Vec<u8>, region: &[Line], cols: u16, rows: u16) {
         let _ = queue!(out, MoveTo(0, 0), Clear(ClearType::All));
+        self.set_width(cols);
         let cols = usize::from(cols).max(1);
         let mut room = usize::from(rows).saturating_sub(region.len());
         let mut start = self.history.len();
         for line in self.history.iter().rev() {
-            let need = width(&plain(line)).div_ceil(cols).max(1);
+            let need = self
+                .rows_of(line)
+                .iter()
+                .map(|r| width(&plain(r)).div_ceil(cols).max(1))
+                .sum::<usize>();
             if need > room {
                 break;
             }
@@ -80,8 +110,7 @@ impl Painter {
         }
         let tail: Vec<Line> = self.history.iter().skip(start).cloned().collect();
         for line in &tail {
-            self.line(out, line);
-            out.extend_from_slice(b"\r\n");
+            self.permanent(out, line);
         }
         self.rows = 0;
         self.draw(out, region);
@@ -93,8 +122,7 @@ impl Painter {
         self.go_to_region_top(out);
         let _ = queue!(out, Clear(ClearType::FromCursorDown));
         for line in last {
-            self.line(out, line);
-            out.extend_from_slice(b"\r\n");
+            self.permanent(out, line);
         }
         if self.color {
             out.extend_from_slice(b"\x1b[0m");

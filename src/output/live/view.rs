@@ -2,44 +2,12 @@
 //! (printed once, then left alone), the open turn and the status line. Nothing here touches a
 //! terminal, so every layout decision can be tested at any width.
 
+use super::lines::span;
+pub use super::lines::{Line, Span, Tone, plain};
+pub use super::status::{Connection, Status};
 use super::text::{sanitize, truncate, width, wrap};
 use crate::event::{ClientEvent, Event};
 use crate::protocol::{ServerMessage, TurnEvent, TurnInfo};
-
-/// How a piece of text should look; the terminal layer maps it to colours or to nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tone {
-    Plain,
-    Dim,
-    Strong,
-    Accent,
-    Good,
-    Warn,
-    Bad,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Span {
-    pub text: String,
-    pub tone: Tone,
-}
-
-/// One row of output. Region rows always fit the width they were laid out for; permanent
-/// lines may be longer and are left to the terminal to wrap (so they reflow on resize and copy
-/// as one line).
-pub type Line = Vec<Span>;
-
-fn span(text: impl Into<String>, tone: Tone) -> Span {
-    Span {
-        text: text.into(),
-        tone,
-    }
-}
-
-/// The plain text of a line, for tests and width checks.
-pub fn plain(line: &Line) -> String {
-    line.iter().map(|s| s.text.as_str()).collect()
-}
 
 /// Where the open turn is in Flux's turn state machine, as people should see it.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,44 +28,6 @@ struct OpenTurn {
     end: f64,
     text: String,
     state: TurnState,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Connection {
-    /// The WebSocket is open; the server's `Connected` has not arrived yet.
-    Upgraded,
-    Streaming,
-    /// No more input; the last turn is being finished.
-    Finishing {
-        reason: String,
-    },
-    /// The connection was lost; a new one is being made.
-    Reconnecting {
-        attempt: u32,
-        max_attempts: u32,
-    },
-    Failed,
-}
-
-/// The status line's facts.
-#[derive(Debug, Clone, Default)]
-pub struct Status {
-    pub provider: Option<String>,
-    pub model: Option<String>,
-    pub request_id: Option<String>,
-    /// `None` until the WebSocket is open.
-    pub connection: Option<Connection>,
-    /// Audio the server has reported on, in seconds (max `audio_window_end`), or all audio
-    /// sent once input has ended.
-    pub audio: f64,
-    /// Length of the input, when known (files).
-    pub total: Option<f64>,
-    /// Successful reconnects.
-    pub reconnects: u32,
-    /// Microphone level in dBFS, when a microphone is the source.
-    pub mic_db: Option<f32>,
-    /// Keys are read (raw mode is on): show the key hints.
-    pub keys: bool,
 }
 
 /// The whole state of the view.
@@ -333,7 +263,7 @@ impl View {
         } else {
             Vec::new()
         };
-        rows.push(self.status_row(cols, elapsed));
+        rows.push(self.status.row(cols, elapsed));
         rows
     }
 
@@ -397,160 +327,6 @@ impl View {
         out.truncate(max_rows);
         out
     }
-
-    fn status_row(&self, cols: usize, elapsed: Option<f64>) -> Line {
-        let s = &self.status;
-        let (state, tone) = match &s.connection {
-            None => ("connecting", Tone::Warn),
-            Some(Connection::Upgraded) => ("connected", Tone::Warn),
-            Some(Connection::Streaming) => ("streaming", Tone::Good),
-            Some(Connection::Finishing { reason }) if reason == "interrupted" => {
-                ("finishing (stopped)", Tone::Accent)
-            }
-            Some(Connection::Finishing { .. }) => ("finishing", Tone::Accent),
-            Some(Connection::Failed) => ("error", Tone::Bad),
-            Some(Connection::Reconnecting { .. }) => ("reconnecting", Tone::Warn),
-        };
-        let state = match &s.connection {
-            Some(Connection::Reconnecting {
-                attempt,
-                max_attempts,
-            }) => format!("{state} {attempt}/{max_attempts}"),
-            _ => state.to_string(),
-        };
-        let mut parts = [
-            Part::new(vec![format!("[{state}]")], tone),
-            Part::new(Vec::new(), Tone::Plain),
-            Part::new(Vec::new(), Tone::Dim),
-            Part::new(Vec::new(), Tone::Plain),
-            Part::new(Vec::new(), Tone::Plain),
-            Part::new(Vec::new(), Tone::Dim),
-            Part::new(Vec::new(), Tone::Dim),
-        ];
-        if let Some(p) = &s.provider {
-            let model = s.model.as_deref().unwrap_or("");
-            parts[PROVIDER].forms = vec![format!("{p} {model}"), model.to_string()];
-        }
-        if let Some(id) = &s.request_id {
-            let short: String = id.chars().take(8).collect();
-            parts[REQUEST].forms = vec![format!("req {id}"), format!("req {short}")];
-        }
-        let (now, total) = (clock(s.audio), s.total.map(clock));
-        let speed = elapsed
-            .filter(|e| *e >= 1.0 && s.audio > 0.0)
-            .map(|e| format!(" {:.1}x", s.audio / e))
-            .unwrap_or_default();
-        parts[AUDIO].forms = match &total {
-            Some(t) => vec![
-                format!("audio {now} / {t}{speed}"),
-                format!("{now}/{t}{speed}"),
-                format!("{now}/{t}"),
-                now.clone(),
-            ],
-            // The same steps as with a total, so the ladder never drops the audio time.
-            None => vec![
-                format!("audio {now}{speed}"),
-                format!("audio {now}{speed}"),
-                format!("audio {now}"),
-                now.clone(),
-            ],
-        };
-        if let Some(db) = s.mic_db {
-            let level = if db.is_finite() {
-                format!("{:.0} dB", db.max(-120.0))
-            } else {
-                "-- dB".to_string()
-            };
-            parts[MIC].forms = vec![format!("mic {level} {}", meter(db)), format!("mic {level}")];
-        }
-        let reconnects = s.reconnects;
-        parts[RECONNECTS].forms = vec![format!("reconnects {reconnects}")];
-        if reconnects > 0 {
-            parts[RECONNECTS].tone = Tone::Warn;
-        }
-        if s.keys {
-            parts[KEYS].forms = vec!["q quit, e end turn, +/- eot".to_string()];
-        }
-        // What gives way first when the line is too long: hints, then detail, then whole
-        // parts. Reconnects outrank the request id once there have been any.
-        let ladder: &[usize] = if reconnects > 0 {
-            &[
-                KEYS, REQUEST, MIC, AUDIO, PROVIDER, REQUEST, PROVIDER, AUDIO, MIC, RECONNECTS,
-                AUDIO,
-            ]
-        } else {
-            &[
-                KEYS, REQUEST, MIC, AUDIO, PROVIDER, REQUEST, RECONNECTS, PROVIDER, AUDIO, MIC,
-                AUDIO,
-            ]
-        };
-        fit(parts, ladder, cols)
-    }
-}
-
-// Status line parts, in display order.
-const PROVIDER: usize = 1;
-const REQUEST: usize = 2;
-const AUDIO: usize = 3;
-const MIC: usize = 4;
-const RECONNECTS: usize = 5;
-const KEYS: usize = 6;
-
-/// A piece of the status line: its forms from longest to shortest (empty: not shown).
-struct Part {
-    forms: Vec<String>,
-    /// The form shown; `forms.len()` or more means the part is dropped.
-    level: usize,
-    tone: Tone,
-}
-
-impl Part {
-    fn new(forms: Vec<String>, tone: Tone) -> Part {
-        Part {
-            forms,
-            level: 0,
-            tone,
-        }
-    }
-
-    fn text(&self) -> Option<&str> {
-        self.forms.get(self.level).map(String::as_str)
-    }
-}
-
-const SEP: &str = " · ";
-
-/// Steps down the ladder (each step shortens or drops one part) until the line fits `cols`;
-/// whatever still does not fit is cut with `…`.
-fn fit<const N: usize>(mut parts: [Part; N], ladder: &[usize], cols: usize) -> Line {
-    let total = |parts: &[Part]| {
-        let shown: Vec<&str> = parts.iter().filter_map(Part::text).collect();
-        shown.iter().map(|t| width(t)).sum::<usize>() + width(SEP) * shown.len().saturating_sub(1)
-    };
-    for &i in ladder {
-        if total(&parts) <= cols {
-            break;
-        }
-        if let Some(p) = parts.get_mut(i) {
-            p.level += 1;
-        }
-    }
-    let mut line = Vec::new();
-    let mut used = 0;
-    for p in &parts {
-        let Some(text) = p.text() else { continue };
-        if !line.is_empty() {
-            if used + width(SEP) >= cols {
-                break;
-            }
-            line.push(span(SEP, Tone::Dim));
-            used += width(SEP);
-        }
-        let text = truncate(text, cols.saturating_sub(used));
-        used += width(&text);
-        line.push(span(text, p.tone));
-    }
-    line
 }
 
 /// Wraps `text` into at most `max_rows` rows; when it is longer, the end of the turn is kept
@@ -604,12 +380,6 @@ pub fn clock(secs: f64) -> String {
     } else {
         format!("{m}:{:02}.{}", t / 10, t % 10)
     }
-}
-
-/// A six-cell level meter from -60 dBFS (empty) to 0 dBFS (full).
-fn meter(db: f32) -> String {
-    let filled = (((db + 60.0) / 10.0).clamp(0.0, 6.0)).round() as usize;
-    format!("[{}{}]", "#".repeat(filled), ".".repeat(6 - filled))
 }
 
 #[cfg(test)]
@@ -721,12 +491,13 @@ mod tests {
         let medium = plain(v.region(80, 24, Some(1.5)).last().unwrap());
         assert_eq!(
             medium,
-            "[streaming] · flux-general-en · 0:03.0/0:10.0 2.0x · mic -23 dB · reconnects 0"
+            // Issue 13: the key hints show (short) at 80 columns, before `reconnects 0`.
+            "[streaming] · flux-general-en · 0:03.0/0:10.0 2.0x · mic -23 dB · keys q e +/-"
         );
         let wider = plain(v.region(100, 24, Some(1.5)).last().unwrap());
         assert_eq!(
             wider,
-            "[streaming] · flux-general-en · req 01234567 · 0:03.0/0:10.0 2.0x · mic -23 dB · reconnects 0"
+            "[streaming] · flux-general-en · 0:03.0/0:10.0 2.0x · mic -23 dB · reconnects 0 · keys q e +/-"
         );
     }
 

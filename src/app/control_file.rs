@@ -6,8 +6,8 @@
 //! been sent. A FIFO is reopened after each writer closes, so `echo ... > fifo` works any
 //! number of times; a regular file is read once.
 
-use super::Control;
 use crate::protocol::ClientMessage;
+use crate::session::Control;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -127,6 +127,14 @@ mod tests {
             parse_line(r#"{"type":"Configure","thresholds":{"eot_threshold":0.9},"at":2.5}"#)
                 .unwrap(),
             Control::At(2.5, Box::new(want))
+        );
+        // Warnings quote a request in the user's words (issue 13): CloseStream, not Finish.
+        let late = parse_line(r#"{"type":"CloseStream","at":30}"#).unwrap();
+        assert_eq!(format!("{late:?}"), "CloseStream (at 30s)");
+        let configure = parse_line(r#"{"type":"Configure","thresholds":{"eot_threshold":0.9}}"#);
+        assert_eq!(
+            format!("{:?}", configure.unwrap()),
+            r#"Configure {"thresholds":{"eot_threshold":0.9}}"#
         );
         for bad in [
             "nope",

@@ -1,18 +1,20 @@
 //! The level indicator: one self-overwriting line on stderr while capturing, so a silent or
 //! wrong device shows before anyone talks for a minute.
 //!
-//! It only runs when stderr is a terminal (and TERM is not `dumb`, and not `--quiet`); it
-//! never writes escape codes anywhere else. The line shares the terminal with turn lines and
+//! It only runs when stderr is a terminal that can redraw a line (the commands decide, from
+//! the one [`Terminal`](super::Terminal) value, and not with `--quiet`); it never writes escape
+//! codes anywhere else. It draws a level that the microphone publishes ([`MeterInput`]): the
+//! audio side only measures, this side only shows. The line shares the terminal with turn lines and
 //! status messages, so every writer that may reach the same terminal goes through a
 //! [`Screen`]: a writer first erases the meter line (under the same lock the meter draws
 //! with), and the meter redraws only when the cursor is at the start of a line. The one thing
 //! it cannot coordinate is output written to the terminal by other code without a [`Screen`]
 //! (e.g. a panic message); that lands after the meter text until the next redraw.
 
-use super::{LEVEL_FLOOR_DBFS, MicStatus};
+use super::Terminal;
 use std::collections::VecDeque;
-use std::io::{self, IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -27,9 +29,24 @@ const SILENT_AFTER: Duration = Duration::from_secs(3);
 /// Bottom of the sparkline scale; anything lower draws as the lowest bar.
 const SCALE_FLOOR_DBFS: f32 = -60.0;
 
-/// Whether a meter may be drawn: stderr is an interactive terminal that can move the cursor.
-pub fn enabled(quiet: bool) -> bool {
-    !quiet && io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb")
+/// What the meter shows: a capture's name, its level and whether it still runs (the
+/// microphone's published values, e.g. `MicSource::status()`).
+#[derive(Debug, Clone)]
+pub struct MeterInput {
+    pub id: String,
+    /// The level in dBFS as f32 bits; NaN until the first audio.
+    pub level: Arc<AtomicU32>,
+    /// True while capturing; the meter stops drawing when it turns false.
+    pub capturing: Arc<AtomicBool>,
+    /// The lowest level the source reports (digital silence): shown as `-inf`.
+    pub floor_dbfs: f32,
+}
+
+impl MeterInput {
+    fn dbfs(&self) -> Option<f32> {
+        let x = f32::from_bits(self.level.load(Ordering::Relaxed));
+        (!x.is_nan()).then_some(x)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -102,15 +119,20 @@ pub struct Meter {
 }
 
 impl Meter {
-    /// Starts drawing `status` on stderr. Call only when [`enabled`] says so.
-    pub fn start(screen: Screen, status: MicStatus) -> Meter {
+    /// Starts drawing `input` on stderr. Call only when stderr can redraw a line
+    /// ([`Terminal::stderr_redraw`]).
+    pub fn start(screen: Screen, input: MeterInput, term: &Terminal) -> Meter {
         let stop = Arc::new(AtomicBool::new(false));
-        let style = Style::from_env();
+        let style = Style {
+            unicode: term.unicode,
+            color: term.colour,
+        };
+        let cols = term.size.0;
         let thread = {
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("flux-meter".into())
-                .spawn(move || run(&screen, &status, &stop, style))
+                .spawn(move || run(&screen, &input, &stop, style, cols))
                 .ok()
         };
         Meter { stop, thread }
@@ -127,11 +149,11 @@ impl Drop for Meter {
     }
 }
 
-fn run(screen: &Screen, status: &MicStatus, stop: &AtomicBool, style: Style) {
+fn run(screen: &Screen, status: &MeterInput, stop: &AtomicBool, style: Style, cols: u16) {
     let mut history: VecDeque<f32> = VecDeque::with_capacity(HISTORY);
     let mut loud_at = Instant::now();
     while !stop.load(Ordering::Relaxed) && status.capturing.load(Ordering::Relaxed) {
-        let level = status.level.dbfs();
+        let level = status.dbfs();
         if let Some(db) = level {
             if history.len() == HISTORY {
                 history.pop_front();
@@ -144,7 +166,18 @@ fn run(screen: &Screen, status: &MicStatus, stop: &AtomicBool, style: Style) {
             loud_at = Instant::now();
         }
         let silent = loud_at.elapsed() >= SILENT_AFTER;
-        let line = render(&status.id, &history, level, silent, style);
+        // The width as it is now (the terminal may have been resized), else as it was; a
+        // pseudo-terminal nobody sized says 0.
+        let cols = crossterm::terminal::size()
+            .ok()
+            .filter(|(c, _)| *c > 0)
+            .map_or(cols, |(c, _)| c);
+        let line = fitted(
+            |id, style| render(id, &history, level, status.floor_dbfs, silent, style),
+            &status.id,
+            style,
+            usize::from(cols),
+        );
         {
             let mut state = screen.lock();
             if !state.mid_line {
@@ -164,23 +197,52 @@ fn run(screen: &Screen, status: &MicStatus, stop: &AtomicBool, style: Style) {
 pub struct Style {
     /// Block characters (the locale is UTF-8) or plain ASCII.
     pub unicode: bool,
-    /// Colour (NO_COLOR unset or empty).
+    /// Colour (the terminal value's decision: `--color`, NO_COLOR, TERM=dumb).
     pub color: bool,
 }
 
-impl Style {
-    fn from_env() -> Style {
-        let var = |k: &str| std::env::var(k).unwrap_or_default();
-        let locale = [var("LC_ALL"), var("LC_CTYPE"), var("LANG")]
-            .into_iter()
-            .find(|v| !v.is_empty())
-            .unwrap_or_default()
-            .to_lowercase();
+/// The meter line made to fit `cols` columns (one is left free, so the line never wraps and
+/// `\r` always returns to its start): the device name is shortened first; on a screen too
+/// narrow even for that, the line is cut, without colour.
+fn fitted(line: impl Fn(&str, Style) -> String, id: &str, style: Style, cols: usize) -> String {
+    let max = cols.saturating_sub(1).max(1);
+    let full = line(id, style);
+    let width = |s: &str| strip_sgr(s).chars().count();
+    let over = width(&full).saturating_sub(max);
+    if over == 0 {
+        return full;
+    }
+    let keep = id.chars().count().saturating_sub(over + 1);
+    if keep >= 4 {
+        let short: String = id.chars().take(keep).chain(['…']).collect();
+        return line(&short, style);
+    }
+    let plain = line(
+        id,
         Style {
-            unicode: locale.contains("utf-8") || locale.contains("utf8"),
-            color: var("NO_COLOR").is_empty(),
+            color: false,
+            ..style
+        },
+    );
+    plain.chars().take(max).collect()
+}
+
+/// Text without its colour codes (`ESC [ … m`), to measure it.
+fn strip_sgr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
         }
     }
+    out
 }
 
 /// The meter line, e.g. `mic alsa:default ▁▂▅▇▅▂▁ -23 dBFS`.
@@ -188,6 +250,7 @@ pub fn render(
     id: &str,
     history: &VecDeque<f32>,
     level: Option<f32>,
+    floor_dbfs: f32,
     silent: bool,
     style: Style,
 ) -> String {
@@ -207,7 +270,7 @@ pub fn render(
             bars.get(i).copied().unwrap_or(' ')
         }))
         .collect();
-    let db = if now <= LEVEL_FLOOR_DBFS {
+    let db = if now <= floor_dbfs {
         String::from(" -inf dBFS")
     } else {
         format!("{now:>5.0} dBFS")
@@ -229,6 +292,7 @@ pub fn render(
 mod tests {
     use super::*;
 
+    const FLOOR: f32 = -100.0;
     const PLAIN: Style = Style {
         unicode: true,
         color: false,
@@ -237,19 +301,20 @@ mod tests {
     #[test]
     fn renders_history_and_level() {
         let h: VecDeque<f32> = [-100.0, -60.0, -30.0, 0.0].into_iter().collect();
-        let line = render("alsa:default", &h, Some(-23.4), false, PLAIN);
+        let line = render("alsa:default", &h, Some(-23.4), FLOOR, false, PLAIN);
         assert_eq!(
             line,
             format!("mic alsa:default {}▁▁▅█  -23 dBFS", " ".repeat(12))
         );
         assert_eq!(
-            render("x", &h, None, false, PLAIN),
+            render("x", &h, None, FLOOR, false, PLAIN),
             "mic x  waiting for audio..."
         );
         let ascii = render(
             "x",
             &h,
             Some(-100.0),
+            FLOOR,
             true,
             Style {
                 unicode: false,
@@ -266,11 +331,12 @@ mod tests {
     #[test]
     fn clipping_is_coloured_only_when_allowed() {
         let h = VecDeque::new();
-        assert!(!render("x", &h, Some(-0.5), false, PLAIN).contains('\x1b'));
+        assert!(!render("x", &h, Some(-0.5), FLOOR, false, PLAIN).contains('\x1b'));
         let colored = render(
             "x",
             &h,
             Some(-0.5),
+            FLOOR,
             false,
             Style {
                 unicode: true,
@@ -278,6 +344,28 @@ mod tests {
             },
         );
         assert!(colored.contains("\x1b[31mCLIPPING"));
+    }
+
+    #[test]
+    fn the_line_fits_the_terminal_width() {
+        let h: VecDeque<f32> = [-30.0; 16].into_iter().collect();
+        let id = "alsa:plughw:CARD=USB_Audio_Device_With_A_Long_Name,DEV=0";
+        let line = |id: &str, style| render(id, &h, Some(-0.5), FLOOR, false, style);
+        let color = Style {
+            unicode: true,
+            color: true,
+        };
+        assert_eq!(fitted(line, id, color, 200), line(id, color));
+        let fit = fitted(line, id, color, 60);
+        assert_eq!(strip_sgr(&fit).chars().count(), 59, "{fit}");
+        assert!(
+            fit.starts_with("mic alsa:plughw:") && fit.contains('…'),
+            "{fit}"
+        );
+        assert!(fit.contains("\x1b[31mCLIPPING"), "{fit}");
+        let tiny = fitted(line, id, color, 20);
+        assert_eq!(tiny.chars().count(), 19, "{tiny}");
+        assert!(!tiny.contains('\x1b'), "{tiny}");
     }
 
     #[test]

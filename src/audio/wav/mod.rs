@@ -1,7 +1,9 @@
 //! WAV input (a file, or a WAV stream on stdin), read in bounded blocks so that memory does
 //! not grow with the length of the recording.
 //!
-//! hound parses the header; the data chunk is then read in bulk and decoded a block at a time.
+//! `header.rs` walks and checks the header, and hound parses it again for PCM and float (G.711
+//! needs no hound: its header is all `header.rs` reads); the data chunk is then read in bulk
+//! and decoded a block at a time by `audio::pcm`.
 //! hound's per-sample iterator costs about 1 CPU-second per hour of 48 kHz stereo (one
 //! `read_exact` and one `Result` per sample), more than the rest of the audio path together;
 //! a bulk read and a tight decode loop cost a few hundredths of that. Sample layouts other than
@@ -14,10 +16,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::{
-    AudioError, Block, MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, RetryInterrupted, Source,
-    SourceInfo,
-};
+mod header;
+
+use super::pcm::Encoding;
+use super::{AudioError, Block, RetryInterrupted, Source, SourceInfo};
+use header::Header;
 
 /// Bytes of the data chunk read at a time (rounded down to whole frames): about 0.7 s of 48 kHz
 /// stereo 16-bit, so a file arrives in few, large blocks (the conditioner then hands the
@@ -29,12 +32,6 @@ pub const READ_BYTES: usize = 128 * 1024;
 
 /// Frames per block on the per-sample path (uncommon layouts, decoded by hound).
 pub const BLOCK_FRAMES: usize = 4096;
-
-/// Data-chunk sizes at or above this are placeholders written by tools that stream WAV to a
-/// pipe and cannot seek back to fix the header (sox writes 0x7ffff000). Such a stream simply
-/// ends at EOF; only a real (smaller) size makes an early EOF a truncation. The cost: a
-/// genuine WAV with over 2 GiB of data that is cut short ends quietly instead of with an error.
-const STREAMED_DATA_LEN: u32 = 0x7fff_f000;
 
 /// Shared between the reader we hand to hound and the source, so that after hound reports a
 /// bare I/O error we can still tell "the data ran out" from "the device failed", and after the
@@ -57,7 +54,10 @@ impl Probe {
     }
 }
 
-type Inner = io::Chain<Cursor<Vec<u8>>, BufReader<RetryInterrupted<Box<dyn Read + Send>>>>;
+/// The input after the bytes the header walk read.
+type Inner2 = BufReader<RetryInterrupted<Box<dyn Read + Send>>>;
+
+type Inner = io::Chain<Cursor<Vec<u8>>, Inner2>;
 
 /// The reader hound consumes: records EOF and the trailing header bytes in the [`Probe`].
 struct Tracked {
@@ -83,103 +83,27 @@ impl Read for Tracked {
     }
 }
 
-/// The standard sample layouts, decoded in bulk: the container is the smallest whole number of
-/// bytes that holds the sample.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Layout {
-    /// 8-bit unsigned (WAV's 8-bit PCM is offset binary).
-    U8,
-    I16,
-    I24,
-    I32,
-    F32,
-}
-
-impl Layout {
-    fn of(spec: &hound::WavSpec) -> Option<Layout> {
-        match (spec.sample_format, spec.bits_per_sample) {
-            (hound::SampleFormat::Int, 8) => Some(Layout::U8),
-            (hound::SampleFormat::Int, 16) => Some(Layout::I16),
-            (hound::SampleFormat::Int, 24) => Some(Layout::I24),
-            (hound::SampleFormat::Int, 32) => Some(Layout::I32),
-            (hound::SampleFormat::Float, 32) => Some(Layout::F32),
-            _ => None,
-        }
+/// The encoding of the standard sample layouts, decoded in bulk: the container is the
+/// smallest whole number of bytes that holds the sample.
+fn encoding_of(spec: &hound::WavSpec) -> Option<Encoding> {
+    match (spec.sample_format, spec.bits_per_sample) {
+        (hound::SampleFormat::Int, 8) => Some(Encoding::U8),
+        (hound::SampleFormat::Int, 16) => Some(Encoding::S16Le),
+        (hound::SampleFormat::Int, 24) => Some(Encoding::S24Le),
+        (hound::SampleFormat::Int, 32) => Some(Encoding::S32Le),
+        (hound::SampleFormat::Float, 32) => Some(Encoding::F32Le),
+        _ => None,
     }
-
-    fn bytes(self) -> usize {
-        match self {
-            Layout::U8 => 1,
-            Layout::I16 => 2,
-            Layout::I24 => 3,
-            Layout::I32 | Layout::F32 => 4,
-        }
-    }
-
-    /// Decode whole samples from `bytes` (a multiple of [`Layout::bytes`]) onto `out`. The
-    /// scaling is the same as for hound's samples (`v as f32 * 2^-(bits-1)`), so both paths
-    /// give identical values. Compiled for AVX2 too, chosen at run time: 16-bit decoding then
-    /// takes half the time (in the profile of 48 kHz stereo it was a tenth of the audio thread).
-    fn decode(self, bytes: &[u8], out: &mut Vec<f32>) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: `decode_avx2` is only compiled for AVX2, and this CPU has AVX2 (checked
-            // just above); that is the whole contract of calling a `target_feature` function.
-            unsafe { decode_avx2(self, bytes, out) };
-            return;
-        }
-        self.decode_samples(bytes, out);
-    }
-
-    /// The loops behind [`Layout::decode`], one per layout. `extend` from an exact-size
-    /// iterator writes each value once (no zeroing first) and vectorizes.
-    #[inline(always)]
-    fn decode_samples(self, bytes: &[u8], out: &mut Vec<f32>) {
-        out.reserve(bytes.len() / self.bytes());
-        match self {
-            Layout::U8 => {
-                out.extend(
-                    bytes
-                        .iter()
-                        .map(|&b| (i32::from(b) - 128) as f32 * (1.0 / 128.0)),
-                );
-            }
-            Layout::I16 => out.extend(
-                bytes
-                    .chunks_exact(2)
-                    .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) * (1.0 / 32768.0)),
-            ),
-            Layout::I24 => out.extend(bytes.chunks_exact(3).map(|b| {
-                // The bytes into the top of an i32; the arithmetic shift extends the sign.
-                let v = i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8;
-                v as f32 * (1.0 / 8_388_608.0)
-            })),
-            Layout::I32 => out.extend(bytes.chunks_exact(4).map(|b| {
-                i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32 * (1.0 / 2_147_483_648.0)
-            })),
-            Layout::F32 => out.extend(
-                bytes
-                    .chunks_exact(4)
-                    .map(|b| super::sanitize(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
-            ),
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn decode_avx2(layout: Layout, bytes: &[u8], out: &mut Vec<f32>) {
-    layout.decode_samples(bytes, out);
 }
 
 /// Where the samples come from.
 enum Samples {
-    /// The data chunk read directly, `remaining` bytes still to come (the chunk's declared
-    /// size, or hound's sample count for a placeholder-length stream, exactly where hound's
-    /// iterator would stop: chunks after the data are never read).
+    /// The data chunk read directly, `remaining` bytes still to come: the chunk's declared
+    /// size in whole frames, exactly where hound's iterator would stop (chunks after the data
+    /// are never read), or for a streamed WAV everything until the input ends.
     Bulk {
         reader: Tracked,
-        layout: Layout,
+        encoding: Encoding,
         remaining: u64,
         /// Read buffer: [`READ_BYTES`] rounded down to whole frames, plus [`READ_ALIGN`] bytes
         /// of play to place the data (see [`read_start`]); allocated once.
@@ -211,8 +135,10 @@ impl PerSample {
     }
 }
 
-/// A WAV file or stream: integer PCM of 8, 16, 24 or 32 bits, or 32-bit float, at any rate and
-/// channel count within [`MIN_SAMPLE_RATE`]..=[`MAX_SAMPLE_RATE`] and [`MAX_CHANNELS`].
+/// A WAV file or stream: integer PCM of 8, 16, 24 or 32 bits, 32-bit float, or 8-bit G.711
+/// (µ-law, A-law), at any rate and channel count within
+/// [`MIN_SAMPLE_RATE`](super::MIN_SAMPLE_RATE)..=[`MAX_SAMPLE_RATE`](super::MAX_SAMPLE_RATE)
+/// and [`MAX_CHANNELS`](super::MAX_CHANNELS).
 pub struct WavSource {
     name: String,
     info: SourceInfo,
@@ -234,26 +160,59 @@ impl WavSource {
             input: name.clone(),
             reason,
         })?;
-        Self::from_reader(&name, Box::new(file))
+        let meta = file.metadata().map_err(|reason| AudioError::Open {
+            input: name.clone(),
+            reason,
+        })?;
+        if meta.is_dir() {
+            return Err(AudioError::NotAFile { input: name });
+        }
+        // A FIFO or a device named by path (`/dev/stdin`) is a stream like stdin.
+        Self::read(&name, Box::new(file), meta.is_file())
     }
 
-    /// Read a WAV stream from any reader (e.g. stdin for `-`). Needs no `Seek`.
+    /// Read a WAV stream from any reader (e.g. stdin for `-`). Needs no `Seek`; the input is
+    /// taken for a stream (see `header::read` for what that changes).
     pub fn from_reader(name: &str, reader: Box<dyn Read + Send>) -> Result<Self, AudioError> {
-        let mut reader = BufReader::new(RetryInterrupted(reader));
-        let head = read_head(name, &mut reader)?;
-        check_riff_wave(name, &head)?;
+        Self::read(name, reader, false)
+    }
 
+    fn read(name: &str, reader: Box<dyn Read + Send>, seekable: bool) -> Result<Self, AudioError> {
+        let mut reader = BufReader::new(RetryInterrupted(reader));
+        let head = header::read_head(name, &mut reader)?;
+        let header = header::read(name, head, &mut reader, seekable)?;
+        if let Some(fmt) = &header.fmt {
+            header::check_fields(name, fmt)?;
+        }
+        match header.fmt.and_then(|f| f.g711()) {
+            Some(encoding) => Self::g711(name, header, reader, encoding),
+            None => Self::pcm(name, header, reader),
+        }
+    }
+
+    /// PCM and float: hound parses the header again (from the bytes `header` kept) and gives
+    /// the format; the data is read in bulk where the layout is standard.
+    fn pcm(name: &str, header: Header, reader: Inner2) -> Result<Self, AudioError> {
         let probe = Arc::new(Probe::default());
         let tracked = Tracked {
-            inner: Cursor::new(head).chain(reader),
+            inner: Cursor::new(header.bytes).chain(reader),
             probe: Arc::clone(&probe),
             position: 0,
         };
-        let wav = hound::WavReader::new(tracked).map_err(|e| header_error(name, &probe, e))?;
+        let wav = hound::WavReader::new(tracked).map_err(|e| {
+            let eof = probe.eof.load(Ordering::Relaxed);
+            header::header_error(name, eof, e)
+        })?;
         let spec = wav.spec();
-        check_spec(name, &spec)?;
+        header::check_spec(name, &spec)?;
 
-        let streamed = probe.data_len().is_some_and(|len| len >= STREAMED_DATA_LEN);
+        // When the walk stopped short of the data chunk (a chunk too large to keep before it),
+        // the size hound read says whether the WAV is streamed.
+        let streamed = header.streamed
+            || header.data_len.is_none()
+                && probe
+                    .data_len()
+                    .is_some_and(|len| len >= header::STREAMED_DATA_LEN);
         let total_frames = (!streamed).then(|| u64::from(wav.duration()));
         if total_frames == Some(0) {
             return Err(AudioError::Empty { input: name.into() });
@@ -262,16 +221,20 @@ impl WavSource {
             sample_rate: spec.sample_rate,
             channels: spec.channels,
             total_frames,
-            description: describe(&spec),
+            description: header::describe(&spec),
         };
-        let samples = match bulk_layout(&spec, u64::from(wav.len()), probe.data_len()) {
-            Some(layout) => Samples::Bulk {
-                remaining: u64::from(wav.len()) * layout.bytes() as u64,
+        let samples = match bulk_encoding(&spec, u64::from(wav.len()), probe.data_len()) {
+            Some(encoding) => Samples::Bulk {
+                remaining: match streamed {
+                    true => u64::MAX,
+                    false => u64::from(wav.len()) * encoding.bytes() as u64,
+                },
                 reader: wav.into_inner(),
-                layout,
+                encoding,
                 buf: vec![
                     0;
-                    read_buffer_len(usize::from(spec.channels) * layout.bytes()) + READ_ALIGN
+                    read_buffer_len(usize::from(spec.channels) * encoding.bytes())
+                        + READ_ALIGN
                 ],
                 start: 0,
                 filled: 0,
@@ -297,6 +260,82 @@ impl WavSource {
         })
     }
 
+    /// G.711 (µ-law, A-law): hound does not decode it, and its header is all `header` read.
+    /// One byte per sample, so the block align must be the channel count.
+    fn g711(
+        name: &str,
+        header: Header,
+        reader: Inner2,
+        encoding: Encoding,
+    ) -> Result<Self, AudioError> {
+        let (Some(fmt), Some(data_bytes)) = (header.fmt, header.data_bytes()) else {
+            return Err(AudioError::NotWav {
+                input: name.into(),
+                reason: "the header is incomplete: the input ends before any audio data".into(),
+            });
+        };
+        let law = if encoding == Encoding::MuLaw {
+            "µ-law"
+        } else {
+            "A-law"
+        };
+        if fmt.bits != 8 {
+            return Err(AudioError::Unsupported {
+                input: name.into(),
+                what: format!("{}-bit G.711 {law} (G.711 samples are 8-bit)", fmt.bits),
+                fix: header::convert_fix(name),
+            });
+        }
+        if fmt.block_align != fmt.channels {
+            return Err(AudioError::BadHeader {
+                input: name.into(),
+                problem: format!(
+                    "the WAV header's block align is {} bytes, but {} channel(s) of 8-bit {law} \
+                     take {}",
+                    fmt.block_align, fmt.channels, fmt.channels
+                ),
+                fix: header::rewrite_fix(name),
+            });
+        }
+        let frames = data_bytes / u64::from(fmt.channels);
+        let total_frames = (!header.streamed).then_some(frames);
+        if total_frames == Some(0) {
+            return Err(AudioError::Empty { input: name.into() });
+        }
+        let probe = Arc::new(Probe::default());
+        let position = header.bytes.len() as u64;
+        Ok(WavSource {
+            name: name.into(),
+            info: SourceInfo {
+                sample_rate: fmt.rate,
+                channels: fmt.channels,
+                total_frames,
+                description: format!("{} Hz, {} ch, 8-bit G.711 {law}", fmt.rate, fmt.channels),
+            },
+            samples: Samples::Bulk {
+                reader: Tracked {
+                    inner: Cursor::new(Vec::new()).chain(reader),
+                    probe: Arc::clone(&probe),
+                    position,
+                },
+                encoding,
+                remaining: if header.streamed {
+                    u64::MAX
+                } else {
+                    data_bytes
+                },
+                buf: vec![0; read_buffer_len(usize::from(fmt.channels)) + READ_ALIGN],
+                start: 0,
+                filled: 0,
+            },
+            probe,
+            bits: 8,
+            frames_read: 0,
+            pending: None,
+            done: false,
+        })
+    }
+
     /// Turn an error from hound's sample iterator into ours. `mid_frame` tells whether some
     /// samples of the current frame had already been read (only then is a placeholder-length
     /// stream's EOF a truncation).
@@ -316,11 +355,9 @@ impl WavSource {
             }
             hound::Error::IoError(reason) => Some(AudioError::Read { input, reason }),
             other => Some(AudioError::Unsupported {
+                fix: header::convert_fix(&input),
                 input,
-                what: format!(
-                    "{}-bit samples in an unusual container ({other})",
-                    self.bits
-                ),
+                what: format!("{}-bit samples in an unusual container: {other}", self.bits),
             }),
         }
     }
@@ -348,7 +385,7 @@ impl WavSource {
         let channels = usize::from(self.info.channels);
         let Samples::Bulk {
             reader,
-            layout,
+            encoding,
             remaining,
             buf,
             start,
@@ -357,7 +394,7 @@ impl WavSource {
         else {
             return Vec::new();
         };
-        let frame_bytes = channels * layout.bytes();
+        let frame_bytes = channels * encoding.bytes();
         let capacity = buf.len() - READ_ALIGN;
         let mut ended = false;
         let mut failure = None;
@@ -385,7 +422,7 @@ impl WavSource {
         }
         let whole = *filled / frame_bytes * frame_bytes;
         let mut samples = Vec::new();
-        layout.decode(&buf[*start..*start + whole], &mut samples);
+        encoding.decode(&buf[*start..*start + whole], &mut samples);
         *start += whole;
         *filled -= whole;
         self.frames_read += (whole / frame_bytes) as u64;
@@ -394,7 +431,7 @@ impl WavSource {
         } else if ended || failure.is_some() {
             self.done = true;
             let input = self.name.clone();
-            let mid_frame = *filled >= layout.bytes();
+            let mid_frame = *filled >= encoding.bytes();
             self.pending = match failure {
                 Some(reason) => Some(AudioError::Read { input, reason }),
                 None if self.info.total_frames.is_none() && !mid_frame => None,
@@ -472,22 +509,6 @@ impl Source for WavSource {
     }
 }
 
-/// Read the first 12 bytes (RIFF header) or as many as exist.
-fn read_head(name: &str, reader: &mut impl Read) -> Result<Vec<u8>, AudioError> {
-    let mut head = Vec::with_capacity(12);
-    reader
-        .take(12)
-        .read_to_end(&mut head)
-        .map_err(|reason| AudioError::Read {
-            input: name.into(),
-            reason,
-        })?;
-    if head.is_empty() {
-        return Err(AudioError::Empty { input: name.into() });
-    }
-    Ok(head)
-}
-
 /// Where in the read buffer (at `buf_addr`) to put the `filled` bytes already read, so that
 /// the next read, into the bytes after them, lands at the same offset within a 64-byte line as
 /// the data has in the input (`position`, the offset of the next byte).
@@ -513,232 +534,25 @@ fn read_buffer_len(frame_bytes: usize) -> usize {
     (READ_BYTES / frame_bytes).max(1) * frame_bytes
 }
 
-/// The layout to decode in bulk, if the data is in a standard layout. hound does not expose
+/// The encoding to decode in bulk, if the data is in a standard layout. hound does not expose
 /// the container size (bytes per sample), but it derives its sample count from it:
 /// `samples = data_len / bytes`. The standard container (`bits / 8`) is certain when it gives
 /// hound's count and the next size up does not (sizes below it cannot hold the bits); only in
 /// tiny files can both agree, and those take hound's own iterator.
-fn bulk_layout(spec: &hound::WavSpec, samples: u64, data_len: Option<u32>) -> Option<Layout> {
-    let layout = Layout::of(spec)?;
+fn bulk_encoding(spec: &hound::WavSpec, samples: u64, data_len: Option<u32>) -> Option<Encoding> {
+    let encoding = encoding_of(spec)?;
     let data_len = u64::from(data_len?);
-    let bytes = layout.bytes() as u64;
-    (data_len / bytes == samples && data_len / (bytes + 1) != samples).then_some(layout)
+    let bytes = encoding.bytes() as u64;
+    (data_len / bytes == samples && data_len / (bytes + 1) != samples).then_some(encoding)
 }
-
-fn check_riff_wave(name: &str, head: &[u8]) -> Result<(), AudioError> {
-    if head.len() == 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WAVE" {
-        return Ok(());
-    }
-    if head.starts_with(b"RF64") || head.starts_with(b"BW64") {
-        return Err(AudioError::Unsupported {
-            input: name.into(),
-            what: "RF64/BW64 (64-bit WAV)".into(),
-        });
-    }
-    Err(AudioError::NotWav {
-        input: name.into(),
-        reason: sniff(head),
-    })
-}
-
-/// A short guess at what a non-WAV input is, so the user knows which conversion to run.
-fn sniff(head: &[u8]) -> String {
-    let what = if head.len() < 12 && head.starts_with(b"RIFF") {
-        "too short to be a WAV file"
-    } else if head.starts_with(b"RIFF") {
-        "a RIFF file but not WAVE, perhaps AVI or WebP"
-    } else if head.starts_with(b"RIFX") {
-        "big-endian RIFX WAV"
-    } else if head.starts_with(b"ID3")
-        || (head.len() >= 2 && head[0] == 0xff && head[1] & 0xe0 == 0xe0)
-    {
-        "looks like MP3"
-    } else if head.starts_with(b"fLaC") {
-        "looks like FLAC"
-    } else if head.starts_with(b"OggS") {
-        "looks like Ogg (Vorbis/Opus)"
-    } else if head.starts_with(b"FORM") {
-        "looks like AIFF"
-    } else if head.len() >= 8 && &head[4..8] == b"ftyp" {
-        "looks like MP4/M4A"
-    } else if head.starts_with(b"\x1a\x45\xdf\xa3") {
-        "looks like WebM/Matroska"
-    } else {
-        "no RIFF/WAVE header; perhaps raw PCM"
-    };
-    format!("not a RIFF/WAVE file: {what}")
-}
-
-/// Map a hound header error to one of ours with a message a user can act on.
-fn header_error(name: &str, probe: &Probe, e: hound::Error) -> AudioError {
-    let input = name.to_string();
-    let unsupported = |what: &str| AudioError::Unsupported {
-        input: input.clone(),
-        what: what.into(),
-    };
-    match e {
-        hound::Error::IoError(_) if probe.eof.load(Ordering::Relaxed) => AudioError::NotWav {
-            input,
-            reason: "the header is incomplete: the input ends before any audio data".into(),
-        },
-        hound::Error::IoError(reason) => AudioError::Read { input, reason },
-        hound::Error::Unsupported => unsupported(
-            "compressed or unknown encoding (ADPCM, µ-law, A-law, MP3-in-WAV...) \
-             or an extensible WAV with an unknown subformat",
-        ),
-        hound::Error::FormatError(reason) => match reason {
-            "file contains zero channels" => unsupported("zero channels"),
-            "bits per sample is not 32" => {
-                unsupported("float samples that are not 32-bit, e.g. 64-bit float")
-            }
-            "bits per sample is not a multiple of 8" => {
-                unsupported("a sample size that is not a whole number of bytes, e.g. 12-bit")
-            }
-            "bits per sample is not 8 or 16" => unsupported("an unusual integer sample size"),
-            _ if probe.data_len() == Some(u32::MAX) => {
-                unsupported("streamed WAV whose header gives no length (0xFFFFFFFF)")
-            }
-            _ => AudioError::NotWav {
-                input,
-                reason: format!("malformed WAV header: {reason}"),
-            },
-        },
-        other => AudioError::NotWav {
-            input,
-            reason: format!("malformed WAV header: {other}"),
-        },
-    }
-}
-
-fn check_spec(name: &str, spec: &hound::WavSpec) -> Result<(), AudioError> {
-    let what = match spec.sample_format {
-        _ if spec.channels == 0 => Some("zero channels".to_string()),
-        _ if spec.channels > MAX_CHANNELS => Some(format!(
-            "{} channels (at most {MAX_CHANNELS} are accepted)",
-            spec.channels
-        )),
-        _ if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&spec.sample_rate) => Some(format!(
-            "sample rate {} Hz ({MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz are accepted)",
-            spec.sample_rate
-        )),
-        hound::SampleFormat::Int if ![8, 16, 24, 32].contains(&spec.bits_per_sample) => {
-            Some(format!("{}-bit integer samples", spec.bits_per_sample))
-        }
-        hound::SampleFormat::Float if spec.bits_per_sample != 32 => {
-            Some(format!("{}-bit float samples", spec.bits_per_sample))
-        }
-        _ => None,
-    };
-    match what {
-        Some(what) => Err(AudioError::Unsupported {
-            input: name.into(),
-            what,
-        }),
-        None => Ok(()),
-    }
-}
-
-fn describe(spec: &hound::WavSpec) -> String {
-    let kind = match spec.sample_format {
-        hound::SampleFormat::Int => "integer",
-        hound::SampleFormat::Float => "float",
-    };
-    format!(
-        "{} Hz, {} ch, {}-bit {kind} PCM",
-        spec.sample_rate, spec.channels, spec.bits_per_sample
-    )
-}
+#[cfg(test)]
+mod test_support;
 
 #[cfg(test)]
 mod tests {
+    use super::header::STREAMED_DATA_LEN;
+    use super::test_support::*;
     use super::*;
-    use std::path::PathBuf;
-
-    fn spec(channels: u16, bits: u16, float: bool) -> hound::WavSpec {
-        hound::WavSpec {
-            channels,
-            sample_rate: 16000,
-            bits_per_sample: bits,
-            sample_format: if float {
-                hound::SampleFormat::Float
-            } else {
-                hound::SampleFormat::Int
-            },
-        }
-    }
-
-    fn write_int(dir: &Path, name: &str, spec: hound::WavSpec, values: &[i32]) -> PathBuf {
-        let path = dir.join(name);
-        let mut w = hound::WavWriter::create(&path, spec).unwrap();
-        for &v in values {
-            w.write_sample(v).unwrap();
-        }
-        w.finalize().unwrap();
-        path
-    }
-
-    fn write_float(dir: &Path, name: &str, spec: hound::WavSpec, values: &[f32]) -> PathBuf {
-        let path = dir.join(name);
-        let mut w = hound::WavWriter::create(&path, spec).unwrap();
-        for &v in values {
-            w.write_sample(v).unwrap();
-        }
-        w.finalize().unwrap();
-        path
-    }
-
-    /// Drain a source, returning all samples and the error it ended with (if any).
-    fn drain(src: &mut dyn Source) -> (Vec<f32>, Option<AudioError>) {
-        let mut all = Vec::new();
-        loop {
-            match src.next_block() {
-                Ok(Some(b)) => {
-                    assert!(!b.samples.is_empty(), "never an empty block");
-                    assert_eq!(b.samples.len() % usize::from(b.channels), 0);
-                    all.extend(b.samples);
-                }
-                Ok(None) => return (all, None),
-                Err(e) => {
-                    // After an error the source is finished.
-                    assert!(matches!(src.next_block(), Ok(None)));
-                    return (all, Some(e));
-                }
-            }
-        }
-    }
-
-    /// A 16-bit PCM header with a given data length, for hand-made streams.
-    fn header16(channels: u16, rate: u32, data_len: u32) -> Vec<u8> {
-        fmt_header(1, channels, rate, 16, 16, &[], data_len)
-    }
-
-    /// RIFF + fmt chunk (of `fmt_len` bytes, `extra` after the first 16) + data chunk header.
-    fn fmt_header(
-        tag: u16,
-        ch: u16,
-        rate: u32,
-        bits: u16,
-        fmt_len: u32,
-        extra: &[u8],
-        data_len: u32,
-    ) -> Vec<u8> {
-        let block_align = ch * bits.div_ceil(8);
-        let mut v = Vec::new();
-        v.extend(b"RIFF");
-        v.extend(data_len.wrapping_add(36).to_le_bytes());
-        v.extend(b"WAVEfmt ");
-        v.extend(fmt_len.to_le_bytes());
-        v.extend(tag.to_le_bytes());
-        v.extend(ch.to_le_bytes());
-        v.extend(rate.to_le_bytes());
-        v.extend((rate * u32::from(block_align)).to_le_bytes());
-        v.extend(block_align.to_le_bytes());
-        v.extend(bits.to_le_bytes());
-        v.extend(extra);
-        v.extend(b"data");
-        v.extend(data_len.to_le_bytes());
-        v
-    }
 
     #[test]
     fn reads_all_integer_depths_mono_and_stereo() {
@@ -943,48 +757,6 @@ mod tests {
     }
 
     #[test]
-    fn truncated_inside_header_is_not_a_panic() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write_int(dir.path(), "h.wav", spec(1, 16, false), &[1, 2, 3]);
-        let bytes = std::fs::read(&path).unwrap();
-        for cut in [4, 12, 20, 30, 40] {
-            let r = WavSource::from_reader("cut", Box::new(Cursor::new(bytes[..cut].to_vec())));
-            assert!(
-                matches!(r, Err(AudioError::NotWav { .. })),
-                "cut {cut}: {:?}",
-                r.err()
-            );
-        }
-    }
-
-    #[test]
-    fn non_wav_inputs_are_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let mp3 = dir.path().join("song.mp3");
-        std::fs::write(&mp3, b"ID3\x04\x00\x00\x00\x00\x00\x00 lots of mp3 data").unwrap();
-        let e = WavSource::open(&mp3).err().unwrap();
-        let msg = e.to_string();
-        assert!(matches!(e, AudioError::NotWav { .. }));
-        assert!(
-            msg.contains("song.mp3") && msg.contains("MP3") && msg.contains("sox"),
-            "{msg}"
-        );
-
-        let raw = WavSource::from_reader("stdin", Box::new(Cursor::new(vec![1u8; 100])));
-        let msg = raw.err().unwrap().to_string();
-        assert!(
-            msg.contains("stdin") && msg.contains("raw PCM") && msg.contains("--stdin"),
-            "{msg}"
-        );
-
-        let missing = WavSource::open(Path::new("/nonexistent/x.wav"))
-            .err()
-            .unwrap();
-        assert!(matches!(missing, AudioError::Open { .. }));
-        assert!(missing.to_string().contains("/nonexistent/x.wav"));
-    }
-
-    #[test]
     fn empty_inputs_are_reported() {
         let dir = tempfile::tempdir().unwrap();
         let path = write_int(dir.path(), "empty.wav", spec(1, 16, false), &[]);
@@ -1027,67 +799,6 @@ mod tests {
         let (got, err) = drain(&mut src);
         assert_eq!(got.len(), 2);
         assert!(err.is_some_and(|e| e.is_truncation()));
-    }
-
-    #[test]
-    fn unsupported_formats_are_explained() {
-        let pcm_guid = [
-            1u8, 0, 0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xaa, 0, 0x38, 0x9b, 0x71,
-        ];
-        let odd_guid = [
-            9u8, 0, 0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xaa, 0, 0x38, 0x9b, 0x71,
-        ];
-        let ext = |valid_bits: u16, guid: [u8; 16]| {
-            let mut extra = Vec::new();
-            extra.extend(22u16.to_le_bytes());
-            extra.extend(valid_bits.to_le_bytes());
-            extra.extend(4u32.to_le_bytes());
-            extra.extend(guid);
-            extra
-        };
-        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-            (
-                "12-bit",
-                fmt_header(0xfffe, 1, 16000, 16, 40, &ext(12, pcm_guid), 4),
-                "12-bit",
-            ),
-            (
-                "unknown subformat",
-                fmt_header(0xfffe, 1, 16000, 16, 40, &ext(16, odd_guid), 4),
-                "subformat",
-            ),
-            (
-                "64-bit float",
-                fmt_header(3, 1, 16000, 64, 16, &[], 16),
-                "64-bit",
-            ),
-            ("mu-law", fmt_header(7, 1, 8000, 8, 16, &[], 4), "encoding"),
-            (
-                "zero channels",
-                fmt_header(1, 0, 16000, 16, 16, &[], 4),
-                "zero channels",
-            ),
-            ("absurd rate", header16(1, 500_000, 4), "500000"),
-            ("absurdly low rate", header16(1, 1, 4), "1 Hz"),
-            (
-                "too many channels",
-                header16(65, 16000, 130 * 2),
-                "65 channels",
-            ),
-        ];
-        for (label, mut bytes, needle) in cases {
-            bytes.extend([0u8; 260]);
-            match WavSource::from_reader("x.wav", Box::new(Cursor::new(bytes))) {
-                Err(e @ AudioError::Unsupported { .. }) => {
-                    let msg = e.to_string();
-                    assert!(
-                        msg.contains(needle) && msg.contains("x.wav"),
-                        "{label}: {msg}"
-                    );
-                }
-                other => panic!("{label}: expected Unsupported, got {:?}", other.err()),
-            }
-        }
     }
 
     #[test]
@@ -1160,5 +871,161 @@ mod tests {
             let want: Vec<f32> = values.iter().map(|&v| v as f32 / 8_388_608.0).collect();
             assert_eq!(got, want, "{n} samples");
         }
+    }
+
+    /// `ffmpeg -i in.wav -f wav -` writes 0xFFFFFFFF as the RIFF and data sizes, some writers
+    /// 0: on a stream both mean "until the end of the input", for every layout.
+    #[test]
+    fn streamed_sizes_read_until_the_end_of_the_input() {
+        let values: Vec<i16> = (0..6000).map(|i| (i * 13 - 30_000) as i16).collect();
+        let pcm: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let want: Vec<f32> = values.iter().map(|&v| f32::from(v) / 32768.0).collect();
+        for size in [u32::MAX, 0] {
+            for channels in [1u16, 2, 3] {
+                let mut bytes = header16(channels, 48000, size);
+                bytes[4..8].copy_from_slice(&size.to_le_bytes());
+                bytes.extend(&pcm);
+                let mut src =
+                    WavSource::from_reader("stdin", Box::new(Cursor::new(bytes))).unwrap();
+                assert_eq!(src.info().total_frames, None, "{size:#x} {channels} ch");
+                let (got, err) = drain(&mut src);
+                assert!(err.is_none(), "{size:#x} {channels} ch: {err:?}");
+                assert_eq!(got, want, "{size:#x} {channels} ch");
+            }
+        }
+        // 24-bit stereo (6-byte frames, which no power-of-two placeholder divides).
+        let mut bytes = fmt_header(1, 2, 16000, 24, 16, &[], u32::MAX);
+        bytes.extend([0u8, 0, 0x40, 0, 0, 0xc0]);
+        let mut src = WavSource::from_reader("stdin", Box::new(Cursor::new(bytes))).unwrap();
+        assert_eq!(drain(&mut src).0, vec![0.5, -0.5]);
+
+        // A regular file: 0xFFFFFFFF is read to its end too, but a data size of 0 means what
+        // it says (nothing was recorded).
+        let dir = tempfile::tempdir().unwrap();
+        for (size, ok) in [(u32::MAX, true), (0, false)] {
+            let mut bytes = header16(1, 16000, size);
+            bytes.extend(&pcm);
+            let path = dir.path().join(format!("{size}.wav"));
+            std::fs::write(&path, bytes).unwrap();
+            match WavSource::open(&path) {
+                Ok(mut src) if ok => assert_eq!(drain(&mut src).0, want),
+                Err(AudioError::Empty { .. }) if !ok => {}
+                other => panic!("{size:#x}: {:?}", other.err()),
+            }
+        }
+    }
+
+    /// µ-law and A-law WAVs as sox writes them (an 18-byte fmt chunk and a fact chunk), and
+    /// as WAVE_FORMAT_EXTENSIBLE, decode through the G.711 tables; streamed ones too.
+    #[test]
+    fn g711_wavs_decode_through_the_tables() {
+        let codes: Vec<u8> = (0..=255u8).chain(0..=255).collect();
+        let guid = |tag: u8| {
+            let mut extra = Vec::new();
+            extra.extend(22u16.to_le_bytes());
+            extra.extend(8u16.to_le_bytes());
+            extra.extend(3u32.to_le_bytes());
+            extra.extend([
+                tag, 0, 0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xaa, 0, 0x38, 0x9b, 0x71,
+            ]);
+            extra
+        };
+        for (tag, decode, law) in [
+            (
+                7u16,
+                crate::audio::pcm::mulaw_to_i16 as fn(u8) -> i16,
+                "µ-law",
+            ),
+            (6, crate::audio::pcm::alaw_to_i16, "A-law"),
+        ] {
+            let want: Vec<f32> = codes
+                .iter()
+                .map(|&c| f32::from(decode(c)) / 32768.0)
+                .collect();
+            let len = codes.len() as u32;
+            let fact = {
+                let mut v = vec![0u8, 0];
+                v.extend(b"fact");
+                v.extend(4u32.to_le_bytes());
+                v.extend((len / 2).to_le_bytes());
+                v
+            };
+            for (label, mut bytes) in [
+                ("sox", fmt_header(tag, 2, 8000, 8, 18, &fact, len)),
+                (
+                    "extensible",
+                    fmt_header(0xfffe, 2, 8000, 8, 40, &guid(tag as u8), len),
+                ),
+                ("streamed", fmt_header(tag, 2, 8000, 8, 16, &[], u32::MAX)),
+            ] {
+                bytes.extend(&codes);
+                let mut src =
+                    WavSource::from_reader("u.wav", Box::new(Cursor::new(bytes))).unwrap();
+                let frames = (label != "streamed").then_some(256);
+                assert_eq!(src.info().total_frames, frames, "{law} {label}");
+                assert_eq!(
+                    src.info().description,
+                    format!("8000 Hz, 2 ch, 8-bit G.711 {law}")
+                );
+                let (got, err) = drain(&mut src);
+                assert!(err.is_none(), "{law} {label}: {err:?}");
+                assert_eq!(got, want, "{law} {label}");
+            }
+            // Cut short: the whole frames, then the truncation, as for PCM.
+            let mut bytes = fmt_header(tag, 2, 8000, 8, 16, &[], 100);
+            bytes.extend(&codes[..51]);
+            let mut src = WavSource::from_reader("u.wav", Box::new(Cursor::new(bytes))).unwrap();
+            let (got, err) = drain(&mut src);
+            assert_eq!(got.len(), 50);
+            assert!(err.is_some_and(|e| e.is_truncation()), "{law}");
+        }
+    }
+
+    /// A data size one byte past whole frames (a writer that counted a pad byte as data): the
+    /// whole frames are read and the stray byte dropped, as sox does, not refused.
+    #[test]
+    fn a_stray_byte_in_the_data_size_is_dropped() {
+        for (channels, extra) in [(1u16, 1usize), (2, 1), (2, 2), (2, 3)] {
+            let values: Vec<i16> = (0..200).map(|i| i * 100).collect();
+            let mut bytes = header16(channels, 16000, 400 + extra as u32);
+            bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+            bytes.extend(vec![0x7f; extra]);
+            let mut src = WavSource::from_reader("x.wav", Box::new(Cursor::new(bytes))).unwrap();
+            assert_eq!(src.info().total_frames, Some(200 / u64::from(channels)));
+            let (got, err) = drain(&mut src);
+            assert!(err.is_none(), "{channels} ch +{extra}: {err:?}");
+            let want: Vec<f32> = values.iter().map(|&v| f32::from(v) / 32768.0).collect();
+            assert_eq!(got, want, "{channels} ch +{extra}");
+        }
+    }
+
+    #[test]
+    fn a_directory_is_not_taken_for_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = WavSource::open(dir.path()).err().unwrap();
+        assert!(matches!(e, AudioError::NotAFile { .. }), "{e:?}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("is a directory") && msg.contains("*.wav"),
+            "{msg}"
+        );
+    }
+
+    /// A chunk too large for the header walk to keep (2 MiB of JUNK before the data): hound
+    /// reads on past it, and a streamed size is still read until the input ends.
+    #[test]
+    fn a_large_chunk_before_the_data_is_skipped() {
+        let mut bytes = header16(1, 16000, STREAMED_DATA_LEN);
+        let data = bytes.split_off(36);
+        bytes.extend(b"JUNK");
+        bytes.extend((2u32 << 20).to_le_bytes());
+        bytes.extend(vec![0u8; 2 << 20]);
+        bytes.extend(data);
+        bytes.extend([1u8, 0, 2, 0]);
+        let mut src = WavSource::from_reader("stdin", Box::new(Cursor::new(bytes))).unwrap();
+        assert_eq!(src.info().total_frames, None);
+        let (got, err) = drain(&mut src);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(got, vec![1.0 / 32768.0, 2.0 / 32768.0]);
     }
 }

@@ -1,4 +1,4 @@
-//! TLS for `wss://`: rustls with the ring provider, trusting Mozilla's roots (webpki-roots)
+//! TLS for encrypted transports (`wss://`): rustls with the ring provider, trusting Mozilla's roots (webpki-roots)
 //! plus any private CAs named with `--ca-cert`. Certificates are always verified; there is
 //! deliberately no way to turn verification off.
 //!
@@ -96,6 +96,44 @@ fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, FluxError> 
         return Err(invalid(format!("it contains no certificates ({hint})")));
     }
     Ok(certs)
+}
+
+/// Whether an I/O error came from the TLS handshake (rustls wraps its own error in one).
+pub fn is_tls_error(e: &std::io::Error) -> bool {
+    tls_error(e).is_some()
+}
+
+fn tls_error(e: &std::io::Error) -> Option<&rustls::Error> {
+    e.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
+/// A failed TLS handshake in words, with what to do about it.
+pub fn explain(e: &std::io::Error, host: &str) -> String {
+    use rustls::CertificateError as C;
+    let hint = match tls_error(e) {
+        Some(rustls::Error::InvalidCertificate(c)) => match c {
+            C::UnknownIssuer | C::BadSignature => {
+                "the server's certificate is not signed by a trusted CA; for a private CA, pass \
+                 --ca-cert FILE (PEM)"
+            }
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                "the server's certificate is not for this host name; check the host in --url"
+            }
+            C::Expired
+            | C::ExpiredContext { .. }
+            | C::NotValidYet
+            | C::NotValidYetContext { .. } => {
+                "the server's certificate is outside its validity period; check the server's \
+                 certificate and this machine's clock"
+            }
+            _ => "the server's certificate was rejected",
+        },
+        Some(rustls::Error::InvalidMessage(_)) => {
+            "the server does not speak TLS; for a plain WebSocket server use ws://"
+        }
+        _ => "check the URL and the server's TLS setup",
+    };
+    format!("TLS handshake with {host} failed: {e}; {hint}")
 }
 
 /// pki-types prints offending lines as byte arrays; say it in words instead.
