@@ -3,8 +3,9 @@
 //!
 //! - `Update`s on the turn engine's cadence re-decode the open turn (latest wins): the tick
 //!   starts a partial decode and its `Update` is sent when the text is ready; a tick that finds
-//!   a decode still running is skipped (never queued); a tick the pool refuses (every worker
-//!   busy) sends the previous text.
+//!   a decode still running starts none (never queued) and sends the previous text, as does a
+//!   tick the pool refuses (every worker busy), so the client hears from the server on the
+//!   usual cadence however slow the decoding.
 //! - `EagerEndOfTurn` and `EndOfTurn` wait for a final decode of the turn's speech (an
 //!   `EndOfTurn` right after an `EagerEndOfTurn` with no speech between reuses its text).
 //! - A turn longer than [`PIECE_SECONDS`] is committed in pieces: the model was trained on
@@ -56,6 +57,8 @@ pub struct AsrStream {
     /// The tokens of the latest decode of the uncommitted part: the next decode's hint.
     hint: Vec<i64>,
     pending: Option<Pending>,
+    /// The latest `audio_window_end` sent in an `Update`: a deferred one never goes back.
+    last_end: f64,
     /// The last final decode: (turn, speech end in hops, words).
     final_text: Option<(u64, u64, Vec<Word>)>,
 }
@@ -74,6 +77,7 @@ impl AsrStream {
             latest: Vec::new(),
             hint: Vec::new(),
             pending: None,
+            last_end: 0.0,
             final_text: None,
         }
     }
@@ -130,11 +134,13 @@ impl AsrStream {
             self.latest = words;
         }
         fill(&mut info, &self.latest);
+        info.audio_window_end = info.audio_window_end.max(self.last_end);
+        self.last_end = info.audio_window_end;
         Some(info)
     }
 
     /// Fills a turn engine event with recognized words. Returns `false` when the event must
-    /// not be sent now (an `Update` waiting for its decode, or a skipped tick).
+    /// not be sent now (an `Update` waiting for its decode).
     pub async fn on_event(&mut self, info: &mut TurnInfo, span: &Span) -> bool {
         match info.event {
             TurnEvent::StartOfTurn => {
@@ -150,11 +156,9 @@ impl AsrStream {
             }
             TurnEvent::Update if span.open => {
                 self.commit_long_piece(span).await;
-                if self.pending.is_some() {
-                    return false;
-                }
-                if !self.recognizer.partials {
+                if self.pending.is_some() || !self.recognizer.partials {
                     fill(info, &self.latest);
+                    self.last_end = info.audio_window_end;
                     return true;
                 }
                 let audio = self.segment(self.piece_start, span.hops);
@@ -175,6 +179,7 @@ impl AsrStream {
                     }
                     None => {
                         fill(info, &self.latest);
+                        self.last_end = info.audio_window_end;
                         true
                     }
                 }
@@ -440,7 +445,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_running_decode_skips_the_next_tick_and_the_final_waits() {
+    async fn a_running_decode_is_not_queued_behind_and_the_final_waits() {
         let (calls_tx, calls) = mpsc::channel();
         let (release, release_rx) = mpsc::channel();
         let rec = Arc::new(
@@ -464,12 +469,16 @@ mod tests {
         assert!(!s.on_event(&mut tick, &span(110, 110)).await);
         assert!(s.has_pending());
         assert_eq!(calls.recv().unwrap(), (17_600, Pass::Partial, vec![]));
-        // The next tick finds it running: skipped, nothing new submitted.
+        // The next tick finds it running: nothing new submitted, the previous (empty) text sent.
         let mut skipped = info(TurnEvent::Update);
-        assert!(!s.on_event(&mut skipped, &span(135, 135)).await);
+        skipped.audio_window_end = 1.35;
+        assert!(s.on_event(&mut skipped, &span(135, 135)).await);
+        assert_eq!(skipped.transcript, "");
         release.send(()).unwrap();
         let update = s.ready().await.expect("the deferred Update");
         assert_eq!(update.transcript, "w1 w2");
+        // Sent after the skipped tick's Update, it does not go back in audio time.
+        assert_eq!(update.audio_window_end, 1.35);
         assert_eq!(update.words[0].confidence, 0.9);
         assert_eq!(
             (update.words[0].start, update.words[1].end),
