@@ -889,7 +889,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__serve)
-            opts="-h -V --listen --api-key --script --log --fault --idle-timeout --config --profile --help --version"
+            opts="-h -V --listen --api-key --script --log --fault --asr --asr-model --asr-workers --idle-timeout --config --profile --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -912,6 +912,18 @@ _flux() {
                     return 0
                     ;;
                 --fault)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --asr)
+                    COMPREPLY=($(compgen -W "moonshine" -- "${cur}"))
+                    return 0
+                    ;;
+                --asr-model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --asr-workers)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -163,6 +163,9 @@ complete -c flux -n "__fish_flux_using_subcommand serve" -l api-key -d 'Require 
 complete -c flux -n "__fish_flux_using_subcommand serve" -l script -d 'Transcript script: one line per turn, revealed word by word as the turn\'s speech goes on' -r -F
 complete -c flux -n "__fish_flux_using_subcommand serve" -l log -d 'Append one JSON line per thing received (handshakes, audio frames, control messages, closes) to FILE' -r -F
 complete -c flux -n "__fish_flux_using_subcommand serve" -l fault -d 'Inject a fault, e.g. `drop:at=2.5,conn=1`, `reject:status=429`, `delay:ms=200`; repeatable (docs/serve.md lists them all)' -r
+complete -c flux -n "__fish_flux_using_subcommand serve" -l asr -d 'Recognize the words with a local model instead of a script: `moonshine` (Moonshine base-en on the CPU; fetch it once with scripts/fetch-model.sh)' -r -f -a "moonshine\t''"
+complete -c flux -n "__fish_flux_using_subcommand serve" -l asr-model -d 'The model directory for --asr [default: $XDG_DATA_HOME/flux/models/moonshine-base-en, i.e. ~/.local/share/flux/models/moonshine-base-en]' -r -F
+complete -c flux -n "__fish_flux_using_subcommand serve" -l asr-workers -d 'Decoding threads for --asr, each with its own copy of the model (about 150 MB each); streams share them' -r
 complete -c flux -n "__fish_flux_using_subcommand serve" -l idle-timeout -d 'Close a connection that has received no audio for SECONDS, as Deepgram does (a fatal `Error` NET-0001, then close 1011), so keep-alive logic can be tested; 0 never closes' -r
 complete -c flux -n "__fish_flux_using_subcommand serve" -l config -d 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md' -r -F
 complete -c flux -n "__fish_flux_using_subcommand serve" -l profile -d 'Use the config file\'s [profile.NAME] on top of its [default] table' -r

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a Debian machine (system packages, toolchain) and runs every check CI runs:
 # formatting, clippy with warnings as errors, and the whole test suite (unit + end-to-end
-# tests of the built binary against `flux serve` over loopback sockets).
+# tests of the built binary against `flux serve` over loopback sockets, including the local
+# recognizer with the real model, which scripts/fetch-model.sh fetches first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-debian.sh
@@ -11,6 +12,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
+echo "== scripts/fetch-model.sh (the local recognizer's model, for the tests of --asr)"
+./scripts/fetch-model.sh
 echo "== cargo test"
 cargo test --locked --all-targets 2>&1 | tee target/test-output.txt
 echo "== Deepgram's official Python SDK, unchanged, against flux serve"

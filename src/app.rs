@@ -83,6 +83,11 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
         script: args.script,
         log: args.log,
         faults: args.faults,
+        asr: args.asr.map(|_| serve::asr::AsrOptions {
+            model_dir: args.asr_model.unwrap_or_else(serve::asr::default_model_dir),
+            workers: usize::from(args.asr_workers),
+            partials: true,
+        }),
         idle_timeout: (args.idle_timeout > 0.0).then(|| Duration::from_secs_f64(args.idle_timeout)),
     })
     .await?;

@@ -602,6 +602,7 @@ script format, fault specs and log format.
 
 Examples:
   flux serve --listen 127.0.0.1:8787 --script turns.txt
+  flux serve --asr moonshine          # real words, offline (scripts/fetch-model.sh first)
   flux serve --listen 127.0.0.1:0 --log serve.jsonl --fault drop:at=2.5,conn=1";
 
 #[derive(Debug, Args)]
@@ -630,6 +631,19 @@ pub struct ServeArgs {
     /// repeatable (docs/serve.md lists them all).
     #[arg(long = "fault", value_name = "SPEC")]
     pub faults: Vec<String>,
+    /// Recognize the words with a local model instead of a script: `moonshine` (Moonshine
+    /// base-en on the CPU; fetch it once with scripts/fetch-model.sh).
+    #[arg(long, value_name = "ENGINE", value_parser = ["moonshine"], conflicts_with = "script")]
+    pub asr: Option<String>,
+    /// The model directory for --asr [default: $XDG_DATA_HOME/flux/models/moonshine-base-en,
+    /// i.e. ~/.local/share/flux/models/moonshine-base-en].
+    #[arg(long, value_name = "DIR", requires = "asr")]
+    pub asr_model: Option<PathBuf>,
+    /// Decoding threads for --asr, each with its own copy of the model (about 150 MB each);
+    /// streams share them.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "asr",
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub asr_workers: u16,
     /// Close a connection that has received no audio for SECONDS, as Deepgram does (a fatal
     /// `Error` NET-0001, then close 1011), so keep-alive logic can be tested; 0 never closes.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = |s: &str| seconds(s, 0.0, 86_400.0))]

@@ -3,13 +3,16 @@
 //! It speaks Deepgram's `/v2/listen` and Cloudflare's `@cf/deepgram/flux` dialects (and
 //! Fireworks' streaming transcription, in `fireworks`), finds
 //! turns in the audio it receives with a deterministic voice-activity detector, takes their
-//! text from a script, and can misbehave on purpose (`--fault`). See docs/serve.md.
+//! text from a script or from a real recognizer (`--asr moonshine`), and can misbehave on
+//! purpose (`--fault`). See docs/serve.md.
 //!
 //! Layout: this file accepts connections and routes them through the upgrade;
 //! `handshake` decides each upgrade, `session` runs an accepted connection, `audio` decodes,
 //! `vad` and `turns` find the turns, `config` holds what `Configure` changes, `script` the
-//! text, `fault` the misbehaviour and `log` the record of what clients sent.
+//! text, `asr` the recognizer, `fault` the misbehaviour and `log` the record of what clients
+//! sent.
 
+pub mod asr;
 pub mod audio;
 pub mod config;
 pub mod fault;
@@ -61,6 +64,8 @@ pub struct ServeOptions {
     pub log: Option<PathBuf>,
     /// Raw `--fault` specs (see [`fault::FORMS`]).
     pub faults: Vec<String>,
+    /// `--asr`: recognize the words instead of taking them from the script.
+    pub asr: Option<asr::AsrOptions>,
     /// Close a connection that has received no audio for this long, as the service does
     /// (`--idle-timeout`); `None` never does (the default for servers started in process).
     pub idle_timeout: Option<Duration>,
@@ -113,6 +118,7 @@ struct Shared {
     script: Arc<script::Script>,
     log: Option<Arc<log::Logger>>,
     faults: Vec<fault::Fault>,
+    asr: Option<Arc<asr::Recognizer>>,
     connections: AtomicU64,
     idle_timeout: Option<Duration>,
     /// Temporary tokens granted by `POST /v1/auth/grant`.
@@ -132,6 +138,22 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<ServerHandle> {
     let script = match &opts.script {
         Some(path) => script::Script::load(path)?,
         None => script::Script::default(),
+    };
+    if opts.asr.is_some() && opts.script.is_some() {
+        return Err(FluxError::Usage(
+            "--asr and --script both supply the words; pass one of them".into(),
+        )
+        .into());
+    }
+    // Loaded before listening: a missing model is an error at start, not a silent stream.
+    let recognizer = match opts.asr.clone() {
+        Some(a) => Some(Arc::new(
+            tokio::task::spawn_blocking(move || asr::Recognizer::load(&a))
+                .await
+                .context("loading the recognizer stopped")?
+                .map_err(FluxError::from)?,
+        )),
+        None => None,
     };
     let started = Instant::now();
     let log = match &opts.log {
@@ -153,6 +175,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<ServerHandle> {
         script: Arc::new(script),
         log,
         faults,
+        asr: recognizer,
         connections: AtomicU64::new(0),
         idle_timeout: opts.idle_timeout,
         grants: grant::Grants::default(),
@@ -360,6 +383,7 @@ async fn connection(mut tcp: TcpStream, conn: u64, shared: Arc<Shared>) {
         faults,
         script: shared.script.clone(),
         log: shared.log.clone(),
+        asr: shared.asr.clone(),
         idle_timeout: shared.idle_timeout,
     };
     if setup.accepted.fireworks.is_some() {

@@ -7,13 +7,15 @@
 
 use crate::protocol::messages::UNPARSABLE_CLIENT_MESSAGE;
 use crate::protocol::{ClientMessage, Connected, Notice, ServerMessage, TurnInfo};
+use crate::serve::asr::Recognizer;
+use crate::serve::asr::stream::AsrStream;
 use crate::serve::audio::{Decoder, Format};
 use crate::serve::config::ActiveConfig;
 use crate::serve::fault::{Action, ConnFaults};
 use crate::serve::handshake::Accepted;
 use crate::serve::log::Logger;
 use crate::serve::script::Script;
-use crate::serve::turns::{Settings, Turns};
+use crate::serve::turns::{Settings, Span, Turns};
 use crate::serve::vad::Vad;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
@@ -47,6 +49,8 @@ pub struct Setup {
     pub faults: ConnFaults,
     pub script: Arc<Script>,
     pub log: Option<Arc<Logger>>,
+    /// `--asr`: the recognizer that supplies the words instead of the script.
+    pub asr: Option<Arc<Recognizer>>,
     /// Close after this long without audio (`--idle-timeout`); `None` never does.
     pub idle_timeout: Option<Duration>,
 }
@@ -99,6 +103,11 @@ where
                 break;
             }
             _ = tokio::time::sleep_until(deadline), if close_deadline.is_some() => break,
+            update = s.asr_ready(), if s.asr_pending() => {
+                if let Some(info) = update {
+                    s.emit(ServerMessage::TurnInfo(info)).await;
+                }
+            }
             msg = stream.next() => match msg {
                 None => {
                     s.log_close(None, "the connection ended without a close frame", "drop");
@@ -169,6 +178,9 @@ struct Session {
     decoder: Decoder,
     /// Created once the sample rate is known (at once for raw audio, after a WAV header).
     vad: Option<(Vad, Turns)>,
+    recognizer: Option<Arc<Recognizer>>,
+    /// Created with the VAD when `--asr` is on.
+    asr: Option<AsrStream>,
     samples: Vec<f32>,
     received_samples: u64,
     sequence: u64,
@@ -188,6 +200,7 @@ impl Session {
             faults,
             script,
             log,
+            asr,
             idle_timeout,
         } = setup;
         let format = match (accepted.params.encoding, accepted.params.sample_rate) {
@@ -204,6 +217,8 @@ impl Session {
             tx,
             decoder: Decoder::new(format),
             vad: None,
+            recognizer: asr,
+            asr: None,
             samples: Vec::new(),
             received_samples: 0,
             sequence: 0,
@@ -253,6 +268,28 @@ impl Session {
             }
             None => 0.0,
         }
+    }
+
+    fn asr_pending(&self) -> bool {
+        self.asr.as_ref().is_some_and(AsrStream::has_pending)
+    }
+
+    /// The deferred `Update` whose text is ready (pending forever without one).
+    async fn asr_ready(&mut self) -> Option<TurnInfo> {
+        match self.asr.as_mut() {
+            Some(asr) => asr.ready().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Sends a turn engine event, its words from the recognizer when there is one.
+    async fn emit_turn(&mut self, mut info: TurnInfo, span: Span) {
+        if let Some(asr) = self.asr.as_mut() {
+            if !asr.on_event(&mut info, &span).await {
+                return;
+            }
+        }
+        self.emit(ServerMessage::TurnInfo(info)).await;
     }
 
     fn settings(&self) -> Settings {
@@ -396,8 +433,19 @@ impl Session {
         }
         if self.vad.is_none() {
             if let Some(rate) = self.decoder.rate() {
-                self.vad = Some((Vad::new(rate), Turns::new(rate, self.script.clone())));
+                let vad = Vad::new(rate);
+                if let Some(r) = &self.recognizer {
+                    self.asr = Some(AsrStream::new(
+                        r.clone(),
+                        rate,
+                        crate::serve::vad::hop_len(rate),
+                    ));
+                }
+                self.vad = Some((vad, Turns::new(rate, self.script.clone())));
             }
+        }
+        if let Some(asr) = self.asr.as_mut() {
+            asr.push(&samples);
         }
         let settings = self.settings();
         for &sample in &samples {
@@ -413,10 +461,14 @@ impl Session {
             };
             let events = turns.on_hop(voiced, &settings);
             let now = turns.processed_seconds();
+            let span = turns.span();
             for e in events {
-                self.emit(ServerMessage::TurnInfo(e)).await;
+                self.emit_turn(e, span).await;
             }
             self.run_faults(now).await;
+        }
+        if let (Some(asr), Some((_, turns))) = (self.asr.as_mut(), self.vad.as_ref()) {
+            asr.trim(&turns.span());
         }
         self.samples = samples;
     }
@@ -453,9 +505,12 @@ impl Session {
                 self.emit(reply).await;
             }
             ClientMessage::ForceEndTurn => {
-                let ended = self.vad.as_mut().and_then(|(_, t)| t.force_end());
+                let ended = self
+                    .vad
+                    .as_mut()
+                    .and_then(|(_, t)| t.force_end().map(|info| (info, t.span())));
                 match ended {
-                    Some(info) => self.emit(ServerMessage::TurnInfo(info)).await,
+                    Some((info, span)) => self.emit_turn(info, span).await,
                     None => {
                         let warning = Notice::new(
                             FORCE_END_TURN_NO_ACTIVE_TURN,
@@ -474,7 +529,10 @@ impl Session {
                     .vad
                     .as_mut()
                     .and_then(|(_, t)| t.final_update(received));
-                if let Some(update) = update {
+                if let Some(mut update) = update {
+                    if let Some(asr) = &self.asr {
+                        asr.fill_latest(&mut update);
+                    }
                     self.emit(ServerMessage::TurnInfo(update)).await;
                 }
                 self.close(None, "CloseStream").await;

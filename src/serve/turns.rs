@@ -65,6 +65,18 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+/// Where the turn engine stands, for a recognizer that supplies the words (`--asr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// Hops processed.
+    pub hops: u64,
+    pub open: bool,
+    pub turn_index: u64,
+    /// The open turn's speech: first voiced hop, and the end of the last one.
+    pub speech_start: u64,
+    pub speech_end: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Idle,
@@ -130,6 +142,18 @@ impl Turns {
 
     pub fn turn_open(&self) -> bool {
         self.phase != Phase::Idle
+    }
+
+    /// The state a recognizer needs. After an `EndOfTurn` the speech span still describes the
+    /// turn that just ended (`open` is false, `turn_index` is the next turn's).
+    pub fn span(&self) -> Span {
+        Span {
+            hops: self.hops,
+            open: self.turn_open(),
+            turn_index: self.turn_index,
+            speech_start: self.speech_start,
+            speech_end: self.speech_end,
+        }
     }
 
     /// Processes one hop; returns the events it caused (at most two).

@@ -22,6 +22,8 @@ mod doctor;
 mod fireworks;
 mod hostile;
 mod live;
+#[cfg(feature = "local-asr")]
+mod local_asr;
 mod mic;
 mod output;
 mod profiles;
