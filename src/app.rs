@@ -36,6 +36,7 @@ mod control_file;
 mod controller;
 mod files;
 mod keys;
+mod load;
 mod output_watch;
 mod pipeline;
 mod terminal;
@@ -51,6 +52,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::File(args) => run_file(args).await,
         Command::Listen(args) => run_listen(args).await,
         Command::Serve(args) => run_serve(args).await,
+        Command::Load(args) => load::run(args).await,
         Command::Devices(args) => run_devices(args),
         Command::Completions(args) => print_completions(args),
         Command::Man => print(&completions::man()?),

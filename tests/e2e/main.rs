@@ -20,6 +20,7 @@ mod client;
 mod completions;
 mod hostile;
 mod live;
+mod load;
 mod mic;
 mod output;
 mod providers;
