@@ -24,12 +24,22 @@ use tokio::sync::mpsc;
 /// sent the previous one.
 const BATCH_FRAMES: usize = 12;
 
+/// Speech is looked for in steps of this many seconds.
+const HOP_SECS: f64 = 0.02;
+/// A hop is speech when its level is within this many dB of the recording's loudest hop...
+const SPEECH_BELOW_PEAK_DB: f64 = 30.0;
+/// ...and above this absolute level (dBFS), so a recording of silence has no speech.
+const SPEECH_FLOOR_DBFS: f64 = -50.0;
+
 /// One recording, conditioned to mono i16 at the stream's rate and cut into whole frames (the
 /// last one filled up with silence, so that loops stay frame-aligned).
 pub(super) struct Recording {
     pub label: String,
     data: Bytes,
     frame_bytes: usize,
+    /// Which 20 ms hops hold speech (by level): when a turn's speech began, since a
+    /// provider's `audio_window_start` is where the previous turn ended, silence included.
+    speech: Vec<bool>,
 }
 
 impl Recording {
@@ -58,11 +68,26 @@ impl Recording {
         let whole = data.len().div_ceil(frame_bytes) * frame_bytes;
         data.resize(whole, 0);
         data.shrink_to_fit();
+        let speech = speech_hops(&data, sample_rate);
         Ok(Recording {
             label: path.display().to_string(),
             data: Bytes::from(data),
             frame_bytes,
+            speech,
         })
+    }
+
+    /// A recording that is speech throughout (for tests elsewhere in `load`).
+    #[cfg(test)]
+    pub fn all_speech(seconds: f64, sample_rate: u32) -> Recording {
+        let samples = (seconds * f64::from(sample_rate)) as usize;
+        let hops = (seconds / HOP_SECS).ceil() as usize;
+        Recording {
+            label: "speech.wav".into(),
+            data: Bytes::from(vec![0x40; samples * 2]),
+            frame_bytes: 2,
+            speech: vec![true; hops],
+        }
     }
 
     pub fn frames(&self) -> usize {
@@ -79,6 +104,60 @@ impl Recording {
     pub fn seconds(&self, sample_rate: u32) -> f64 {
         self.data.len() as f64 / 2.0 / f64::from(sample_rate.max(1))
     }
+}
+
+/// Which hops of i16 LE `data` are speech, by level (see the constants above).
+fn speech_hops(data: &[u8], sample_rate: u32) -> Vec<bool> {
+    let hop = ((f64::from(sample_rate) * HOP_SECS) as usize).max(1) * 2;
+    let levels: Vec<f64> = data
+        .chunks(hop)
+        .map(|c| {
+            let (sum, n) = c.chunks_exact(2).fold((0f64, 0usize), |(s, n), b| {
+                let x = f64::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0;
+                (s + x * x, n + 1)
+            });
+            10.0 * (sum / n.max(1) as f64).max(1e-12).log10()
+        })
+        .collect();
+    let peak = levels.iter().copied().fold(f64::MIN, f64::max);
+    let threshold = (peak - SPEECH_BELOW_PEAK_DB).max(SPEECH_FLOOR_DBFS);
+    levels.iter().map(|&l| l > threshold).collect()
+}
+
+/// The stream time at which speech next begins at or after stream time `t`, for a stream
+/// that plays `recs` in order from `first`, looping; `None` when there is no speech at all.
+pub(super) fn speech_from(
+    recs: &[Recording],
+    first: usize,
+    t: f64,
+    sample_rate: u32,
+) -> Option<f64> {
+    let len: Vec<f64> = (0..recs.len())
+        .map(|i| recs[(first + i) % recs.len()].seconds(sample_rate))
+        .collect();
+    let loop_secs: f64 = len.iter().sum();
+    if loop_secs <= 0.0 || t < 0.0 {
+        return None;
+    }
+    let mut base = (t / loop_secs).floor() * loop_secs;
+    let mut offset = t - base;
+    // Through the rest of this loop and one more (the speech may be in the next one).
+    for _ in 0..2 {
+        let mut start = 0.0;
+        for (i, secs) in len.iter().enumerate() {
+            let rec = &recs[(first + i) % recs.len()];
+            if offset < start + secs {
+                let from = ((offset - start).max(0.0) / HOP_SECS) as usize;
+                if let Some(k) = rec.speech.iter().skip(from).position(|&v| v) {
+                    return Some(base + start + ((from + k) as f64 * HOP_SECS).max(offset - start));
+                }
+            }
+            start += secs;
+        }
+        base += loop_secs;
+        offset = 0.0;
+    }
+    None
 }
 
 /// Every recording, in the order given.
@@ -173,7 +252,34 @@ mod tests {
             label: format!("r{fill}"),
             data: Bytes::from(vec![fill; frames * 4]),
             frame_bytes: 4,
+            speech: Vec::new(),
         }
+    }
+
+    #[test]
+    fn speech_is_found_where_it_begins_across_recordings_and_loops() {
+        // 1 s recordings at 1000 Hz (so a hop is 20 samples): silence with a burst at 0.5 s,
+        // and silence only.
+        let mut a = vec![0i16; 1000];
+        a[500..600].fill(8000);
+        let bytes =
+            |v: &[i16]| Bytes::from(v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>());
+        let rec = |v: &[i16]| Recording {
+            label: String::new(),
+            data: bytes(v),
+            frame_bytes: 2,
+            speech: speech_hops(&bytes(v), 1000),
+        };
+        let recs = [rec(&a), rec(&[0i16; 1000])];
+        let at = |first, t| speech_from(&recs, first, t, 1000).map(|x| (x * 1000.0).round());
+        assert_eq!(at(0, 0.0), Some(500.0));
+        // Already speaking: now.
+        assert_eq!(at(0, 0.55), Some(550.0));
+        // Past it: the next loop's (2 s later).
+        assert_eq!(at(0, 0.7), Some(2500.0));
+        // Beginning with the silent one, the burst is a second later.
+        assert_eq!(at(1, 0.0), Some(1500.0));
+        assert_eq!(speech_from(&recs[1..], 0, 0.0, 1000), None);
     }
 
     async fn collect(plan: FeedPlan) -> Vec<Frame> {

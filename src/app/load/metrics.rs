@@ -6,6 +6,7 @@
 //! session on one thread, so the board's lock is never contended; it is held only to push a
 //! sample or bump a count.
 
+use super::audio::{Recording, speech_from};
 use crate::event::{ClientEvent, Event, Sink};
 use crate::protocol::{ServerMessage, TurnEvent};
 use std::collections::BTreeMap;
@@ -119,6 +120,20 @@ impl StreamStats {
     }
 }
 
+/// What one stream plays: its recordings from `first` on, looping.
+pub(super) struct Program {
+    pub recordings: Arc<Vec<Recording>>,
+    pub first: usize,
+    pub sample_rate: u32,
+}
+
+impl Program {
+    /// Where speech next begins at or after stream time `t`.
+    fn speech_from(&self, t: f64) -> Option<f64> {
+        speech_from(&self.recordings, self.first, t, self.sample_rate)
+    }
+}
+
 /// One stream's sink: turns its session's events into counts and samples.
 pub(super) struct StreamSink {
     pub index: usize,
@@ -127,6 +142,8 @@ pub(super) struct StreamSink {
     /// The provider sends `Connected` (the stream is ready then, not at the upgrade).
     pub waits_for_connected: bool,
     pub pace: f64,
+    /// What this stream plays (its recordings from `first` on, looping): where speech begins.
+    pub program: Program,
     /// When the current connection attempt began.
     attempt_began: Instant,
     /// Wall-clock instant of stream time 0: when the first connection became ready (the
@@ -142,7 +159,13 @@ pub(super) struct StreamSink {
 }
 
 impl StreamSink {
-    pub fn new(index: usize, board: Arc<Board>, waits_for_connected: bool, pace: f64) -> Self {
+    pub fn new(
+        index: usize,
+        board: Arc<Board>,
+        waits_for_connected: bool,
+        pace: f64,
+        program: Program,
+    ) -> Self {
         board.set(index, State::Connecting);
         StreamSink {
             index,
@@ -150,6 +173,7 @@ impl StreamSink {
             stats: StreamStats::default(),
             waits_for_connected,
             pace,
+            program,
             attempt_began: Instant::now(),
             origin: None,
             replayed_until: 0.0,
@@ -224,11 +248,11 @@ impl StreamSink {
                     && !t.transcript.is_empty();
                 if new_turn && speaking {
                     self.last_turn_seen = Some(t.turn_index);
-                    if let Some(origin) = self.origin
+                    let began = self.program.speech_from(t.audio_window_start);
+                    if let (Some(origin), Some(began)) = (self.origin, began)
                         && t.audio_window_start >= self.replayed_until
                     {
-                        let due = origin
-                            + Duration::from_secs_f64(t.audio_window_start.max(0.0) / self.pace);
+                        let due = origin + Duration::from_secs_f64(began / self.pace);
                         let ms = now.saturating_duration_since(due).as_secs_f64() * 1e3;
                         self.board.samples().first_update.push(ms as f32);
                     }
@@ -314,6 +338,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn program() -> Program {
+        Program {
+            recordings: Arc::new(vec![Recording::all_speech(10.0, 16000)]),
+            first: 0,
+            sample_rate: 16000,
+        }
+    }
+
     fn server(v: serde_json::Value) -> Event {
         Event::Server(ServerMessage::parse(&v.to_string()).unwrap())
     }
@@ -353,7 +385,7 @@ mod tests {
     #[test]
     fn a_stream_counts_attempts_errors_turns_and_latencies() {
         let board = Arc::new(Board::new(1));
-        let mut sink = StreamSink::new(0, board.clone(), true, 1.0);
+        let mut sink = StreamSink::new(0, board.clone(), true, 1.0, program());
         assert_eq!(board.census()[State::Connecting as usize], 1);
         let connected = ClientEvent::Connected {
             provider: "deepgram".into(),
@@ -416,7 +448,7 @@ mod tests {
     #[test]
     fn a_server_error_and_the_close_after_it_are_one_error() {
         let board = Arc::new(Board::new(1));
-        let mut sink = StreamSink::new(0, board, true, 1.0);
+        let mut sink = StreamSink::new(0, board, true, 1.0, program());
         sink.event(&server(
             json!({"type": "Error", "code": "NET-0001", "description": "x"}),
         ))

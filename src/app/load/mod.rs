@@ -22,7 +22,7 @@ use crate::error::{ExitCode, FluxError};
 use crate::session::latency::Histogram;
 use crate::session::{self, Control};
 use audio::{FeedPlan, Limit, Recording};
-use metrics::{Board, StreamSink};
+use metrics::{Board, Program, StreamSink};
 use report::{StreamLine, Summary};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -186,6 +186,11 @@ async fn one_stream(index: usize, shared: Arc<Shared>, controls: mpsc::Receiver<
         shared.board.clone(),
         opts.endpoint.capabilities.sends_connected,
         opts.pace.unwrap_or(1.0),
+        Program {
+            recordings: shared.recordings.clone(),
+            first,
+            sample_rate: opts.sample_rate,
+        },
     );
     let mut outcome = session::run(opts, feed, &mut sink, controls, None).await;
     let error = outcome.error.as_ref().map(|e| format!("{e:#}"));
