@@ -115,10 +115,18 @@ pub(super) async fn run(args: LoadArgs) -> anyhow::Result<u8> {
         controller.register(control_tx);
         running.spawn(one_stream(i, shared.clone(), controls));
     }
-    let mut ended: Vec<Ended> = Vec::with_capacity(streams);
+    // Each stream's lateness histogram is merged as it ends: holding a thousand of them
+    // (20 KB each) until the last stream ends would cost more than the streams themselves.
+    let mut lines: Vec<StreamLine> = Vec::with_capacity(streams);
+    let mut late = Histogram::default();
     while let Some(joined) = running.join_next().await {
         match joined {
-            Ok(e) => ended.push(e),
+            Ok(e) => {
+                if let Some(h) = &e.late {
+                    late.merge(h);
+                }
+                lines.push(e.line);
+            }
             Err(e) => return Err(anyhow::anyhow!("a stream's task failed: {e}")),
         }
     }
@@ -126,15 +134,8 @@ pub(super) async fn run(args: LoadArgs) -> anyhow::Result<u8> {
     if let Some(s) = status {
         s.stop();
     }
-    ended.sort_by_key(|e| e.line.stream);
+    lines.sort_by_key(|l| l.stream);
     let interrupted = stopped.load(Ordering::SeqCst);
-    let mut late = Histogram::default();
-    for e in &ended {
-        if let Some(h) = &e.late {
-            late.merge(h);
-        }
-    }
-    let lines: Vec<StreamLine> = ended.into_iter().map(|e| e.line).collect();
     let mut summary = Summary::new(&lines, &shared.board.samples(), &late, wall, interrupted);
     let asserted = args.assert_p95_eot_ms.is_some() || args.assert_errors.is_some();
     let passed = summary.check(args.assert_p95_eot_ms, args.assert_errors);
