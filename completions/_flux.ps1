@@ -31,6 +31,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)')
             [CompletionResult]::new('devices', 'devices', [CompletionResultType]::ParameterValue, 'List audio input devices (ids for `flux listen --mic --device`)')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a local Flux-compatible server, for offline development and CI')
+            [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'Load-test a Flux deployment: N concurrent real-time streams looping WAV recordings')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print flux''s manual page (roff) on stdout, e.g. `flux man | man -l -`')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake')
@@ -176,6 +177,55 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'flux;load' {
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Concurrent streams, 1 to 100000: each its own connection, paced in real time')
+            [CompletionResult]::new('--streams', '--streams', [CompletionResultType]::ParameterName, 'Concurrent streams, 1 to 100000: each its own connection, paced in real time')
+            [CompletionResult]::new('--ramp', '--ramp', [CompletionResultType]::ParameterName, 'Start the streams evenly over this many seconds (0 to 3600; default 0: all at once)')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Each stream sends this many seconds of audio, looping its recordings (more than 0, at most 86400)')
+            [CompletionResult]::new('--loops', '--loops', [CompletionResultType]::ParameterName, 'Each stream plays its recordings this many times (default 1)')
+            [CompletionResult]::new('--assert-p95-eot-ms', '--assert-p95-eot-ms', [CompletionResultType]::ParameterName, 'Exit 7 when the 95th percentile of end-of-turn latency over all streams is above MS milliseconds (or no turn ended at all)')
+            [CompletionResult]::new('--assert-errors', '--assert-errors', [CompletionResultType]::ParameterName, 'Exit 7 when more than N errors were counted (refused handshakes, drops, unexpected closes, server Error messages, stalls, failed streams); failed streams then do not decide the exit status themselves')
+            [CompletionResult]::new('--provider', '--provider', [CompletionResultType]::ParameterName, 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux); or Fireworks streaming ASR')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL). Fireworks: the whole endpoint, used as given (e.g. a `flux serve` address with /v1/audio/transcriptions/streaming)')
+            [CompletionResult]::new('--api-key-file', '--api-key-file', [CompletionResultType]::ParameterName, 'Read the API key (Deepgram, Fireworks) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN / FIREWORKS_API_KEY (keeps it out of `ps` and shell history)')
+            [CompletionResult]::new('--access-token-file', '--access-token-file', [CompletionResultType]::ParameterName, 'Deepgram: read a temporary token (from /v1/auth/grant) from this file instead of DEEPGRAM_ACCESS_TOKEN; it is sent as `Authorization: Bearer`. With a key set too, the one set at the higher level (flag > environment > profile) is used, the token on a tie, and stderr says which')
+            [CompletionResult]::new('--account-id', '--account-id', [CompletionResultType]::ParameterName, 'Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID)')
+            [CompletionResult]::new('--gateway', '--gateway', [CompletionResultType]::ParameterName, 'Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization)')
+            [CompletionResult]::new('--header', '--header', [CompletionResultType]::ParameterName, 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed')
+            [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Also trust the CA certificate(s) in this PEM file for wss:// (a private CA, a TLS proxy); repeatable. Mozilla''s roots stay trusted; certificates are always verified')
+            [CompletionResult]::new('--max-reconnects', '--max-reconnects', [CompletionResultType]::ParameterName, 'Reconnect at most N times after the connection drops, fails or stalls (the count resets after a minute of healthy audio); 0 never reconnects. The open turn''s audio is sent again, so no speech is lost')
+            [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Reconnect when audio is flowing but the server has sent nothing for SECONDS (0.5 to 3600)')
+            [CompletionResult]::new('--control', '--control', [CompletionResultType]::ParameterName, 'Read control messages from FILE (a FIFO works) while streaming: one JSON object per line, as Flux''s own messages ({"type":"Configure",...}, {"type":"ForceEndTurn"}, {"type":"CloseStream"} to finish), with an optional "at": SECONDS of audio to delay it until then. See docs/control.md')
+            [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en). Fireworks: fireworks-asr-large (v1, the default) or fireworks-asr-v2 (v2, preview)')
+            [CompletionResult]::new('--sample-rate', '--sample-rate', [CompletionResultType]::ParameterName, 'Sample rate sent to Flux, in Hz: 8000, 16000, 24000, 44100 or 48000 (audio is resampled to it)')
+            [CompletionResult]::new('--chunk-ms', '--chunk-ms', [CompletionResultType]::ParameterName, 'Audio per WebSocket message, in milliseconds: 10 to 1000 (Deepgram recommends 80)')
+            [CompletionResult]::new('--eot-threshold', '--eot-threshold', [CompletionResultType]::ParameterName, 'End-of-turn confidence needed to end a turn (0.5 to 1.0; 1.0 leaves ends to --eot-timeout-ms). Server default 0.7')
+            [CompletionResult]::new('--eager-eot-threshold', '--eager-eot-threshold', [CompletionResultType]::ParameterName, 'Confidence for EagerEndOfTurn events (0.3 to 0.9, at most --eot-threshold); enables EagerEndOfTurn and TurnResumed')
+            [CompletionResult]::new('--eot-timeout-ms', '--eot-timeout-ms', [CompletionResultType]::ParameterName, 'End a turn after this much audio without speech, whatever the confidence (500 to 60000). Server default 5000')
+            [CompletionResult]::new('--keyterm', '--keyterm', [CompletionResultType]::ParameterName, 'Boost recognition of a term or phrase; repeat for several')
+            [CompletionResult]::new('--keyterm-file', '--keyterm-file', [CompletionResultType]::ParameterName, 'Read keyterms from FILE, one per line (blank lines and lines starting with # are skipped); added to --keyterm''s. Repeatable')
+            [CompletionResult]::new('--language-hint', '--language-hint', [CompletionResultType]::ParameterName, 'Expected language for flux-general-multi (en, es, fr, de, hi, ru, pt, ja, it, nl); repeat for several')
+            [CompletionResult]::new('--tag', '--tag', [CompletionResultType]::ParameterName, 'Usage-reporting label; repeat for several')
+            [CompletionResult]::new('--redact', '--redact', [CompletionResultType]::ParameterName, 'Redact numbers from transcripts; repeat for several kinds')
+            [CompletionResult]::new('--language', '--language', [CompletionResultType]::ParameterName, 'Fireworks: the spoken language, an ISO 639-1 code (en, de, es, ...; also yue, zh-hant, zh-hans); left out, Fireworks detects it')
+            [CompletionResult]::new('--prompt', '--prompt', [CompletionResultType]::ParameterName, 'Fireworks: words or style to expect, e.g. "Um, here''s, uh, what was recorded." keeps fillers')
+            [CompletionResult]::new('--temperature', '--temperature', [CompletionResultType]::ParameterName, 'Fireworks: decoding temperature, 0 to 1 (server default 0)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Use the config file''s [profile.NAME] on top of its [default] table')
+            [CompletionResult]::new('--jsonl', '--jsonl', [CompletionResultType]::ParameterName, 'Write the report as JSON lines (one per stream, then the summary) instead of text')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No start line or live status on stderr (the report and errors are still written)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'No start line or live status on stderr (the report and errors are still written)')
+            [CompletionResult]::new('--allow-insecure', '--allow-insecure', [CompletionResultType]::ParameterName, 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)')
+            [CompletionResult]::new('--no-force-end-turn', '--no-force-end-turn', [CompletionResultType]::ParameterName, 'The server has no ForceEndTurn (self-hosted Deepgram): end the stream by sending silence until the last turn ends instead. Implied for Cloudflare')
+            [CompletionResult]::new('--numerals', '--numerals', [CompletionResultType]::ParameterName, 'Write numbers as digits ("25" rather than "twenty five")')
+            [CompletionResult]::new('--profanity-filter', '--profanity-filter', [CompletionResultType]::ParameterName, 'Mask profanity in transcripts')
+            [CompletionResult]::new('--mip-opt-out', '--mip-opt-out', [CompletionResultType]::ParameterName, 'Opt out of Deepgram''s Model Improvement Program')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'flux;completions' {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Use the config file''s [profile.NAME] on top of its [default] table')
@@ -287,6 +337,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)')
             [CompletionResult]::new('devices', 'devices', [CompletionResultType]::ParameterValue, 'List audio input devices (ids for `flux listen --mic --device`)')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a local Flux-compatible server, for offline development and CI')
+            [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'Load-test a Flux deployment: N concurrent real-time streams looping WAV recordings')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print flux''s manual page (roff) on stdout, e.g. `flux man | man -l -`')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake')
@@ -304,6 +355,9 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             break
         }
         'flux;help;serve' {
+            break
+        }
+        'flux;help;load' {
             break
         }
         'flux;help;completions' {

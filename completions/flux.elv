@@ -28,6 +28,7 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand listen 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)'
             cand devices 'List audio input devices (ids for `flux listen --mic --device`)'
             cand serve 'Run a local Flux-compatible server, for offline development and CI'
+            cand load 'Load-test a Flux deployment: N concurrent real-time streams looping WAV recordings'
             cand completions 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
             cand man 'Print flux''s manual page (roff) on stdout, e.g. `flux man | man -l -`'
             cand doctor 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake'
@@ -168,6 +169,54 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'flux;load'= {
+            cand -n 'Concurrent streams, 1 to 100000: each its own connection, paced in real time'
+            cand --streams 'Concurrent streams, 1 to 100000: each its own connection, paced in real time'
+            cand --ramp 'Start the streams evenly over this many seconds (0 to 3600; default 0: all at once)'
+            cand --duration 'Each stream sends this many seconds of audio, looping its recordings (more than 0, at most 86400)'
+            cand --loops 'Each stream plays its recordings this many times (default 1)'
+            cand --assert-p95-eot-ms 'Exit 7 when the 95th percentile of end-of-turn latency over all streams is above MS milliseconds (or no turn ended at all)'
+            cand --assert-errors 'Exit 7 when more than N errors were counted (refused handshakes, drops, unexpected closes, server Error messages, stalls, failed streams); failed streams then do not decide the exit status themselves'
+            cand --provider 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux); or Fireworks streaming ASR'
+            cand --url 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL). Fireworks: the whole endpoint, used as given (e.g. a `flux serve` address with /v1/audio/transcriptions/streaming)'
+            cand --api-key-file 'Read the API key (Deepgram, Fireworks) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN / FIREWORKS_API_KEY (keeps it out of `ps` and shell history)'
+            cand --access-token-file 'Deepgram: read a temporary token (from /v1/auth/grant) from this file instead of DEEPGRAM_ACCESS_TOKEN; it is sent as `Authorization: Bearer`. With a key set too, the one set at the higher level (flag > environment > profile) is used, the token on a tie, and stderr says which'
+            cand --account-id 'Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID)'
+            cand --gateway 'Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization)'
+            cand --header 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed'
+            cand --ca-cert 'Also trust the CA certificate(s) in this PEM file for wss:// (a private CA, a TLS proxy); repeatable. Mozilla''s roots stay trusted; certificates are always verified'
+            cand --max-reconnects 'Reconnect at most N times after the connection drops, fails or stalls (the count resets after a minute of healthy audio); 0 never reconnects. The open turn''s audio is sent again, so no speech is lost'
+            cand --stall-timeout 'Reconnect when audio is flowing but the server has sent nothing for SECONDS (0.5 to 3600)'
+            cand --control 'Read control messages from FILE (a FIFO works) while streaming: one JSON object per line, as Flux''s own messages ({"type":"Configure",...}, {"type":"ForceEndTurn"}, {"type":"CloseStream"} to finish), with an optional "at": SECONDS of audio to delay it until then. See docs/control.md'
+            cand --model 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en). Fireworks: fireworks-asr-large (v1, the default) or fireworks-asr-v2 (v2, preview)'
+            cand --sample-rate 'Sample rate sent to Flux, in Hz: 8000, 16000, 24000, 44100 or 48000 (audio is resampled to it)'
+            cand --chunk-ms 'Audio per WebSocket message, in milliseconds: 10 to 1000 (Deepgram recommends 80)'
+            cand --eot-threshold 'End-of-turn confidence needed to end a turn (0.5 to 1.0; 1.0 leaves ends to --eot-timeout-ms). Server default 0.7'
+            cand --eager-eot-threshold 'Confidence for EagerEndOfTurn events (0.3 to 0.9, at most --eot-threshold); enables EagerEndOfTurn and TurnResumed'
+            cand --eot-timeout-ms 'End a turn after this much audio without speech, whatever the confidence (500 to 60000). Server default 5000'
+            cand --keyterm 'Boost recognition of a term or phrase; repeat for several'
+            cand --keyterm-file 'Read keyterms from FILE, one per line (blank lines and lines starting with # are skipped); added to --keyterm''s. Repeatable'
+            cand --language-hint 'Expected language for flux-general-multi (en, es, fr, de, hi, ru, pt, ja, it, nl); repeat for several'
+            cand --tag 'Usage-reporting label; repeat for several'
+            cand --redact 'Redact numbers from transcripts; repeat for several kinds'
+            cand --language 'Fireworks: the spoken language, an ISO 639-1 code (en, de, es, ...; also yue, zh-hant, zh-hans); left out, Fireworks detects it'
+            cand --prompt 'Fireworks: words or style to expect, e.g. "Um, here''s, uh, what was recorded." keeps fillers'
+            cand --temperature 'Fireworks: decoding temperature, 0 to 1 (server default 0)'
+            cand --config 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md'
+            cand --profile 'Use the config file''s [profile.NAME] on top of its [default] table'
+            cand --jsonl 'Write the report as JSON lines (one per stream, then the summary) instead of text'
+            cand -q 'No start line or live status on stderr (the report and errors are still written)'
+            cand --quiet 'No start line or live status on stderr (the report and errors are still written)'
+            cand --allow-insecure 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)'
+            cand --no-force-end-turn 'The server has no ForceEndTurn (self-hosted Deepgram): end the stream by sending silence until the last turn ends instead. Implied for Cloudflare'
+            cand --numerals 'Write numbers as digits ("25" rather than "twenty five")'
+            cand --profanity-filter 'Mask profanity in transcripts'
+            cand --mip-opt-out 'Opt out of Deepgram''s Model Improvement Program'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'flux;completions'= {
             cand --config 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md'
             cand --profile 'Use the config file''s [profile.NAME] on top of its [default] table'
@@ -275,6 +324,7 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand listen 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)'
             cand devices 'List audio input devices (ids for `flux listen --mic --device`)'
             cand serve 'Run a local Flux-compatible server, for offline development and CI'
+            cand load 'Load-test a Flux deployment: N concurrent real-time streams looping WAV recordings'
             cand completions 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
             cand man 'Print flux''s manual page (roff) on stdout, e.g. `flux man | man -l -`'
             cand doctor 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake'
@@ -288,6 +338,8 @@ set edit:completion:arg-completer[flux] = {|@words|
         &'flux;help;devices'= {
         }
         &'flux;help;serve'= {
+        }
+        &'flux;help;load'= {
         }
         &'flux;help;completions'= {
         }

@@ -32,6 +32,7 @@ complete -c flux -n "__fish_flux_needs_command" -f -a "file" -d 'Stream WAV file
 complete -c flux -n "__fish_flux_needs_command" -f -a "listen" -d 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)'
 complete -c flux -n "__fish_flux_needs_command" -f -a "devices" -d 'List audio input devices (ids for `flux listen --mic --device`)'
 complete -c flux -n "__fish_flux_needs_command" -f -a "serve" -d 'Run a local Flux-compatible server, for offline development and CI'
+complete -c flux -n "__fish_flux_needs_command" -f -a "load" -d 'Load-test a Flux deployment: N concurrent real-time streams looping WAV recordings'
 complete -c flux -n "__fish_flux_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
 complete -c flux -n "__fish_flux_needs_command" -f -a "man" -d 'Print flux\'s manual page (roff) on stdout, e.g. `flux man | man -l -`'
 complete -c flux -n "__fish_flux_needs_command" -f -a "doctor" -d 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake'
@@ -171,6 +172,51 @@ complete -c flux -n "__fish_flux_using_subcommand serve" -l config -d 'The confi
 complete -c flux -n "__fish_flux_using_subcommand serve" -l profile -d 'Use the config file\'s [profile.NAME] on top of its [default] table' -r
 complete -c flux -n "__fish_flux_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c flux -n "__fish_flux_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand load" -s n -l streams -d 'Concurrent streams, 1 to 100000: each its own connection, paced in real time' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l ramp -d 'Start the streams evenly over this many seconds (0 to 3600; default 0: all at once)' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l duration -d 'Each stream sends this many seconds of audio, looping its recordings (more than 0, at most 86400)' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l loops -d 'Each stream plays its recordings this many times (default 1)' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l assert-p95-eot-ms -d 'Exit 7 when the 95th percentile of end-of-turn latency over all streams is above MS milliseconds (or no turn ended at all)' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l assert-errors -d 'Exit 7 when more than N errors were counted (refused handshakes, drops, unexpected closes, server Error messages, stalls, failed streams); failed streams then do not decide the exit status themselves' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l provider -d 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux); or Fireworks streaming ASR' -r -f -a "deepgram\t'Deepgram\'s /v2/listen (hosted, regional, self-hosted, or `flux serve`)'
+cloudflare\t'Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker)'
+fireworks\t'Fireworks AI streaming transcription (segments, from which flux derives turns)'"
+complete -c flux -n "__fish_flux_using_subcommand load" -l url -d 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL). Fireworks: the whole endpoint, used as given (e.g. a `flux serve` address with /v1/audio/transcriptions/streaming)' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l api-key-file -d 'Read the API key (Deepgram, Fireworks) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN / FIREWORKS_API_KEY (keeps it out of `ps` and shell history)' -r -F
+complete -c flux -n "__fish_flux_using_subcommand load" -l access-token-file -d 'Deepgram: read a temporary token (from /v1/auth/grant) from this file instead of DEEPGRAM_ACCESS_TOKEN; it is sent as `Authorization: Bearer`. With a key set too, the one set at the higher level (flag > environment > profile) is used, the token on a tie, and stderr says which' -r -F
+complete -c flux -n "__fish_flux_using_subcommand load" -l account-id -d 'Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID)' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l gateway -d 'Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization)' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l header -d 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l ca-cert -d 'Also trust the CA certificate(s) in this PEM file for wss:// (a private CA, a TLS proxy); repeatable. Mozilla\'s roots stay trusted; certificates are always verified' -r -F
+complete -c flux -n "__fish_flux_using_subcommand load" -l max-reconnects -d 'Reconnect at most N times after the connection drops, fails or stalls (the count resets after a minute of healthy audio); 0 never reconnects. The open turn\'s audio is sent again, so no speech is lost' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l stall-timeout -d 'Reconnect when audio is flowing but the server has sent nothing for SECONDS (0.5 to 3600)' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l control -d 'Read control messages from FILE (a FIFO works) while streaming: one JSON object per line, as Flux\'s own messages ({"type":"Configure",...}, {"type":"ForceEndTurn"}, {"type":"CloseStream"} to finish), with an optional "at": SECONDS of audio to delay it until then. See docs/control.md' -r -F
+complete -c flux -n "__fish_flux_using_subcommand load" -l model -d 'Flux model: flux-general-en (the default), or flux-general-multi for multilingual audio. Deepgram only (Cloudflare serves flux-general-en). Fireworks: fireworks-asr-large (v1, the default) or fireworks-asr-v2 (v2, preview)' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l sample-rate -d 'Sample rate sent to Flux, in Hz: 8000, 16000, 24000, 44100 or 48000 (audio is resampled to it)' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l chunk-ms -d 'Audio per WebSocket message, in milliseconds: 10 to 1000 (Deepgram recommends 80)' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l eot-threshold -d 'End-of-turn confidence needed to end a turn (0.5 to 1.0; 1.0 leaves ends to --eot-timeout-ms). Server default 0.7' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l eager-eot-threshold -d 'Confidence for EagerEndOfTurn events (0.3 to 0.9, at most --eot-threshold); enables EagerEndOfTurn and TurnResumed' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l eot-timeout-ms -d 'End a turn after this much audio without speech, whatever the confidence (500 to 60000). Server default 5000' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l keyterm -d 'Boost recognition of a term or phrase; repeat for several' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l keyterm-file -d 'Read keyterms from FILE, one per line (blank lines and lines starting with # are skipped); added to --keyterm\'s. Repeatable' -r -F
+complete -c flux -n "__fish_flux_using_subcommand load" -l language-hint -d 'Expected language for flux-general-multi (en, es, fr, de, hi, ru, pt, ja, it, nl); repeat for several' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l tag -d 'Usage-reporting label; repeat for several' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l redact -d 'Redact numbers from transcripts; repeat for several kinds' -r -f -a "numbers\t'Redact numbers'
+aggressive_numbers\t'Redact numbers more aggressively'"
+complete -c flux -n "__fish_flux_using_subcommand load" -l language -d 'Fireworks: the spoken language, an ISO 639-1 code (en, de, es, ...; also yue, zh-hant, zh-hans); left out, Fireworks detects it' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l prompt -d 'Fireworks: words or style to expect, e.g. "Um, here\'s, uh, what was recorded." keeps fillers' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l temperature -d 'Fireworks: decoding temperature, 0 to 1 (server default 0)' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l config -d 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md' -r -F
+complete -c flux -n "__fish_flux_using_subcommand load" -l profile -d 'Use the config file\'s [profile.NAME] on top of its [default] table' -r
+complete -c flux -n "__fish_flux_using_subcommand load" -l jsonl -d 'Write the report as JSON lines (one per stream, then the summary) instead of text'
+complete -c flux -n "__fish_flux_using_subcommand load" -s q -l quiet -d 'No start line or live status on stderr (the report and errors are still written)'
+complete -c flux -n "__fish_flux_using_subcommand load" -l allow-insecure -d 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)'
+complete -c flux -n "__fish_flux_using_subcommand load" -l no-force-end-turn -d 'The server has no ForceEndTurn (self-hosted Deepgram): end the stream by sending silence until the last turn ends instead. Implied for Cloudflare'
+complete -c flux -n "__fish_flux_using_subcommand load" -l numerals -d 'Write numbers as digits ("25" rather than "twenty five")'
+complete -c flux -n "__fish_flux_using_subcommand load" -l profanity-filter -d 'Mask profanity in transcripts'
+complete -c flux -n "__fish_flux_using_subcommand load" -l mip-opt-out -d 'Opt out of Deepgram\'s Model Improvement Program'
+complete -c flux -n "__fish_flux_using_subcommand load" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c flux -n "__fish_flux_using_subcommand load" -s V -l version -d 'Print version'
 complete -c flux -n "__fish_flux_using_subcommand completions" -l config -d 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md' -r -F
 complete -c flux -n "__fish_flux_using_subcommand completions" -l profile -d 'Use the config file\'s [profile.NAME] on top of its [default] table' -r
 complete -c flux -n "__fish_flux_using_subcommand completions" -s h -l help -d 'Print help'
@@ -268,12 +314,13 @@ complete -c flux -n "__fish_flux_using_subcommand config" -l jsonl -d 'Shorthand
 complete -c flux -n "__fish_flux_using_subcommand config" -s q -l quiet -d 'Print no status or warnings on stderr (errors are still printed)'
 complete -c flux -n "__fish_flux_using_subcommand config" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c flux -n "__fish_flux_using_subcommand config" -s V -l version -d 'Print version'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor config help" -f -a "file" -d 'Stream WAV files through Flux (each its own stream), paced like live audio by default'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor config help" -f -a "listen" -d 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor config help" -f -a "devices" -d 'List audio input devices (ids for `flux listen --mic --device`)'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor config help" -f -a "serve" -d 'Run a local Flux-compatible server, for offline development and CI'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor config help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor config help" -f -a "man" -d 'Print flux\'s manual page (roff) on stdout, e.g. `flux man | man -l -`'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor config help" -f -a "doctor" -d 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor config help" -f -a "config" -d 'Print the effective settings (flags, environment, profile, defaults) and where each came from; credentials are never shown'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve completions man doctor config help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve load completions man doctor config help" -f -a "file" -d 'Stream WAV files through Flux (each its own stream), paced like live audio by default'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve load completions man doctor config help" -f -a "listen" -d 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve load completions man doctor config help" -f -a "devices" -d 'List audio input devices (ids for `flux listen --mic --device`)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve load completions man doctor config help" -f -a "serve" -d 'Run a local Flux-compatible server, for offline development and CI'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve load completions man doctor config help" -f -a "load" -d 'Load-test a Flux deployment: N concurrent real-time streams looping WAV recordings'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve load completions man doctor config help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve load completions man doctor config help" -f -a "man" -d 'Print flux\'s manual page (roff) on stdout, e.g. `flux man | man -l -`'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve load completions man doctor config help" -f -a "doctor" -d 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve load completions man doctor config help" -f -a "config" -d 'Print the effective settings (flags, environment, profile, defaults) and where each came from; credentials are never shown'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve load completions man doctor config help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

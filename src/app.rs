@@ -42,6 +42,7 @@ mod doctor_net;
 mod files;
 mod fireworks;
 mod keys;
+mod load;
 mod output_watch;
 mod pipeline;
 mod terminal;
@@ -57,6 +58,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::File(args) => run_file(args).await,
         Command::Listen(args) => run_listen(args).await,
         Command::Serve(args) => run_serve(args).await,
+        Command::Load(args) => load::run(args).await,
         Command::Devices(args) => run_devices(args),
         Command::Completions(args) => print_completions(args),
         Command::Man => print(&completions::man()?),

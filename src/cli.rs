@@ -6,6 +6,9 @@ use clap::builder::{EnumValueParser, PossibleValue, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+mod load;
+pub use load::LoadArgs;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "flux",
@@ -51,6 +54,9 @@ pub enum Command {
     /// Run a local Flux-compatible server, for offline development and CI.
     #[command(after_help = SERVE_AFTER_HELP)]
     Serve(ServeArgs),
+    /// Load-test a Flux deployment: N concurrent real-time streams looping WAV recordings.
+    #[command(after_help = load::AFTER_HELP)]
+    Load(LoadArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
     #[command(after_help = COMPLETIONS_AFTER_HELP)]
     Completions(CompletionsArgs),

@@ -31,6 +31,16 @@ impl Default for Histogram {
     }
 }
 
+/// The counts only: 5,000 buckets are no one's debugging aid.
+impl std::fmt::Debug for Histogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Histogram")
+            .field("count", &self.count)
+            .field("max", &self.max)
+            .finish()
+    }
+}
+
 impl Histogram {
     pub fn record(&mut self, d: Duration) {
         self.count += 1;
@@ -42,9 +52,23 @@ impl Histogram {
         }
     }
 
+    /// Adds every sample of `other` (a load test merges its streams' histograms).
+    pub fn merge(&mut self, other: &Histogram) {
+        for (a, b) in self.buckets.iter_mut().zip(other.buckets.iter()) {
+            *a = a.saturating_add(*b);
+        }
+        self.count += other.count;
+        self.over += other.over;
+        self.max = self.max.max(other.max);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
     /// The `q` quantile (0 < q ≤ 1) in milliseconds: the upper edge of the bucket holding it,
     /// so the figure is never optimistic; the maximum where it falls past the last bucket.
-    fn quantile_ms(&self, q: f64) -> f64 {
+    pub fn quantile_ms(&self, q: f64) -> f64 {
         let rank = ((self.count as f64 * q).ceil() as u64).clamp(1, self.count);
         let mut seen = 0u64;
         for (i, &n) in self.buckets.iter().enumerate() {
@@ -95,6 +119,22 @@ mod tests {
         assert_eq!(s.p50_ms, 0.13);
         assert_eq!(s.p99_ms, 2.349); // the bucket edge (2.35) is capped at the maximum
         assert_eq!(s.max_ms, 2.349);
+    }
+
+    #[test]
+    fn merged_histograms_hold_both_sets_of_samples() {
+        let mut a = Histogram::default();
+        let mut b = Histogram::default();
+        for _ in 0..3 {
+            a.record(Duration::from_micros(100));
+        }
+        b.record(Duration::from_micros(900));
+        b.record(Duration::from_secs(1));
+        a.merge(&b);
+        assert_eq!(a.count(), 5);
+        assert_eq!(a.quantile_ms(0.5), 0.11); // upper bucket edges
+        assert_eq!(a.quantile_ms(0.8), 0.91);
+        assert_eq!(a.quantile_ms(1.0), 1000.0);
     }
 
     #[test]

@@ -119,6 +119,9 @@ pub struct Outcome {
     pub error: Option<FluxError>,
     /// stdout was closed by the reader (e.g. `| head -1`): end quietly.
     pub output_closed: bool,
+    /// How late each frame went after it was due (ready, and due by the pacing), whole:
+    /// `totals.added_latency.send` summarises it; `flux load` merges its streams' histograms.
+    pub send_latency: Option<latency::Histogram>,
 }
 
 /// Runs one session over WebSocket to its end, taking [`Control`] requests while it runs.

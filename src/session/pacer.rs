@@ -90,20 +90,32 @@ impl Pacer {
     }
 }
 
-/// Frames kept in the send record: minutes of audio at the usual frame sizes, far longer than
-/// any EndOfTurn takes to arrive, in constant memory.
+/// Frames kept in the send record at most (constant memory at any frame size).
 const SENT_LOG_CAP: usize = 8192;
+/// Stream time kept in the send record: a minute of audio, far longer than any EndOfTurn
+/// takes to arrive (a server that lags more is reconnected as stalled long before). Bounded
+/// by time rather than only by count so that a stream's record stays small (about 750
+/// records at 80 ms frames, 32 bytes each): `flux load` runs a thousand of them.
+const SENT_LOG_SECS: f64 = 60.0;
 
 /// When each frame was handed to the transport, newest last; a replayed frame is recorded
 /// again when it goes again.
 #[derive(Debug, Default)]
 pub struct SentLog {
     records: VecDeque<(f64, f64, Instant)>,
+    /// The latest stream time on record.
+    until: f64,
 }
 
 impl SentLog {
     pub fn record(&mut self, start: f64, end: f64, at: Instant) {
-        if self.records.len() == SENT_LOG_CAP {
+        self.until = self.until.max(end);
+        while self.records.len() >= SENT_LOG_CAP
+            || self
+                .records
+                .front()
+                .is_some_and(|(_, e, _)| *e < self.until - SENT_LOG_SECS)
+        {
             self.records.pop_front();
         }
         self.records.push_back((start, end, at));
@@ -180,5 +192,20 @@ mod tests {
         // Replayed after a reconnect: the later send counts.
         log.record(0.08, 0.16, t0 + ms(900));
         assert_eq!(log.sent_at(0.1), Some(t0 + ms(900)));
+    }
+
+    #[test]
+    fn the_send_record_keeps_the_last_minute_of_audio() {
+        let t0 = Instant::now();
+        let mut log = SentLog::default();
+        // Ten minutes of 80 ms frames.
+        for k in 0..7500u64 {
+            let s = k as f64 * 0.08;
+            log.record(s, s + 0.08, t0 + ms(80 * k));
+        }
+        assert!(log.records.len() <= 752, "{}", log.records.len());
+        assert_eq!(log.sent_at(599.0), Some(t0 + ms(80 * 7487)));
+        assert_eq!(log.sent_at(540.1), Some(t0 + ms(80 * 6751)));
+        assert_eq!(log.sent_at(500.0), None);
     }
 }

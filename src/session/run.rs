@@ -252,6 +252,7 @@ pub(super) async fn run(
         send: run.send_latency.summary(),
         output: run.output_latency.summary(),
     };
+    run.outcome.send_latency = Some(std::mem::take(&mut run.send_latency));
     if let Some(tap) = run.tap.take()
         && let Err(e) = tap.finish()
     {

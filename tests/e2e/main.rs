@@ -24,6 +24,7 @@ mod hostile;
 mod live;
 #[cfg(feature = "local-asr")]
 mod local_asr;
+mod load;
 mod mic;
 mod output;
 mod profiles;
