@@ -16,6 +16,7 @@ use crate::protocol::params::DEFAULT_MODEL;
 use crate::protocol::{Dialect, Encoding, ParamError, Redact, StreamParams};
 use crate::provider::cloudflare::{self, CloudflareOptions};
 use crate::provider::deepgram::{self, DeepgramOptions};
+use crate::provider::sagemaker;
 use crate::provider::{self, Endpoint};
 use crate::serve;
 use crate::session::SessionOptions;
@@ -69,6 +70,8 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
         script: args.script,
         log: args.log,
         faults: args.faults,
+        sagemaker_listen: args.sagemaker_listen,
+        sagemaker_ca: args.sagemaker_ca,
     })
     .await?;
     Ok(ExitCode::Success.code())
@@ -264,6 +267,8 @@ impl Plan {
         let dialect = match stream.provider {
             Provider::Deepgram => Dialect::Deepgram,
             Provider::Cloudflare => Dialect::Cloudflare,
+            // SageMaker passes Deepgram's dialect through to the container untouched.
+            Provider::Sagemaker => Dialect::Deepgram,
         };
         let params = stream_params(stream, dialect);
         params
@@ -328,6 +333,14 @@ fn check_control_file(path: &Path) -> Result<(), FluxError> {
 
 /// The provider's endpoint for these flags.
 fn endpoint(stream: &StreamArgs, params: &StreamParams) -> Result<Endpoint, FluxError> {
+    if stream.provider != Provider::Sagemaker {
+        let s = stream;
+        sagemaker::refuse_flags(
+            s.endpoint.as_deref(),
+            s.region.as_deref(),
+            s.sagemaker_controls,
+        )?;
+    }
     match stream.provider {
         Provider::Deepgram => {
             for (flag, given) in [
@@ -360,7 +373,35 @@ fn endpoint(stream: &StreamArgs, params: &StreamParams) -> Result<Endpoint, Flux
             },
             params,
         ),
+        Provider::Sagemaker => sagemaker_endpoint(stream, params),
     }
+}
+
+/// `--provider sagemaker`: credentials come from the AWS chain, so the flags that carry
+/// other providers' credentials or headers are refused rather than ignored.
+fn sagemaker_endpoint(stream: &StreamArgs, params: &StreamParams) -> Result<Endpoint, FluxError> {
+    for (flag, given) in [
+        ("--api-key-file", stream.api_key_file.is_some()),
+        ("--account-id", stream.account_id.is_some()),
+        ("--gateway", stream.gateway.is_some()),
+        ("--header", !stream.headers.is_empty()),
+    ] {
+        if given {
+            return Err(FluxError::Usage(format!(
+                "{flag} is not used by --provider sagemaker (AWS credentials come from the \
+                 AWS credential chain: environment, AWS_PROFILE, SSO, instance role)"
+            )));
+        }
+    }
+    sagemaker::endpoint(
+        sagemaker::SageMakerOptions {
+            endpoint_name: stream.endpoint.as_deref(),
+            region: stream.region.as_deref(),
+            url: stream.url.as_deref(),
+            controls: stream.sagemaker_controls,
+        },
+        params,
+    )
 }
 
 /// The stream parameters the flags ask for. flux always sends raw linear16 (it conditions

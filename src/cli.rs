@@ -242,13 +242,16 @@ fn parse_pace(s: &str) -> Result<f64, String> {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Connection")]
 pub struct StreamArgs {
-    /// Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux).
+    /// Where Flux runs: Deepgram (/v2/listen), Cloudflare Workers AI (@cf/deepgram/flux) or
+    /// an AWS SageMaker endpoint (--endpoint NAME).
     #[arg(long, value_name = "PROVIDER", default_value = "deepgram", env = "FLUX_PROVIDER", value_parser = ProviderParser)]
     pub provider: Provider,
     /// Send to this server instead. Deepgram: a base URL such as a `flux serve` address
     /// (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted
     /// Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare:
     /// the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL).
+    /// SageMaker: the runtime's https:// base (default from the region, or
+    /// AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME_HTTP2).
     #[arg(long, value_name = "URL", env = "FLUX_URL")]
     pub url: Option<String>,
     /// Read the API key (Deepgram) or API token (Cloudflare) from this file instead of
@@ -261,6 +264,18 @@ pub struct StreamArgs {
     /// Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization).
     #[arg(long, value_name = "GATEWAY")]
     pub gateway: Option<String>,
+    /// SageMaker: the name of the endpoint running Flux.
+    #[arg(long, value_name = "NAME")]
+    pub endpoint: Option<String>,
+    /// SageMaker: the AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, then the AWS
+    /// profile's region).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// SageMaker: the endpoint's container build takes ForceEndTurn and Configure, so send
+    /// them. Without this flux ends the last turn with silence and refuses Configure, which
+    /// some builds answer by ending the session.
+    #[arg(long)]
+    pub sagemaker_controls: bool,
     /// Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants;
     /// repeatable. Values are never printed.
     // Kept as secrets from the moment they are parsed, so not even a `{:?}` of the parsed
@@ -353,6 +368,8 @@ pub enum Provider {
     Deepgram,
     /// Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker).
     Cloudflare,
+    /// An AWS SageMaker endpoint running Flux (HTTP/2 bidirectional stream, AWS credentials).
+    Sagemaker,
 }
 
 /// `--provider`, parsed as clap parses any value list, except that a bad value taken from
@@ -523,7 +540,8 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the address is printed on stdout).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
     pub listen: String,
-    /// Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes).
+    /// Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes;
+    /// on the SageMaker front end, the SigV4 access key id).
     #[arg(
         long,
         value_name = "KEY",
@@ -542,6 +560,14 @@ pub struct ServeArgs {
     /// repeatable (docs/serve.md lists them all).
     #[arg(long = "fault", value_name = "SPEC")]
     pub faults: Vec<String>,
+    /// Also serve AWS SageMaker's bidirectional stream (HTTPS, HTTP/2, a certificate made at
+    /// start) on this address; its https:// URL is printed on stdout after the ws:// one.
+    #[arg(long, value_name = "ADDR")]
+    pub sagemaker_listen: Option<String>,
+    /// Write the SageMaker front end's CA certificate (PEM) to FILE, for clients to trust
+    /// (`flux --ca-cert FILE`, `AWS_CA_BUNDLE=FILE`).
+    #[arg(long, value_name = "FILE", requires = "sagemaker_listen")]
+    pub sagemaker_ca: Option<PathBuf>,
 }
 
 #[cfg(test)]

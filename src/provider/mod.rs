@@ -5,6 +5,7 @@
 
 pub mod cloudflare;
 pub mod deepgram;
+pub mod sagemaker;
 mod secret;
 
 pub use secret::Secret;
