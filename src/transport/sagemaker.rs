@@ -372,11 +372,19 @@ fn explain_open(e: OpenSdkError, target: &Target) -> OpenError {
                     .to_string();
             }
             if let Some(advice) = advice(status, &code, target) {
-                message = format!(
-                    "{}{}{advice}",
-                    message,
-                    if message.is_empty() { "" } else { "; " }
-                );
+                // The session shows ~300 characters of detail: the advice goes first, the
+                // service's own words (which may quote the container) after it, shortened.
+                let said: String = message.chars().take(120).collect();
+                let cut = if said.len() < message.len() {
+                    "…"
+                } else {
+                    ""
+                };
+                message = if message.is_empty() {
+                    advice
+                } else {
+                    format!("{advice} (SageMaker said: {said}{cut})")
+                };
             }
             let mut headers = Vec::new();
             if let Some(id) = raw.headers().get("x-amzn-requestid") {
@@ -397,6 +405,10 @@ fn explain_open(e: OpenSdkError, target: &Target) -> OpenError {
             let source = d
                 .as_connector_error()
                 .map(|c| c as &(dyn std::error::Error + 'static));
+            let text = source.map(error_chain).unwrap_or_default();
+            if text.contains("no credentials") || text.contains("credential provider") {
+                return no_credentials(&text);
+            }
             match source.and_then(find_connect_failure) {
                 Some(f) if f.tls => OpenError::Tls(f.message.clone()),
                 Some(f) => OpenError::Network(f.message.clone()),
@@ -411,17 +423,7 @@ fn explain_open(e: OpenSdkError, target: &Target) -> OpenError {
         SdkError::ConstructionFailure(_) => {
             let text = error_chain(&e);
             if text.to_ascii_lowercase().contains("credential") {
-                // Nothing was sent: the chain found no usable credentials. Exit 3, like a
-                // refused key, with the chain's own account of where it looked.
-                let body = serde_json::json!({
-                    "err_code": "NoCredentials",
-                    "err_msg": format!("no usable AWS credentials ({text}); nothing was sent"),
-                });
-                OpenError::Refused(Refusal {
-                    status: 401,
-                    headers: Vec::new(),
-                    body: body.to_string().into_bytes(),
-                })
+                no_credentials(&text)
             } else {
                 OpenError::Invalid(format!("cannot build the SageMaker request: {text}"))
             }
@@ -431,6 +433,27 @@ fn explain_open(e: OpenSdkError, target: &Target) -> OpenError {
             error_chain(&e)
         )),
     }
+}
+
+/// The credential chain found nothing usable, so nothing was sent. Exit 3 like a refused
+/// key (a 401 for the session's explanation), with the chain's own summary: its first line
+/// (the rest lists every provider it tried).
+fn no_credentials(chain: &str) -> OpenError {
+    let first = chain
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches([':', ' ', '.']);
+    let why = first.rsplit(": ").next().unwrap_or(first);
+    let body = serde_json::json!({
+        "err_code": "NoCredentials",
+        "err_msg": format!("no usable AWS credentials on this machine ({why}), so nothing was sent"),
+    });
+    OpenError::Refused(Refusal {
+        status: 401,
+        headers: Vec::new(),
+        body: body.to_string().into_bytes(),
+    })
 }
 
 /// What to do about a refusal, where the status or AWS's code says more than the message.
@@ -445,11 +468,9 @@ fn advice(status: u16, code: &str, target: &Target) -> Option<String> {
     }
     match status {
         424 => Some(format!(
-            "the container behind endpoint `{}` refused the stream (SageMaker answers 424 when \
-             its WebSocket to the model fails): check that Flux is enabled in the endpoint's \
-             engine config (listen_v2), that the container serves `{}`, and that it accepts \
-             every parameter sent (run with --jsonl to see them)",
-            target.endpoint_name, target.invocation_path
+            "the container refused the stream: check that Flux is enabled in the endpoint's \
+             engine config (listen_v2), that it serves `{}`, and the parameters sent",
+            target.invocation_path
         )),
         400 | 404 if lower.contains("validation") || status == 404 => Some(format!(
             "check --endpoint `{}` and --region `{}` (`aws sagemaker list-endpoints --region {}`)",

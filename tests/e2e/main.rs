@@ -24,6 +24,7 @@ mod mic;
 mod output;
 mod providers;
 mod resilience;
+mod sagemaker;
 mod security;
 mod serve;
 mod serve_fixes;
