@@ -107,7 +107,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__file)
-            opts="-j -q -h -V --jobs --save-audio --expect-text --expect-file --max-wer --expect-turns --max-eot-latency-ms --pace --fast --provider --url --api-key-file --account-id --gateway --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --format --text --jsonl --quiet --color --help --version"
+            opts="-j -q -h -V --jobs --save-audio --expect-text --expect-file --max-wer --expect-turns --max-eot-latency-ms --pace --fast --provider --url --api-key-file --account-id --gateway --endpoint --region --sagemaker-controls --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --format --text --jsonl --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -150,7 +150,7 @@ _flux() {
                     return 0
                     ;;
                 --provider)
-                    COMPREPLY=($(compgen -W "deepgram cloudflare" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "deepgram cloudflare sagemaker" -- "${cur}"))
                     return 0
                     ;;
                 --url)
@@ -166,6 +166,14 @@ _flux() {
                     return 0
                     ;;
                 --gateway)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -357,7 +365,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__listen)
-            opts="-q -h -V --stdin --mic --device --duration --save-audio --rate --channels --sample-format --pace --fast --provider --url --api-key-file --account-id --gateway --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --format --text --jsonl --quiet --color --help --version"
+            opts="-q -h -V --stdin --mic --device --duration --save-audio --rate --channels --sample-format --pace --fast --provider --url --api-key-file --account-id --gateway --endpoint --region --sagemaker-controls --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --format --text --jsonl --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -392,7 +400,7 @@ _flux() {
                     return 0
                     ;;
                 --provider)
-                    COMPREPLY=($(compgen -W "deepgram cloudflare" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "deepgram cloudflare sagemaker" -- "${cur}"))
                     return 0
                     ;;
                 --url)
@@ -408,6 +416,14 @@ _flux() {
                     return 0
                     ;;
                 --gateway)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -501,7 +517,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__serve)
-            opts="-h -V --listen --api-key --script --log --fault --help --version"
+            opts="-h -V --listen --api-key --script --log --fault --sagemaker-listen --sagemaker-ca --sagemaker-session-cap --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -524,6 +540,18 @@ _flux() {
                     return 0
                     ;;
                 --fault)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sagemaker-listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sagemaker-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sagemaker-session-cap)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -41,12 +41,15 @@ complete -c flux -n "__fish_flux_using_subcommand file" -l max-wer -d 'Word erro
 complete -c flux -n "__fish_flux_using_subcommand file" -l expect-turns -d 'Expect exactly N turns (EndOfTurn, plus any turn left unconfirmed when the stream closed)' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l max-eot-latency-ms -d 'Fail when an EndOfTurn arrives more than MS milliseconds after the end of its turn\'s audio was sent (wall time, at real-time pace; not with --fast)' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l pace -d 'Send audio FACTOR times faster than real time: 0.1 to 1000 (1 = real time, the default). Flux is built for live audio: its turn timers run on audio time, so results match real time, but Deepgram does not promise the same transcripts for bursts' -r
-complete -c flux -n "__fish_flux_using_subcommand file" -l provider -d 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux)' -r -f -a "deepgram\t'Deepgram\'s /v2/listen (hosted, regional, self-hosted, or `flux serve`)'
-cloudflare\t'Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker)'"
-complete -c flux -n "__fish_flux_using_subcommand file" -l url -d 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL)' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l provider -d 'Where Flux runs: Deepgram (/v2/listen), Cloudflare Workers AI (@cf/deepgram/flux) or an AWS SageMaker endpoint (--endpoint NAME)' -r -f -a "deepgram\t'Deepgram\'s /v2/listen (hosted, regional, self-hosted, or `flux serve`)'
+cloudflare\t'Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker)'
+sagemaker\t'An AWS SageMaker endpoint running Flux (HTTP/2 bidirectional stream, AWS credentials)'"
+complete -c flux -n "__fish_flux_using_subcommand file" -l url -d 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL). SageMaker: the runtime\'s https:// base (default from the region, or AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME_HTTP2)' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l api-key-file -d 'Read the API key (Deepgram) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN (keeps it out of `ps` and shell history)' -r -F
 complete -c flux -n "__fish_flux_using_subcommand file" -l account-id -d 'Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID)' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l gateway -d 'Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization)' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l endpoint -d 'SageMaker: the name of the endpoint running Flux' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l region -d 'SageMaker: the AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, then the AWS profile\'s region)' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l header -d 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l ca-cert -d 'Also trust the CA certificate(s) in this PEM file for wss:// (a private CA, a TLS proxy); repeatable. Mozilla\'s roots stay trusted; certificates are always verified' -r -F
 complete -c flux -n "__fish_flux_using_subcommand file" -l max-reconnects -d 'Reconnect at most N times after the connection drops, fails or stalls (the count resets after a minute of healthy audio); 0 never reconnects. The open turn\'s audio is sent again, so no speech is lost' -r
@@ -72,6 +75,7 @@ complete -c flux -n "__fish_flux_using_subcommand file" -l color -d 'Colour in t
 always\t''
 never\t''"
 complete -c flux -n "__fish_flux_using_subcommand file" -l fast -d 'Send audio as fast as the connection takes it (for tests and batch jobs; same caveat as --pace)'
+complete -c flux -n "__fish_flux_using_subcommand file" -l sagemaker-controls -d 'SageMaker: the endpoint\'s container build takes ForceEndTurn and Configure, so send them. Without this flux ends the last turn with silence and refuses Configure, which some builds answer by ending the session'
 complete -c flux -n "__fish_flux_using_subcommand file" -l allow-insecure -d 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)'
 complete -c flux -n "__fish_flux_using_subcommand file" -l no-force-end-turn -d 'The server has no ForceEndTurn (self-hosted Deepgram): end the stream by sending silence until the last turn ends instead. Implied for Cloudflare'
 complete -c flux -n "__fish_flux_using_subcommand file" -l numerals -d 'Write numbers as digits ("25" rather than "twenty five")'
@@ -90,12 +94,15 @@ complete -c flux -n "__fish_flux_using_subcommand listen" -l channels -d 'Interl
 complete -c flux -n "__fish_flux_using_subcommand listen" -l sample-format -d 'Sample format of the PCM on stdin' -r -f -a "s16le\t'Signed 16-bit little-endian integers'
 f32le\t'32-bit little-endian IEEE floats in [-1, 1]'"
 complete -c flux -n "__fish_flux_using_subcommand listen" -l pace -d 'Send audio FACTOR times faster than real time: 0.1 to 1000 (1 = real time, the default). Flux is built for live audio: its turn timers run on audio time, so results match real time, but Deepgram does not promise the same transcripts for bursts' -r
-complete -c flux -n "__fish_flux_using_subcommand listen" -l provider -d 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux)' -r -f -a "deepgram\t'Deepgram\'s /v2/listen (hosted, regional, self-hosted, or `flux serve`)'
-cloudflare\t'Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker)'"
-complete -c flux -n "__fish_flux_using_subcommand listen" -l url -d 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL)' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l provider -d 'Where Flux runs: Deepgram (/v2/listen), Cloudflare Workers AI (@cf/deepgram/flux) or an AWS SageMaker endpoint (--endpoint NAME)' -r -f -a "deepgram\t'Deepgram\'s /v2/listen (hosted, regional, self-hosted, or `flux serve`)'
+cloudflare\t'Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker)'
+sagemaker\t'An AWS SageMaker endpoint running Flux (HTTP/2 bidirectional stream, AWS credentials)'"
+complete -c flux -n "__fish_flux_using_subcommand listen" -l url -d 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL). SageMaker: the runtime\'s https:// base (default from the region, or AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME_HTTP2)' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l api-key-file -d 'Read the API key (Deepgram) or API token (Cloudflare) from this file instead of DEEPGRAM_API_KEY / CLOUDFLARE_API_TOKEN (keeps it out of `ps` and shell history)' -r -F
 complete -c flux -n "__fish_flux_using_subcommand listen" -l account-id -d 'Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID)' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l gateway -d 'Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization)' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l endpoint -d 'SageMaker: the name of the endpoint running Flux' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l region -d 'SageMaker: the AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, then the AWS profile\'s region)' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l header -d 'Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants; repeatable. Values are never printed' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l ca-cert -d 'Also trust the CA certificate(s) in this PEM file for wss:// (a private CA, a TLS proxy); repeatable. Mozilla\'s roots stay trusted; certificates are always verified' -r -F
 complete -c flux -n "__fish_flux_using_subcommand listen" -l max-reconnects -d 'Reconnect at most N times after the connection drops, fails or stalls (the count resets after a minute of healthy audio); 0 never reconnects. The open turn\'s audio is sent again, so no speech is lost' -r
@@ -123,6 +130,7 @@ never\t''"
 complete -c flux -n "__fish_flux_using_subcommand listen" -l stdin -d 'Read raw PCM from stdin until end of input (e.g. from sox, ffmpeg or arecord)'
 complete -c flux -n "__fish_flux_using_subcommand listen" -l mic -d 'Capture from a microphone (the default input device, or --device) until Ctrl-C or --duration. Ctrl-C once finishes the last turn and exits 0; twice exits at once'
 complete -c flux -n "__fish_flux_using_subcommand listen" -l fast -d 'Send audio as fast as the connection takes it (for tests and batch jobs; same caveat as --pace)'
+complete -c flux -n "__fish_flux_using_subcommand listen" -l sagemaker-controls -d 'SageMaker: the endpoint\'s container build takes ForceEndTurn and Configure, so send them. Without this flux ends the last turn with silence and refuses Configure, which some builds answer by ending the session'
 complete -c flux -n "__fish_flux_using_subcommand listen" -l allow-insecure -d 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)'
 complete -c flux -n "__fish_flux_using_subcommand listen" -l no-force-end-turn -d 'The server has no ForceEndTurn (self-hosted Deepgram): end the stream by sending silence until the last turn ends instead. Implied for Cloudflare'
 complete -c flux -n "__fish_flux_using_subcommand listen" -l numerals -d 'Write numbers as digits ("25" rather than "twenty five")'
@@ -137,10 +145,13 @@ complete -c flux -n "__fish_flux_using_subcommand devices" -l jsonl -d 'One JSON
 complete -c flux -n "__fish_flux_using_subcommand devices" -s h -l help -d 'Print help'
 complete -c flux -n "__fish_flux_using_subcommand devices" -s V -l version -d 'Print version'
 complete -c flux -n "__fish_flux_using_subcommand serve" -l listen -d 'Address to listen on; port 0 picks a free port (the address is printed on stdout)' -r
-complete -c flux -n "__fish_flux_using_subcommand serve" -l api-key -d 'Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes)' -r
+complete -c flux -n "__fish_flux_using_subcommand serve" -l api-key -d 'Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes; on the SageMaker front end, the SigV4 access key id)' -r
 complete -c flux -n "__fish_flux_using_subcommand serve" -l script -d 'Transcript script: one line per turn, revealed word by word as the turn\'s speech goes on' -r -F
 complete -c flux -n "__fish_flux_using_subcommand serve" -l log -d 'Append one JSON line per thing received (handshakes, audio frames, control messages, closes) to FILE' -r -F
 complete -c flux -n "__fish_flux_using_subcommand serve" -l fault -d 'Inject a fault, e.g. `drop:at=2.5,conn=1`, `reject:status=429`, `delay:ms=200`; repeatable (docs/serve.md lists them all)' -r
+complete -c flux -n "__fish_flux_using_subcommand serve" -l sagemaker-listen -d 'Also serve AWS SageMaker\'s bidirectional stream (HTTPS, HTTP/2, a certificate made at start) on this address; its https:// URL is printed on stdout after the ws:// one' -r
+complete -c flux -n "__fish_flux_using_subcommand serve" -l sagemaker-ca -d 'Write the SageMaker front end\'s CA certificate (PEM) to FILE, for clients to trust (`flux --ca-cert FILE`, `AWS_CA_BUNDLE=FILE`)' -r -F
+complete -c flux -n "__fish_flux_using_subcommand serve" -l sagemaker-session-cap -d 'End each SageMaker stream after SECONDS of audio with a ModelStreamError, as SageMaker ends streams at its 30-minute cap (audio time, so tests are repeatable)' -r
 complete -c flux -n "__fish_flux_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c flux -n "__fish_flux_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c flux -n "__fish_flux_using_subcommand completions" -s h -l help -d 'Print help'

@@ -72,6 +72,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
         faults: args.faults,
         sagemaker_listen: args.sagemaker_listen,
         sagemaker_ca: args.sagemaker_ca,
+        sagemaker_session_cap: args.sagemaker_session_cap,
     })
     .await?;
     Ok(ExitCode::Success.code())

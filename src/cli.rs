@@ -568,6 +568,10 @@ pub struct ServeArgs {
     /// (`flux --ca-cert FILE`, `AWS_CA_BUNDLE=FILE`).
     #[arg(long, value_name = "FILE", requires = "sagemaker_listen")]
     pub sagemaker_ca: Option<PathBuf>,
+    /// End each SageMaker stream after SECONDS of audio with a ModelStreamError, as
+    /// SageMaker ends streams at its 30-minute cap (audio time, so tests are repeatable).
+    #[arg(long, value_name = "SECONDS", requires = "sagemaker_listen")]
+    pub sagemaker_session_cap: Option<f64>,
 }
 
 #[cfg(test)]

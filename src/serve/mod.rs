@@ -63,6 +63,9 @@ pub struct ServeOptions {
     pub sagemaker_listen: Option<String>,
     /// Write the SageMaker front end's CA certificate (PEM) here, for clients to trust.
     pub sagemaker_ca: Option<PathBuf>,
+    /// End each SageMaker stream after this many seconds of audio (SageMaker's cap is 30
+    /// minutes of wall time).
+    pub sagemaker_session_cap: Option<f64>,
 }
 
 /// A running server.
@@ -166,9 +169,16 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<ServerHandle> {
         connections: AtomicU64::new(0),
     });
     let sagemaker = match &opts.sagemaker_listen {
-        Some(listen) => {
-            Some(start_sagemaker(listen, opts.sagemaker_ca.as_deref(), addr, &shared).await?)
-        }
+        Some(listen) => Some(
+            start_sagemaker(
+                listen,
+                opts.sagemaker_ca.as_deref(),
+                opts.sagemaker_session_cap,
+                addr,
+                &shared,
+            )
+            .await?,
+        ),
         None => None,
     };
     let (stop, stopped) = oneshot::channel();
@@ -185,9 +195,16 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<ServerHandle> {
 async fn start_sagemaker(
     listen: &str,
     ca_out: Option<&std::path::Path>,
+    session_cap: Option<f64>,
     container: SocketAddr,
     shared: &Shared,
 ) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
+    if session_cap.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
+        return Err(FluxError::Usage(
+            "--sagemaker-session-cap takes a positive number of seconds".into(),
+        )
+        .into());
+    }
     let tls = sagemaker::self_signed()?;
     if let Some(path) = ca_out {
         sagemaker::write_ca(path, &tls)?;
@@ -206,6 +223,7 @@ async fn start_sagemaker(
         tls.acceptor,
         loopback_if_unspecified(container),
         shared.api_key.clone(),
+        session_cap,
     ));
     Ok((addr, task))
 }

@@ -49,6 +49,35 @@ struct Shared {
     /// The Deepgram front end: "the container".
     container: SocketAddr,
     api_key: Option<Secret>,
+    /// `--sagemaker-session-cap`: seconds of audio a stream may carry.
+    session_cap: Option<f64>,
+}
+
+/// A stream's cap in audio bytes: its seconds, and the bytes one second of its audio takes
+/// (from the query's `sample_rate` and `encoding`, as the container reads them).
+/// SageMaker caps streams by wall time (30 minutes); the emulator counts audio instead, so a
+/// test streaming with `--fast` hits the cap at the same point every run, like `--fault`.
+struct Cap {
+    seconds: f64,
+    bytes_per_second: f64,
+}
+
+impl Cap {
+    fn for_query(seconds: f64, query: &str) -> Cap {
+        let mut rate = 16000.0;
+        let mut width = 2.0;
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+            match k.as_ref() {
+                "sample_rate" => rate = v.parse().unwrap_or(rate),
+                "encoding" if v != "linear16" => width = 1.0,
+                _ => {}
+            }
+        }
+        Cap {
+            seconds,
+            bytes_per_second: rate * width,
+        }
+    }
 }
 
 /// The certificate the front end serves, and its CA for clients to trust.
@@ -105,8 +134,13 @@ pub async fn accept_loop(
     tls: tokio_rustls::TlsAcceptor,
     container: SocketAddr,
     api_key: Option<Secret>,
+    session_cap: Option<f64>,
 ) {
-    let shared = Arc::new(Shared { container, api_key });
+    let shared = Arc::new(Shared {
+        container,
+        api_key,
+        session_cap,
+    });
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -211,7 +245,8 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
         }
     };
     let (out_tx, out_rx) = mpsc::channel::<Result<Frame<Bytes>, BoxError>>(64);
-    tokio::spawn(bridge(req.into_body(), ws, out_tx));
+    let cap = shared.session_cap.map(|s| Cap::for_query(s, &query));
+    tokio::spawn(bridge(req.into_body(), ws, out_tx, cap));
     let body = StreamBody::new(futures_util::stream::unfold(out_rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }));
@@ -339,7 +374,11 @@ fn payload_part(bytes: Bytes, data_type: &'static str) -> Message {
 }
 
 fn model_stream_error(code: u16, reason: &str) -> Message {
-    let body = serde_json::json!({ "ErrorCode": code.to_string(), "Message": reason }).to_string();
+    model_stream_error_text(&code.to_string(), reason)
+}
+
+fn model_stream_error_text(code: &str, reason: &str) -> Message {
+    let body = serde_json::json!({ "ErrorCode": code, "Message": reason }).to_string();
     Message::new(Bytes::from(body))
         .add_header(Header::new(
             ":message-type",
@@ -361,16 +400,37 @@ async fn bridge(
     body: Incoming,
     ws: ContainerWs,
     out: mpsc::Sender<Result<Frame<Bytes>, BoxError>>,
+    cap: Option<Cap>,
 ) {
     let (mut ws_tx, mut ws_rx) = ws.split();
+    let capped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let capped_out = capped.clone();
+    let out_cap = out.clone();
     let input = async move {
         let mut body = body;
+        let mut audio_bytes = 0u64;
         let mut decoder = MessageFrameDecoder::new();
         let mut buf = bytes::BytesMut::new();
         loop {
             match decoder.decode_frame(&mut buf) {
                 Ok(DecodedFrame::Complete(envelope)) => match unwrap_envelope(&envelope) {
                     Ok(Some(frame)) => {
+                        if let (tungstenite::Message::Binary(b), Some(cap)) = (&frame, &cap) {
+                            audio_bytes += b.len() as u64;
+                            if audio_bytes as f64 >= cap.seconds * cap.bytes_per_second {
+                                // The stream is over its cap: end it as a platform error,
+                                // and the container's session with it.
+                                capped.store(true, std::sync::atomic::Ordering::SeqCst);
+                                let error = model_stream_error_text(
+                                    "1008",
+                                    "the stream reached its maximum duration \
+                                     (flux serve --sagemaker-session-cap)",
+                                );
+                                let _ = out_cap.send(encode(&error)).await;
+                                let _ = ws_tx.send(tungstenite::Message::Close(None)).await;
+                                return;
+                            }
+                        }
                         if ws_tx.send(frame).await.is_err() {
                             return;
                         }
@@ -407,6 +467,10 @@ async fn bridge(
     };
     let output = async move {
         while let Some(item) = ws_rx.next().await {
+            if capped_out.load(std::sync::atomic::Ordering::SeqCst) {
+                // The capped stream has ended; nothing more goes to the client.
+                return;
+            }
             let message = match item {
                 Ok(tungstenite::Message::Text(t)) => {
                     payload_part(Bytes::from(t.as_str().to_owned()), "UTF8")

@@ -40,6 +40,9 @@ pub const REGION_HEADER: &str = "x-flux-aws-region";
 pub const ROUTE_SUFFIX: &str = "invocations-bidirectional-stream";
 /// Payload parts queued ahead of the SDK's writer: ~2.5 s of 80 ms frames.
 const QUEUE: usize = 32;
+/// SageMaker ends a stream at 30 minutes; flux moves to the next one a minute before, through
+/// the session's reconnect (the open turn's audio is replayed, times and indices continue).
+const ROTATE_AFTER: std::time::Duration = std::time::Duration::from_secs(29 * 60);
 
 /// Opens SageMaker streams. The AWS configuration (credential chain, profile) is loaded on
 /// the first connection and shared by every reconnect after it.
@@ -169,6 +172,7 @@ async fn open(aws: &OnceCell<aws_config::SdkConfig>, request: Request) -> Result
             body: output.body,
             closing,
             done: false,
+            rotate_at: tokio::time::Instant::now() + ROTATE_AFTER,
         }),
         status: 200,
         headers,
@@ -235,6 +239,8 @@ struct Rx {
     body: EventReceiver<ResponseStreamEvent, ResponseStreamEventError>,
     closing: Arc<AtomicBool>,
     done: bool,
+    /// When to give this stream up for the next, ahead of SageMaker's cap.
+    rotate_at: tokio::time::Instant,
 }
 
 impl PipeRx for Rx {
@@ -243,7 +249,20 @@ impl PipeRx for Rx {
             if self.done {
                 return None;
             }
-            let event = self.body.recv().await;
+            // A stream already closing is read to its end: rotating then would lose the last
+            // transcript.
+            let rotate = !self.closing.load(Ordering::SeqCst);
+            let event = tokio::select! {
+                event = self.body.recv() => event,
+                _ = tokio::time::sleep_until(self.rotate_at), if rotate => {
+                    self.done = true;
+                    return Some(Err(Broken(
+                        "SageMaker caps a stream at 30 minutes: moving to the next stream \
+                         before the cap"
+                            .into(),
+                    )));
+                }
+            };
             let message = self.translate(event);
             if !matches!(message, Some(Ok(Message::Text(_) | Message::Binary(_)))) {
                 self.done = true;

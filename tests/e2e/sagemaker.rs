@@ -303,6 +303,43 @@ fn a_dropped_stream_reconnects_and_replays_like_the_deepgram_dialect() {
 }
 
 #[test]
+fn a_capped_stream_moves_on_with_a_continuous_timeline() {
+    // Each stream ends after 15 s of audio (SageMaker's 30-minute cap, shortened); flux goes
+    // on in the next stream, replaying the open turn.
+    let serve = SmServe::start(&["--sagemaker-session-cap", "15"]);
+    let out = run(
+        sm_file(&serve, &fixture("two_cities.wav"), &["--jsonl"]),
+        None,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        serve.log_kind("handshake").len() >= 3,
+        "44 s of audio in 15 s streams"
+    );
+    let turns: Vec<(u64, f64)> = jsonl(&out)
+        .iter()
+        .filter(|e| e["type"] == "TurnInfo" && e["event"] == "EndOfTurn")
+        .map(|e| {
+            (
+                e["turn_index"].as_u64().unwrap(),
+                e["audio_window_end"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    let indices: Vec<u64> = turns.iter().map(|t| t.0).collect();
+    assert_eq!(indices, (0..indices.len() as u64).collect::<Vec<_>>());
+    assert!(
+        turns.windows(2).all(|w| w[0].1 < w[1].1),
+        "times only move forward: {turns:?}"
+    );
+    assert!(
+        turns.last().unwrap().1 > 40.0,
+        "the audio's last turn is there: {turns:?}"
+    );
+    assert_clean("cap", &out, &serve);
+}
+
+#[test]
 fn refused_credentials_are_exit_3_naming_the_iam_action() {
     let serve = SmServe::start(&["--api-key", "AKIDSOMEONEELSE"]);
     let out = run(
