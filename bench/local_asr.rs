@@ -110,10 +110,10 @@ async fn stream(url: &str, samples: &[i16]) -> Run {
     });
     let mut received: Vec<(Instant, Value)> = Vec::new();
     while let Some(Ok(m)) = rx.next().await {
-        if let Message::Text(t) = m {
-            if let Ok(v) = serde_json::from_str::<Value>(t.as_str()) {
-                received.push((Instant::now(), v));
-            }
+        if let Message::Text(t) = m
+            && let Ok(v) = serde_json::from_str::<Value>(t.as_str())
+        {
+            received.push((Instant::now(), v));
         }
     }
     let (sent, _tx) = sender.await.unwrap();
@@ -240,13 +240,14 @@ async fn main() {
                 pct(&mut run.latencies_ms.clone(), 0.9),
                 pct(&mut run.latencies_ms, 1.0),
             );
-            if partials && *name == "two_cities" {
-                if let Some(first) = run.first_update {
-                    println!(
-                        "time to first Update: {:.2} s after the process started loading the model",
-                        first.duration_since(t0).as_secs_f64()
-                    );
-                }
+            if partials
+                && *name == "two_cities"
+                && let Some(first) = run.first_update
+            {
+                println!(
+                    "time to first Update: {:.2} s after the process started loading the model",
+                    first.duration_since(t0).as_secs_f64()
+                );
             }
         }
     }

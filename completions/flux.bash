@@ -127,7 +127,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__config)
-            opts="-q -h -V --pace --fast --provider --url --api-key-file --access-token-file --account-id --gateway --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --format --text --jsonl --quiet --color --config --profile --help --version"
+            opts="-q -h -V --pace --fast --provider --url --api-key-file --access-token-file --account-id --gateway --endpoint --region --sagemaker-controls --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --format --text --jsonl --quiet --color --config --profile --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -138,7 +138,7 @@ _flux() {
                     return 0
                     ;;
                 --provider)
-                    COMPREPLY=($(compgen -W "deepgram cloudflare fireworks" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "deepgram cloudflare fireworks sagemaker" -- "${cur}"))
                     return 0
                     ;;
                 --url)
@@ -158,6 +158,14 @@ _flux() {
                     return 0
                     ;;
                 --gateway)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -283,7 +291,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__doctor)
-            opts="-h -V --jsonl --timeout --provider --url --api-key-file --access-token-file --account-id --gateway --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --config --profile --help --version"
+            opts="-h -V --jsonl --timeout --provider --url --api-key-file --access-token-file --account-id --gateway --endpoint --region --sagemaker-controls --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --config --profile --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -294,7 +302,7 @@ _flux() {
                     return 0
                     ;;
                 --provider)
-                    COMPREPLY=($(compgen -W "deepgram cloudflare fireworks" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "deepgram cloudflare fireworks sagemaker" -- "${cur}"))
                     return 0
                     ;;
                 --url)
@@ -314,6 +322,14 @@ _flux() {
                     return 0
                     ;;
                 --gateway)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -409,7 +425,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__file)
-            opts="-j -q -h -V --jobs --save-audio --expect-text --expect-file --max-wer --expect-turns --max-eot-latency-ms --pace --fast --provider --url --api-key-file --access-token-file --account-id --gateway --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --format --text --jsonl --quiet --color --config --profile --help --version"
+            opts="-j -q -h -V --jobs --save-audio --expect-text --expect-file --max-wer --expect-turns --max-eot-latency-ms --pace --fast --provider --url --api-key-file --access-token-file --account-id --gateway --endpoint --region --sagemaker-controls --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --format --text --jsonl --quiet --color --config --profile --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -452,7 +468,7 @@ _flux() {
                     return 0
                     ;;
                 --provider)
-                    COMPREPLY=($(compgen -W "deepgram cloudflare fireworks" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "deepgram cloudflare fireworks sagemaker" -- "${cur}"))
                     return 0
                     ;;
                 --url)
@@ -472,6 +488,14 @@ _flux() {
                     return 0
                     ;;
                 --gateway)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -729,7 +753,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__listen)
-            opts="-q -h -V --stdin --mic --device --duration --save-audio --rate --channels --sample-format --pace --fast --provider --url --api-key-file --access-token-file --account-id --gateway --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --format --text --jsonl --quiet --color --config --profile --help --version"
+            opts="-q -h -V --stdin --mic --device --duration --save-audio --rate --channels --sample-format --pace --fast --provider --url --api-key-file --access-token-file --account-id --gateway --endpoint --region --sagemaker-controls --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --format --text --jsonl --quiet --color --config --profile --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -764,7 +788,7 @@ _flux() {
                     return 0
                     ;;
                 --provider)
-                    COMPREPLY=($(compgen -W "deepgram cloudflare fireworks" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "deepgram cloudflare fireworks sagemaker" -- "${cur}"))
                     return 0
                     ;;
                 --url)
@@ -784,6 +808,14 @@ _flux() {
                     return 0
                     ;;
                 --gateway)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -887,7 +919,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__load)
-            opts="-n -q -h -V --streams --ramp --duration --loops --assert-p95-eot-ms --assert-errors --jsonl --quiet --provider --url --api-key-file --access-token-file --account-id --gateway --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --config --profile --help --version"
+            opts="-n -q -h -V --streams --ramp --duration --loops --assert-p95-eot-ms --assert-errors --jsonl --quiet --provider --url --api-key-file --access-token-file --account-id --gateway --endpoint --region --sagemaker-controls --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --config --profile --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -922,7 +954,7 @@ _flux() {
                     return 0
                     ;;
                 --provider)
-                    COMPREPLY=($(compgen -W "deepgram cloudflare fireworks" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "deepgram cloudflare fireworks sagemaker" -- "${cur}"))
                     return 0
                     ;;
                 --url)
@@ -942,6 +974,14 @@ _flux() {
                     return 0
                     ;;
                 --gateway)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1059,7 +1099,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__serve)
-            opts="-h -V --listen --api-key --script --log --fault --asr --asr-model --asr-workers --idle-timeout --config --profile --help --version"
+            opts="-h -V --listen --api-key --script --log --fault --asr --asr-model --asr-workers --idle-timeout --sagemaker-listen --sagemaker-ca --sagemaker-session-cap --config --profile --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1098,6 +1138,18 @@ _flux() {
                     return 0
                     ;;
                 --idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sagemaker-listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sagemaker-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sagemaker-session-cap)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

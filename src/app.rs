@@ -16,6 +16,7 @@ use crate::protocol::params::DEFAULT_MODEL;
 use crate::protocol::{Dialect, Encoding, ParamError, Redact, StreamParams};
 use crate::provider::cloudflare::{self, CloudflareOptions};
 use crate::provider::deepgram::{self, DeepgramOptions};
+use crate::provider::sagemaker;
 use crate::provider::{self, Endpoint};
 use crate::serve;
 use crate::session::SessionOptions;
@@ -91,6 +92,9 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
             partials: true,
         }),
         idle_timeout: (args.idle_timeout > 0.0).then(|| Duration::from_secs_f64(args.idle_timeout)),
+        sagemaker_listen: args.sagemaker_listen,
+        sagemaker_ca: args.sagemaker_ca,
+        sagemaker_session_cap: args.sagemaker_session_cap,
     })
     .await?;
     Ok(ExitCode::Success.code())
@@ -288,6 +292,8 @@ impl Plan {
             Provider::Deepgram => Dialect::Deepgram,
             // Fireworks takes no Flux parameter: `fireworks::endpoint` refuses every one given.
             Provider::Cloudflare | Provider::Fireworks => Dialect::Cloudflare,
+            // SageMaker passes Deepgram's dialect through to the container untouched.
+            Provider::Sagemaker => Dialect::Deepgram,
         };
         let mut params = stream_params(stream, dialect);
         params
@@ -360,6 +366,14 @@ fn check_control_file(path: &Path) -> Result<(), FluxError> {
 
 /// The provider's endpoint for these flags.
 fn endpoint(stream: &StreamArgs, params: &StreamParams) -> Result<Endpoint, FluxError> {
+    if stream.provider != Provider::Sagemaker {
+        let s = stream;
+        sagemaker::refuse_flags(
+            s.endpoint.as_deref(),
+            s.region.as_deref(),
+            s.sagemaker_controls,
+        )?;
+    }
     match stream.provider {
         Provider::Deepgram => {
             // From a profile they are ignored: a [default] table may serve several providers.
@@ -411,6 +425,7 @@ fn endpoint(stream: &StreamArgs, params: &StreamParams) -> Result<Endpoint, Flux
             params,
         ),
         Provider::Fireworks => fireworks::endpoint(stream).map(|(e, _)| e),
+        Provider::Sagemaker => sagemaker_endpoint(stream, params),
     }
 }
 
@@ -435,6 +450,36 @@ fn cloudflare_token(stream: &StreamArgs) -> Result<Option<provider::Secret>, Flu
         token_var: None,
     };
     Ok(credentials::resolve(config::current(), &places)?.map(|(_, token)| token))
+}
+
+/// `--provider sagemaker`: credentials come from the AWS chain, so the flags that carry
+/// other providers' credentials or headers are refused rather than ignored.
+pub(super) fn sagemaker_endpoint(
+    stream: &StreamArgs,
+    params: &StreamParams,
+) -> Result<Endpoint, FluxError> {
+    for (flag, given) in [
+        ("--api-key-file", stream.api_key_file.is_some()),
+        ("--account-id", stream.account_id.is_some()),
+        ("--gateway", stream.gateway.is_some()),
+        ("--header", !stream.headers.is_empty()),
+    ] {
+        if given {
+            return Err(FluxError::Usage(format!(
+                "{flag} is not used by --provider sagemaker (AWS credentials come from the \
+                 AWS credential chain: environment, AWS_PROFILE, SSO, instance role)"
+            )));
+        }
+    }
+    sagemaker::endpoint(
+        sagemaker::SageMakerOptions {
+            endpoint_name: stream.endpoint.as_deref(),
+            region: stream.region.as_deref(),
+            url: stream.url.as_deref(),
+            controls: stream.sagemaker_controls,
+        },
+        params,
+    )
 }
 
 /// The stream parameters the flags ask for. flux always sends raw linear16 (it conditions

@@ -305,8 +305,8 @@ fn parse_pace(s: &str) -> Result<f64, String> {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Connection")]
 pub struct StreamArgs {
-    /// Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux);
-    /// or Fireworks streaming ASR.
+    /// Where Flux runs: Deepgram (/v2/listen), Cloudflare Workers AI (@cf/deepgram/flux) or
+    /// an AWS SageMaker endpoint (--endpoint NAME); or Fireworks streaming ASR.
     #[arg(long, value_name = "PROVIDER", default_value = "deepgram", env = "FLUX_PROVIDER", value_parser = ProviderParser)]
     pub provider: Provider,
     /// Send to this server instead. Deepgram: a base URL such as a `flux serve` address
@@ -314,7 +314,8 @@ pub struct StreamArgs {
     /// Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare:
     /// the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL).
     /// Fireworks: the whole endpoint, used as given (e.g. a `flux serve` address with
-    /// /v1/audio/transcriptions/streaming).
+    /// /v1/audio/transcriptions/streaming). SageMaker: the runtime's https:// base (default
+    /// from the region, or AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME_HTTP2).
     #[arg(long, value_name = "URL", env = "FLUX_URL")]
     pub url: Option<String>,
     /// Read the API key (Deepgram, Fireworks) or API token (Cloudflare) from this file
@@ -334,6 +335,18 @@ pub struct StreamArgs {
     /// Cloudflare: go through this AI Gateway (sends the token as cf-aig-authorization).
     #[arg(long, value_name = "GATEWAY")]
     pub gateway: Option<String>,
+    /// SageMaker: the name of the endpoint running Flux.
+    #[arg(long, value_name = "NAME")]
+    pub endpoint: Option<String>,
+    /// SageMaker: the AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, then the AWS
+    /// profile's region).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// SageMaker: the endpoint's container build takes ForceEndTurn and Configure, so send
+    /// them. Without this flux ends the last turn with silence and refuses Configure, which
+    /// some builds answer by ending the session.
+    #[arg(long)]
+    pub sagemaker_controls: bool,
     /// Add a header to the WebSocket request, e.g. the auth your own Worker or proxy wants;
     /// repeatable. Values are never printed.
     // Kept as secrets from the moment they are parsed, so not even a `{:?}` of the parsed
@@ -445,6 +458,8 @@ pub enum Provider {
     Cloudflare,
     /// Fireworks AI streaming transcription (segments, from which flux derives turns).
     Fireworks,
+    /// An AWS SageMaker endpoint running Flux (HTTP/2 bidirectional stream, AWS credentials).
+    Sagemaker,
 }
 
 /// `--provider`, parsed as clap parses any value list, except that a bad value taken from
@@ -617,8 +632,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
     pub listen: String,
     /// Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes,
-    /// or the raw KEY on Fireworks routes); /v2/listen also takes `Bearer TOKEN` with a token
-    /// from POST /v1/auth/grant.
+    /// or the raw KEY on Fireworks routes; on the SageMaker front end, the SigV4 access key
+    /// id); /v2/listen also takes `Bearer TOKEN` with a token from POST /v1/auth/grant.
     #[arg(
         long,
         value_name = "KEY",
@@ -654,6 +669,18 @@ pub struct ServeArgs {
     /// `Error` NET-0001, then close 1011), so keep-alive logic can be tested; 0 never closes.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = |s: &str| seconds(s, 0.0, 86_400.0))]
     pub idle_timeout: f64,
+    /// Also serve AWS SageMaker's bidirectional stream (HTTPS, HTTP/2, a certificate made at
+    /// start) on this address; its https:// URL is printed on stdout after the ws:// one.
+    #[arg(long, value_name = "ADDR")]
+    pub sagemaker_listen: Option<String>,
+    /// Write the SageMaker front end's CA certificate (PEM) to FILE, for clients to trust
+    /// (`flux --ca-cert FILE`, `AWS_CA_BUNDLE=FILE`).
+    #[arg(long, value_name = "FILE", requires = "sagemaker_listen")]
+    pub sagemaker_ca: Option<PathBuf>,
+    /// End each SageMaker stream after SECONDS of audio with a ModelStreamError, as
+    /// SageMaker ends streams at its 30-minute cap (audio time, so tests are repeatable).
+    #[arg(long, value_name = "SECONDS", requires = "sagemaker_listen")]
+    pub sagemaker_session_cap: Option<f64>,
 }
 
 #[cfg(test)]

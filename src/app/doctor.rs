@@ -20,9 +20,7 @@ use crate::provider::cloudflare::{self, ACCOUNT_ENV, TOKEN_ENV};
 use crate::provider::deepgram::{self, API_KEY_ENV};
 use crate::provider::{self, Endpoint, Secret, fireworks};
 use crate::session::{self, Feed, SessionOptions};
-use crate::transport::websocket::WebSocket;
 use serde_json::{Map, Value, json};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -124,6 +122,8 @@ pub(super) async fn run(args: DoctorArgs) -> anyhow::Result<u8> {
         Provider::Deepgram => Dialect::Deepgram,
         // Fireworks takes no Flux parameter: its endpoint checks its own flags.
         Provider::Cloudflare | Provider::Fireworks => Dialect::Cloudflare,
+        // SageMaker passes Deepgram's dialect through to the container.
+        Provider::Sagemaker => Dialect::Deepgram,
     };
     let params = stream_params(stream, dialect);
     super::fireworks::refuse_own_flags(stream)?;
@@ -270,6 +270,8 @@ fn located_endpoint(stream: &StreamArgs, params: &StreamParams) -> Result<Endpoi
             prompt: stream.prompt.as_deref(),
             temperature: stream.temperature,
         }),
+        // AWS credentials are not part of the endpoint: the region and address are all.
+        Provider::Sagemaker => super::sagemaker_endpoint(stream, params),
     };
     let mut endpoint = built?;
     if !stream.ca_certs.is_empty() {
@@ -357,6 +359,7 @@ fn credentials_check(stream: &StreamArgs, real: &Result<Endpoint, FluxError>) ->
         Provider::Deepgram => (API_KEY_ENV, "API key"),
         Provider::Cloudflare => (TOKEN_ENV, "API token"),
         Provider::Fireworks => (fireworks::KEY_ENV, "API key"),
+        Provider::Sagemaker => return aws_credentials_check(),
     };
     let mut present: Vec<String> = Vec::new();
     match (&file, set(key_env)) {
@@ -422,7 +425,41 @@ fn provider_name(stream: &StreamArgs) -> &'static str {
         Provider::Deepgram => "Deepgram",
         Provider::Cloudflare => "Cloudflare",
         Provider::Fireworks => "Fireworks",
+        Provider::Sagemaker => "AWS SageMaker",
     }
+}
+
+/// SageMaker signs with the standard AWS credential chain: name the sources that are set
+/// (never their values); the chain itself is resolved by the handshake.
+fn aws_credentials_check() -> Check {
+    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
+    let mut present: Vec<&str> = Vec::new();
+    if set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY") {
+        present.push("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+    }
+    for name in [
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ] {
+        if set(name) {
+            present.push(name);
+        }
+    }
+    if present.is_empty() {
+        return Check::pass(
+            "credentials",
+            "no AWS credentials in the environment; the AWS chain may still find a shared \
+             profile, SSO or an instance role (the handshake shows whether it did)",
+        );
+    }
+    Check::pass(
+        "credentials",
+        format!(
+            "AWS credential chain: {}; values not shown",
+            present.join(", ")
+        ),
+    )
 }
 
 /// Records what the handshake needs to report.
@@ -433,10 +470,10 @@ struct HandshakeSink {
 
 impl Sink for HandshakeSink {
     fn event(&mut self, event: &Event) -> std::io::Result<()> {
-        if let Event::Server(received) = event {
-            if let ServerMessage::Connected(c) = &received.message {
-                self.connected = Some(c.request_id.clone());
-            }
+        if let Event::Server(received) = event
+            && let ServerMessage::Connected(c) = &received.message
+        {
+            self.connected = Some(c.request_id.clone());
         }
         Ok(())
     }
@@ -447,6 +484,7 @@ impl Sink for HandshakeSink {
 async fn handshake(endpoint: Endpoint, params: &StreamParams, timeout: Duration) -> Check {
     let frame_bytes = (SAMPLE_RATE * FRAME_MS / 1000) as usize * 2;
     let sends_connected = endpoint.capabilities.sends_connected;
+    let transport = crate::transport::for_url(&endpoint.url);
     let opts = SessionOptions {
         endpoint,
         model: params.model_or_default().to_string(),
@@ -482,15 +520,7 @@ async fn handshake(endpoint: Endpoint, params: &StreamParams, timeout: Duration)
     // there is no reason to make the session find out.
     let (_controls_tx, controls_rx) = mpsc::channel(1);
     let mut sink = HandshakeSink::default();
-    let outcome = session::run_over(
-        Arc::new(WebSocket),
-        &opts,
-        feed_rx,
-        &mut sink,
-        controls_rx,
-        None,
-    )
-    .await;
+    let outcome = session::run_over(transport, &opts, feed_rx, &mut sink, controls_rx, None).await;
     let request_id = outcome.request_id.clone().or(sink.connected.clone());
     let id = request_id
         .as_deref()

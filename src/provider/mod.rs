@@ -6,6 +6,7 @@
 pub mod cloudflare;
 pub mod deepgram;
 pub mod fireworks;
+pub mod sagemaker;
 mod secret;
 
 pub use secret::Secret;
@@ -301,14 +302,14 @@ pub fn read_secret_file(path: &std::path::Path, what: &str) -> Result<Secret, Fl
 #[cfg(unix)]
 fn warn_if_shared(path: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path) {
-        if meta.permissions().mode() & 0o077 != 0 {
-            eprintln!(
-                "flux: warning: {} can be read by other users; run `chmod 600 {}`",
-                path.display(),
-                path.display()
-            );
-        }
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        eprintln!(
+            "flux: warning: {} can be read by other users; run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        );
     }
 }
 

@@ -273,17 +273,17 @@ fn check_auth(
         }
         return Ok(());
     }
-    if dialect == Dialect::Deepgram {
-        if let [scheme, credential, ..] = offered {
-            if scheme.eq_ignore_ascii_case("token") && *credential == key {
-                return Ok(());
-            }
-            if scheme.eq_ignore_ascii_case("bearer") {
-                return check_token(credential, key, tokens);
-            }
-            if scheme.eq_ignore_ascii_case("token") {
-                return Err("Invalid credentials.".to_string());
-            }
+    if dialect == Dialect::Deepgram
+        && let [scheme, credential, ..] = offered
+    {
+        if scheme.eq_ignore_ascii_case("token") && *credential == key {
+            return Ok(());
+        }
+        if scheme.eq_ignore_ascii_case("bearer") {
+            return check_token(credential, key, tokens);
+        }
+        if scheme.eq_ignore_ascii_case("token") {
+            return Err("Invalid credentials.".to_string());
         }
     }
     Err(format!("Missing credentials; {hint}"))

@@ -20,6 +20,7 @@ pub mod fireworks;
 pub mod grant;
 pub mod handshake;
 pub mod log;
+pub mod sagemaker;
 pub mod script;
 pub mod session;
 pub mod turns;
@@ -69,6 +70,13 @@ pub struct ServeOptions {
     /// Close a connection that has received no audio for this long, as the service does
     /// (`--idle-timeout`); `None` never does (the default for servers started in process).
     pub idle_timeout: Option<Duration>,
+    /// Also serve SageMaker's bidirectional stream (HTTPS, HTTP/2) on this address.
+    pub sagemaker_listen: Option<String>,
+    /// Write the SageMaker front end's CA certificate (PEM) here, for clients to trust.
+    pub sagemaker_ca: Option<PathBuf>,
+    /// End each SageMaker stream after this many seconds of audio (SageMaker's cap is 30
+    /// minutes of wall time).
+    pub sagemaker_session_cap: Option<f64>,
 }
 
 /// A running server.
@@ -77,6 +85,8 @@ pub struct ServerHandle {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    /// The SageMaker front end's address and task, when asked for.
+    sagemaker: Option<(SocketAddr, JoinHandle<()>)>,
 }
 
 impl ServerHandle {
@@ -96,8 +106,17 @@ impl ServerHandle {
         format!("ws://{host}:{}", self.addr.port())
     }
 
+    /// `https://HOST:PORT` of the SageMaker front end, when it runs.
+    pub fn sagemaker_url(&self) -> Option<String> {
+        let (addr, _) = self.sagemaker.as_ref()?;
+        Some(format!("https://{}", loopback_if_unspecified(*addr)))
+    }
+
     /// Stops accepting and ends every session.
     pub async fn shutdown(mut self) {
+        if let Some((_, task)) = self.sagemaker.take() {
+            task.abort();
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -109,6 +128,9 @@ impl Drop for ServerHandle {
     fn drop(&mut self) {
         // A handle dropped without shutdown() must not leave a server running.
         self.task.abort();
+        if let Some((_, task)) = &self.sagemaker {
+            task.abort();
+        }
     }
 }
 
@@ -180,13 +202,75 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<ServerHandle> {
         idle_timeout: opts.idle_timeout,
         grants: grant::Grants::default(),
     });
+    let sagemaker = match &opts.sagemaker_listen {
+        Some(listen) => Some(
+            start_sagemaker(
+                listen,
+                opts.sagemaker_ca.as_deref(),
+                opts.sagemaker_session_cap,
+                addr,
+                &shared,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(accept_loop(listener, shared, stopped));
     Ok(ServerHandle {
         addr,
         stop: Some(stop),
         task,
+        sagemaker,
     })
+}
+
+/// The SageMaker front end, bridging to the WebSocket listener at `container`.
+async fn start_sagemaker(
+    listen: &str,
+    ca_out: Option<&std::path::Path>,
+    session_cap: Option<f64>,
+    container: SocketAddr,
+    shared: &Shared,
+) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
+    if session_cap.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
+        return Err(FluxError::Usage(
+            "--sagemaker-session-cap takes a positive number of seconds".into(),
+        )
+        .into());
+    }
+    let tls = sagemaker::self_signed()?;
+    if let Some(path) = ca_out {
+        sagemaker::write_ca(path, &tls)?;
+    }
+    let listener = TcpListener::bind(listen).await.map_err(|e| {
+        FluxError::Usage(format!(
+            "cannot listen on --sagemaker-listen `{listen}`: {e}; it takes HOST:PORT, e.g. \
+             127.0.0.1:8443 (port 0 picks a free one)"
+        ))
+    })?;
+    let addr = listener
+        .local_addr()
+        .context("the SageMaker socket has no address")?;
+    let task = tokio::spawn(sagemaker::accept_loop(
+        listener,
+        tls.acceptor,
+        loopback_if_unspecified(container),
+        shared.api_key.clone(),
+        session_cap,
+    ));
+    Ok((addr, task))
+}
+
+/// An address to connect to: a wildcard listen address means this machine's loopback.
+fn loopback_if_unspecified(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], addr.port())),
+        IpAddr::V6(v6) if v6.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        _ => addr,
+    }
 }
 
 /// What the CLI runs: start, print the URL on stdout, serve until Ctrl-C or SIGTERM.
@@ -205,6 +289,15 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<()> {
          {url}/client/v4/accounts/ACCOUNT/ai/run/@cf/deepgram/flux or {url}/; Fireworks: \
          {url}/v1/audio/transcriptions/streaming). Ctrl-C to stop."
     );
+    if let Some(sagemaker) = handle.sagemaker_url() {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{sagemaker}");
+        let _ = out.flush();
+        eprintln!(
+            "flux serve: SageMaker bidirectional stream on {sagemaker} (HTTP/2, self-signed \
+             certificate; SigV4 checked in form only, signatures are not verified)"
+        );
+    }
     if let Some(warning) = exposure_warning(handle.local_addr(), requires_key, lan_address) {
         eprintln!("{warning}");
     }
@@ -353,10 +446,10 @@ async fn connection(mut tcp: TcpStream, conn: u64, shared: Arc<Shared>) {
                 if let Ok(v) = HeaderValue::from_str(&request_id) {
                     headers.insert(crate::protocol::REQUEST_ID_HEADER, v);
                 }
-                if let Some(p) = acc.subprotocol.as_deref() {
-                    if let Ok(v) = HeaderValue::from_str(p) {
-                        headers.insert("sec-websocket-protocol", v);
-                    }
+                if let Some(p) = acc.subprotocol.as_deref()
+                    && let Ok(v) = HeaderValue::from_str(p)
+                {
+                    headers.insert("sec-websocket-protocol", v);
                 }
                 accepted = Some(acc);
                 Ok(resp)

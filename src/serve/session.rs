@@ -284,10 +284,10 @@ impl Session {
 
     /// Sends a turn engine event, its words from the recognizer when there is one.
     async fn emit_turn(&mut self, mut info: TurnInfo, span: Span) {
-        if let Some(asr) = self.asr.as_mut() {
-            if !asr.on_event(&mut info, &span).await {
-                return;
-            }
+        if let Some(asr) = self.asr.as_mut()
+            && !asr.on_event(&mut info, &span).await
+        {
+            return;
         }
         self.emit(ServerMessage::TurnInfo(info)).await;
     }
@@ -311,20 +311,21 @@ impl Session {
         if self.phase != Phase::Open {
             return;
         }
-        if let ServerMessage::TurnInfo(t) = &mut msg {
-            if self.config.is_multilingual() {
-                t.languages = Some(self.config.languages(t.transcript.is_empty()));
-                t.languages_hinted = Some(self.config.language_hints.clone());
-            }
+        if let ServerMessage::TurnInfo(t) = &mut msg
+            && self.config.is_multilingual()
+        {
+            t.languages = Some(self.config.languages(t.transcript.is_empty()));
+            t.languages_hinted = Some(self.config.language_hints.clone());
         }
         msg.set_sequence_id(self.sequence);
         msg.set_request_id(&self.request_id);
         self.sequence += 1;
         let mut value = msg.to_value();
-        if self.faults.typeless && matches!(msg, ServerMessage::TurnInfo(_)) {
-            if let Value::Object(map) = &mut value {
-                map.remove("type");
-            }
+        if self.faults.typeless
+            && matches!(msg, ServerMessage::TurnInfo(_))
+            && let Value::Object(map) = &mut value
+        {
+            map.remove("type");
         }
         self.send(Out::Text(value.to_string(), Instant::now()))
             .await;
@@ -431,18 +432,18 @@ impl Session {
             }
             return;
         }
-        if self.vad.is_none() {
-            if let Some(rate) = self.decoder.rate() {
-                let vad = Vad::new(rate);
-                if let Some(r) = &self.recognizer {
-                    self.asr = Some(AsrStream::new(
-                        r.clone(),
-                        rate,
-                        crate::serve::vad::hop_len(rate),
-                    ));
-                }
-                self.vad = Some((vad, Turns::new(rate, self.script.clone())));
+        if self.vad.is_none()
+            && let Some(rate) = self.decoder.rate()
+        {
+            let vad = Vad::new(rate);
+            if let Some(r) = &self.recognizer {
+                self.asr = Some(AsrStream::new(
+                    r.clone(),
+                    rate,
+                    crate::serve::vad::hop_len(rate),
+                ));
             }
+            self.vad = Some((vad, Turns::new(rate, self.script.clone())));
         }
         if let Some(asr) = self.asr.as_mut() {
             asr.push(&samples);

@@ -76,7 +76,6 @@ use crate::event::Sink;
 use crate::protocol::Configure;
 use crate::provider::Endpoint;
 use crate::transport::Transport;
-use crate::transport::websocket::WebSocket;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -124,7 +123,7 @@ pub struct Outcome {
     pub send_latency: Option<latency::Histogram>,
 }
 
-/// Runs one session over WebSocket to its end, taking [`Control`] requests while it runs.
+/// Runs one session over its endpoint's transport to its end, taking [`Control`] requests while it runs.
 /// Never returns early: whatever was received has been passed to `sink` when this returns.
 /// `tap` receives a copy of every frame sent (`--save-audio`).
 pub async fn run(
@@ -134,7 +133,8 @@ pub async fn run(
     controls: mpsc::Receiver<Control>,
     tap: Option<Box<dyn tap::Tap>>,
 ) -> Outcome {
-    run_over(Arc::new(WebSocket), opts, feed, sink, controls, tap).await
+    let transport = crate::transport::for_url(&opts.endpoint.url);
+    run_over(transport, opts, feed, sink, controls, tap).await
 }
 
 /// [`run`] over any transport (the in-memory pipe in tests).

@@ -12,6 +12,7 @@
 //! at the same time; both are async and boxed so the session can hold any implementation.
 
 pub mod memory;
+pub mod sagemaker;
 pub mod tls;
 pub mod websocket;
 
@@ -164,6 +165,15 @@ pub trait PipeRx: Send {
     /// The next message; `None` once the pipe has ended without a close message. Dropping
     /// the future before it resolves loses nothing (the session selects over it).
     fn recv(&mut self) -> BoxFuture<'_, Option<Result<Message, Broken>>>;
+}
+
+/// The transport an endpoint's URL calls for: `https://` is SageMaker's HTTP/2 event stream
+/// (the only provider reached over plain HTTP), anything else a WebSocket.
+pub fn for_url(url: &Url) -> Arc<dyn Transport> {
+    match url.scheme() {
+        "https" => Arc::new(sagemaker::SageMaker::new()),
+        _ => Arc::new(websocket::WebSocket),
+    }
 }
 
 /// Opens a pipe within the request's timeout.

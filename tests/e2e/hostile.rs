@@ -154,14 +154,13 @@ fn run_measured(mut cmd: Command, stdin: Option<Vec<u8>>) -> (Output, u64) {
     };
     let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {
-        if let Ok(text) = std::fs::read_to_string(&status_file) {
-            if let Some(kb) = text
+        if let Ok(text) = std::fs::read_to_string(&status_file)
+            && let Some(kb) = text
                 .lines()
                 .find_map(|l| l.strip_prefix("VmHWM:"))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            {
-                peak_kb = peak_kb.max(kb);
-            }
+        {
+            peak_kb = peak_kb.max(kb);
         }
         if let Some(s) = child.try_wait().unwrap() {
             break s;

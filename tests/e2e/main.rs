@@ -22,14 +22,15 @@ mod doctor;
 mod fireworks;
 mod hostile;
 mod live;
+mod load;
 #[cfg(feature = "local-asr")]
 mod local_asr;
-mod load;
 mod mic;
 mod output;
 mod profiles;
 mod providers;
 mod resilience;
+mod sagemaker;
 mod security;
 mod serve;
 mod serve_edges;

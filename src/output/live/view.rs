@@ -187,11 +187,11 @@ impl View {
         self.status.audio = self.status.audio.max(t.audio_window_end);
         let text = sanitize(&t.transcript);
         // A new index without an EndOfTurn for the old one: keep what the old one said.
-        if let Some(old) = self.open.take_if(|o| o.index != t.turn_index) {
-            if !old.text.is_empty() {
-                let tag = span("(no EndOfTurn)", Tone::Warn);
-                lines.push(turn_line(old.index, old.start, old.end, &old.text, tag));
-            }
+        if let Some(old) = self.open.take_if(|o| o.index != t.turn_index)
+            && !old.text.is_empty()
+        {
+            let tag = span("(no EndOfTurn)", Tone::Warn);
+            lines.push(turn_line(old.index, old.start, old.end, &old.text, tag));
         }
         let (start, end) = span_of(&t.words, t.audio_window_start, t.audio_window_end);
         match &t.event {

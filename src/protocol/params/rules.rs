@@ -35,29 +35,29 @@ impl StreamParams {
             }
             _ => {}
         }
-        if let Some(rate) = self.sample_rate {
-            if !SAMPLE_RATES.contains(&rate) {
-                return Err(bad(
-                    "sample_rate",
-                    format!(
-                        "sample_rate={rate} is not supported; use one of {}",
-                        list(&SAMPLE_RATES)
-                    ),
-                ));
-            }
+        if let Some(rate) = self.sample_rate
+            && !SAMPLE_RATES.contains(&rate)
+        {
+            return Err(bad(
+                "sample_rate",
+                format!(
+                    "sample_rate={rate} is not supported; use one of {}",
+                    list(&SAMPLE_RATES)
+                ),
+            ));
         }
         let max_eot = dialect.max_eot_threshold();
-        if let Some(eot) = self.eot_threshold {
-            if !(0.5..=max_eot).contains(&eot) {
-                return Err(bad(
-                    "eot_threshold",
-                    format!(
-                        "eot_threshold={} is out of range; it must be between 0.5 and {}",
-                        format_number(eot),
-                        format_number(max_eot)
-                    ),
-                ));
-            }
+        if let Some(eot) = self.eot_threshold
+            && !(0.5..=max_eot).contains(&eot)
+        {
+            return Err(bad(
+                "eot_threshold",
+                format!(
+                    "eot_threshold={} is out of range; it must be between 0.5 and {}",
+                    format_number(eot),
+                    format_number(max_eot)
+                ),
+            ));
         }
         if let Some(eager) = self.eager_eot_threshold {
             let (lo, hi) = EAGER_EOT_RANGE;

@@ -268,15 +268,15 @@ impl Moonshine {
             for (k, (_, present, cross)) in self.cache.iter().enumerate() {
                 // The cache branch returns dummies for the cross-attention cache: keep the
                 // first call's.
-                if first || !cross {
-                    if let Some(v) = out.remove(present) {
-                        past[k] = if !cross && accepted < n {
-                            // Positions after the hint's first disagreement are not the text.
-                            keep_positions(&v, past_len + accepted)?
-                        } else {
-                            v
-                        };
-                    }
+                if (first || !cross)
+                    && let Some(v) = out.remove(present)
+                {
+                    past[k] = if !cross && accepted < n {
+                        // Positions after the hint's first disagreement are not the text.
+                        keep_positions(&v, past_len + accepted)?
+                    } else {
+                        v
+                    };
                 }
             }
             drop(out);

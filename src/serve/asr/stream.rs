@@ -225,10 +225,11 @@ impl AsrStream {
     async fn final_words(&mut self, turn_index: u64, span: &Span) -> Vec<Word> {
         // A partial in flight is stale now.
         self.pending = None;
-        if let Some((turn, end, words)) = &self.final_text {
-            if *turn == turn_index && *end == span.speech_end {
-                return words.clone();
-            }
+        if let Some((turn, end, words)) = &self.final_text
+            && *turn == turn_index
+            && *end == span.speech_end
+        {
+            return words.clone();
         }
         self.commit_long_piece(span).await;
         let to = (span.speech_end + TAIL_HOPS).min(span.hops);

@@ -1,0 +1,490 @@
+//! `--provider sagemaker` end to end: the built binary, through the official AWS SDK, over
+//! real TLS and HTTP/2 to `flux serve --sagemaker-listen`, whose front end bridges SageMaker's
+//! event stream to the same turn engine the Deepgram dialect uses (issue 15).
+//!
+//! Every run carries canary AWS credentials (access key id, secret key, session token); the
+//! outputs and the server's log are scanned for them, as tests/e2e/security.rs does for the
+//! other providers. The AWS environment is cleared so nothing reaches a real AWS account,
+//! instance metadata or a developer's profile.
+
+use crate::common;
+
+use common::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+const ACCESS_KEY: &str = "AKIDCANARY0000";
+const SECRET_KEY: &str = "secret-CANARY-6666";
+const SESSION_TOKEN: &str = "token-CANARY-7777";
+
+/// `flux serve` with its SageMaker front end, on free loopback ports.
+struct SmServe {
+    child: Child,
+    ws_url: String,
+    https_url: String,
+    ca: PathBuf,
+    log: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl SmServe {
+    fn start(args: &[&str]) -> SmServe {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("serve.jsonl");
+        let ca = dir.path().join("ca.pem");
+        let mut child = flux()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--sagemaker-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--sagemaker-ca")
+            .arg(&ca)
+            .arg("--log")
+            .arg(&log)
+            .arg("--script")
+            .arg(fixture("two_cities.txt"))
+            .args(args)
+            .env_remove("FLUX_SERVE_API_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn flux serve");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ws_url = lines.next().unwrap().unwrap();
+        let https_url = lines.next().unwrap().unwrap();
+        assert!(ws_url.starts_with("ws://127.0.0.1:"), "{ws_url}");
+        assert!(https_url.starts_with("https://127.0.0.1:"), "{https_url}");
+        SmServe {
+            child,
+            ws_url,
+            https_url,
+            ca,
+            log,
+            dir,
+        }
+    }
+
+    fn log_kind(&self, kind: &str) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|l| l["kind"] == kind)
+            .collect()
+    }
+
+    /// The control messages the container received on connection `conn` (1-based).
+    fn controls(&self, conn: u64) -> Vec<String> {
+        self.log_kind("control")
+            .iter()
+            .filter(|l| l["conn"] == conn)
+            .filter_map(|l| l["message"]["type"].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+impl Drop for SmServe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `flux` with no AWS setting from the developer's environment, no instance metadata, and
+/// profile files that do not exist.
+fn aws_clean(dir: &Path) -> Command {
+    let mut c = flux();
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME_HTTP2",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ] {
+        c.env_remove(var);
+    }
+    c.env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", dir.join("no-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-credentials"));
+    c
+}
+
+/// `flux file WAV --provider sagemaker` to the front end, trusting its CA, with canary keys.
+fn sm_file(serve: &SmServe, wav: &Path, extra: &[&str]) -> Command {
+    sm_file_trusting(serve, wav, extra, true)
+}
+
+fn sm_file_trusting(serve: &SmServe, wav: &Path, extra: &[&str], trust: bool) -> Command {
+    let mut c = aws_clean(serve.dir.path());
+    c.arg("file")
+        .arg(wav)
+        .args([
+            "--provider",
+            "sagemaker",
+            "--endpoint",
+            "my-flux",
+            "--region",
+            "us-east-2",
+        ])
+        .args(["--url", &serve.https_url, "--fast"]);
+    if trust {
+        c.arg("--ca-cert").arg(&serve.ca);
+    }
+    c.args(extra)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_SESSION_TOKEN", SESSION_TOKEN);
+    c
+}
+
+/// No canary in stdout, stderr or the server's log.
+fn assert_clean(label: &str, out: &Output, serve: &SmServe) {
+    let log = std::fs::read_to_string(&serve.log).unwrap_or_default();
+    let all = format!("{}\n{}\n{log}", stdout(out), stderr(out)).to_ascii_lowercase();
+    assert!(
+        !all.contains("canary"),
+        "{label}: an AWS credential leaked:\n{all}"
+    );
+}
+
+fn end_of_turn_texts(out: &Output) -> Vec<String> {
+    jsonl(out)
+        .iter()
+        .filter(|e| e["type"] == "TurnInfo" && e["event"] == "EndOfTurn")
+        .map(|e| e["transcript"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn sagemaker_gets_the_same_turns_as_the_deepgram_dialect_and_ends_by_silence() {
+    let serve = SmServe::start(&[]);
+    let wav = fixture("two_cities.wav");
+    let mut reference = aws_clean(serve.dir.path());
+    reference
+        .arg("file")
+        .arg(&wav)
+        .args(["--url", &serve.ws_url, "--fast", "--jsonl"]);
+    let reference = run(reference, None);
+    assert_eq!(code(&reference), 0, "{}", stderr(&reference));
+    let expected = end_of_turn_texts(&reference);
+    assert!(expected.len() >= 10, "{expected:?}");
+
+    let out = run(sm_file(&serve, &wav, &["--jsonl"]), None);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        end_of_turn_texts(&out),
+        expected,
+        "the last turn must not be lost"
+    );
+    assert_clean("jsonl", &out, &serve);
+
+    // The container saw SageMaker's path and the Flux query; the default ending is silence
+    // then CloseStream (no ForceEndTurn, no Configure).
+    let handshakes = serve.log_kind("handshake");
+    let sm = handshakes.last().unwrap();
+    assert_eq!(sm["path"], "/v2/listen");
+    let query = sm["query"].as_str().unwrap();
+    assert!(
+        query.contains("encoding=linear16") && query.contains("sample_rate=16000"),
+        "{query}"
+    );
+    assert_eq!(
+        serve.controls(1),
+        ["ForceEndTurn", "CloseStream"],
+        "the Deepgram run"
+    );
+    assert_eq!(serve.controls(2), ["CloseStream"], "the SageMaker run");
+    assert!(stderr(&out).contains("sagemaker"), "{}", stderr(&out));
+}
+
+#[test]
+fn text_output_and_assertions_work_unchanged() {
+    let serve = SmServe::start(&[]);
+    let wav = fixture("two_cities.wav");
+    let expect = fixture("two_cities.txt");
+    let expect = expect.to_str().unwrap();
+    let out = run(
+        sm_file(&serve, &wav, &["--text", "--expect-file", expect]),
+        None,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("It was the best of times"),
+        "{}",
+        stdout(&out)
+    );
+    let wrong = run(
+        sm_file(
+            &serve,
+            &wav,
+            &["--text", "--expect-text", "nothing like the script"],
+        ),
+        None,
+    );
+    assert_eq!(code(&wrong), 7, "{}", stderr(&wrong));
+    assert_clean("text", &out, &serve);
+}
+
+#[test]
+fn opting_in_sends_force_end_turn() {
+    let serve = SmServe::start(&[]);
+    let out = run(
+        sm_file(
+            &serve,
+            &fixture("two_cities.wav"),
+            &["--text", "--sagemaker-controls"],
+        ),
+        None,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(serve.controls(1), ["ForceEndTurn", "CloseStream"]);
+}
+
+#[test]
+#[ignore = "issue 15 is open: over the SageMaker bridge a drop under --fast loses the turn ends \
+            in flight, so the events differ from the WebSocket reference"]
+fn a_dropped_stream_reconnects_and_replays_like_the_deepgram_dialect() {
+    // The emulator's script starts again on each connection, so the reference is the same
+    // drop over the Deepgram dialect: SageMaker's stream must give exactly its events.
+    let wav = fixture("two_cities.wav");
+    let fault = ["--fault", "drop:at=12,conn=1"];
+    let ws = SmServe::start(&fault);
+    let mut reference = aws_clean(ws.dir.path());
+    reference.arg("file").arg(&wav).args([
+        "--url",
+        &ws.ws_url,
+        "--fast",
+        "--jsonl",
+        "--no-force-end-turn",
+    ]);
+    let reference = run(reference, None);
+    assert_eq!(code(&reference), 0, "{}", stderr(&reference));
+    let dropping = SmServe::start(&fault);
+    let out = run(sm_file(&dropping, &wav, &["--jsonl"]), None);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        dropping.log_kind("handshake").len(),
+        2,
+        "one drop, one reconnect"
+    );
+    assert_eq!(end_of_turn_texts(&out), end_of_turn_texts(&reference));
+    let turns = |o: &Output| -> Vec<(u64, String)> {
+        jsonl(o)
+            .iter()
+            .filter(|e| e["type"] == "TurnInfo" && e["event"] == "EndOfTurn")
+            .map(|e| {
+                (
+                    e["turn_index"].as_u64().unwrap(),
+                    e["audio_window_end"].to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        turns(&out),
+        turns(&reference),
+        "indices and times continue as over WebSocket"
+    );
+    let indices: Vec<u64> = turns(&out).iter().map(|t| t.0).collect();
+    assert_eq!(indices, (0..indices.len() as u64).collect::<Vec<_>>());
+    // The replayed audio reached the container on the second connection.
+    assert!(dropping.log_kind("audio").iter().any(|a| a["conn"] == 2));
+    assert_clean("drop", &out, &dropping);
+}
+
+#[test]
+#[ignore = "issue 15 is open: when the cap falls in the final silence the last turn is \
+            reported unconfirmed instead of being finished in the next stream"]
+fn a_capped_stream_moves_on_with_a_continuous_timeline() {
+    // Each stream ends after 15 s of audio (SageMaker's 30-minute cap, shortened); flux goes
+    // on in the next stream, replaying the open turn.
+    let serve = SmServe::start(&["--sagemaker-session-cap", "15"]);
+    let out = run(
+        sm_file(&serve, &fixture("two_cities.wav"), &["--jsonl"]),
+        None,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        serve.log_kind("handshake").len() >= 3,
+        "44 s of audio in 15 s streams"
+    );
+    let turns: Vec<(u64, f64)> = jsonl(&out)
+        .iter()
+        .filter(|e| e["type"] == "TurnInfo" && e["event"] == "EndOfTurn")
+        .map(|e| {
+            (
+                e["turn_index"].as_u64().unwrap(),
+                e["audio_window_end"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    let indices: Vec<u64> = turns.iter().map(|t| t.0).collect();
+    assert_eq!(indices, (0..indices.len() as u64).collect::<Vec<_>>());
+    assert!(
+        turns.windows(2).all(|w| w[0].1 < w[1].1),
+        "times only move forward: {turns:?}"
+    );
+    assert!(
+        turns.last().unwrap().1 > 40.0,
+        "the audio's last turn is there: {turns:?}"
+    );
+    assert_clean("cap", &out, &serve);
+}
+
+#[test]
+fn refused_credentials_are_exit_3_naming_the_iam_action() {
+    let serve = SmServe::start(&["--api-key", "AKIDSOMEONEELSE"]);
+    let out = run(
+        sm_file(&serve, &fixture("two_cities.wav"), &["--text"]),
+        None,
+    );
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let err = stderr(&out);
+    for needle in [
+        "403",
+        "UnrecognizedClientException",
+        "sagemaker:InvokeEndpointWithBidirectionalStream",
+    ] {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+    assert_clean("refused", &out, &serve);
+}
+
+#[test]
+fn missing_credentials_are_exit_3_before_anything_is_sent() {
+    let serve = SmServe::start(&[]);
+    let mut cmd = aws_clean(serve.dir.path());
+    cmd.arg("file")
+        .arg(fixture("two_cities.wav"))
+        .args([
+            "--provider",
+            "sagemaker",
+            "--endpoint",
+            "my-flux",
+            "--region",
+            "us-east-2",
+        ])
+        .args(["--url", &serve.https_url, "--fast", "--text"])
+        .arg("--ca-cert")
+        .arg(&serve.ca);
+    let out = run(cmd, None);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("AWS_ACCESS_KEY_ID"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(serve.log_kind("handshake").is_empty());
+}
+
+#[test]
+fn a_container_refusal_is_sagemakers_424_with_what_to_check() {
+    let serve = SmServe::start(&["--fault", "reject:status=400"]);
+    let out = run(
+        sm_file(&serve, &fixture("two_cities.wav"), &["--text"]),
+        None,
+    );
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    let err = stderr(&out);
+    for needle in [
+        "424",
+        "Failed to establish WebSocket connection",
+        "listen_v2",
+    ] {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+    assert_clean("424", &out, &serve);
+}
+
+#[test]
+fn an_untrusted_certificate_is_a_tls_error_pointing_at_ca_cert() {
+    let serve = SmServe::start(&[]);
+    let cmd = sm_file_trusting(&serve, &fixture("two_cities.wav"), &["--text"], false);
+    let out = run(cmd, None);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stderr(&out).contains("--ca-cert"), "{}", stderr(&out));
+    assert_clean("tls", &out, &serve);
+}
+
+#[test]
+fn malformed_endpoint_overrides_are_usage_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    for (env, url) in [
+        (Some("not a url"), None),
+        (Some("http://127.0.0.1:1"), None),
+        (None, Some("https://127.0.0.1:1/some/path")),
+        (None, Some("ftp://x")),
+    ] {
+        let mut cmd = aws_clean(dir.path());
+        cmd.arg("file").arg(fixture("two_cities.wav")).args([
+            "--provider",
+            "sagemaker",
+            "--endpoint",
+            "my-flux",
+            "--region",
+            "us-east-2",
+        ]);
+        if let Some(e) = env {
+            cmd.env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME_HTTP2", e);
+        }
+        if let Some(u) = url {
+            cmd.args(["--url", u]);
+        }
+        let out = run(cmd, None);
+        assert_eq!(code(&out), 2, "{env:?} {url:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(err.contains("https://HOST[:PORT]"), "{err}");
+    }
+}
+
+#[test]
+fn sagemaker_flags_need_their_provider_and_an_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut no_name = aws_clean(dir.path());
+    no_name.arg("file").arg(fixture("two_cities.wav")).args([
+        "--provider",
+        "sagemaker",
+        "--region",
+        "us-east-2",
+    ]);
+    let out = run(no_name, None);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("--endpoint NAME"), "{}", stderr(&out));
+    let mut no_region = aws_clean(dir.path());
+    no_region.arg("file").arg(fixture("two_cities.wav")).args([
+        "--provider",
+        "sagemaker",
+        "--endpoint",
+        "x",
+    ]);
+    let out = run(no_region, None);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("--region"), "{}", stderr(&out));
+    let mut elsewhere = aws_clean(dir.path());
+    elsewhere.arg("file").arg(fixture("two_cities.wav")).args([
+        "--endpoint",
+        "x",
+        "--url",
+        "ws://127.0.0.1:1",
+    ]);
+    let out = run(elsewhere, None);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("--endpoint is for --provider sagemaker"),
+        "{}",
+        stderr(&out)
+    );
+}
