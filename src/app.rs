@@ -38,6 +38,7 @@ mod files;
 mod keys;
 mod output_watch;
 mod pipeline;
+mod sides;
 mod terminal;
 mod writer;
 
@@ -75,6 +76,17 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
 }
 
 async fn run_file(args: FileArgs) -> anyhow::Result<u8> {
+    if args.sides.split_channels {
+        return split_file(args).await;
+    }
+    if args.assert.expect_file.len() > 1 {
+        return Err(FluxError::Usage(
+            "--expect-file is given more than once; give it once (or LABEL=FILE per side with \
+             --split-channels)"
+                .into(),
+        )
+        .into());
+    }
     // Checked first: a misused assertion flag is a usage error whatever the credentials.
     let expect = Expectations::from_config(&assert_config(&args.assert), !args.pace.fast)?;
     let term = terminal::detect(args.output.color_forced());
@@ -103,6 +115,68 @@ async fn run_file(args: FileArgs) -> anyhow::Result<u8> {
         ..Extras::default()
     };
     stream(plan, source, &args.output, term, |_| None, extras).await
+}
+
+/// `flux file call.wav --split-channels`: one stream per channel, one timeline.
+async fn split_file(args: FileArgs) -> anyhow::Result<u8> {
+    if args.paths.len() > 1 {
+        return Err(FluxError::Usage(
+            "--split-channels takes one file at a time; run flux once per file".into(),
+        )
+        .into());
+    }
+    if args.stream.control.is_some() {
+        return Err(FluxError::Usage(
+            "--control works with one stream, and --split-channels makes one per channel".into(),
+        )
+        .into());
+    }
+    let mut config = assert_config(&args.assert);
+    config.expect_file = None;
+    // A misused assertion flag is a usage error whatever the credentials.
+    sides::expectations(&config, &[], &[], !args.pace.fast)?;
+    let term = terminal::detect(args.output.color_forced());
+    let plan = Plan::new(&args.stream, &args.pace)?;
+    let Some(path) = args.paths.first() else {
+        return Err(FluxError::Usage("flux file needs a WAV file (or - for stdin)".into()).into());
+    };
+    let source = if path == Path::new("-") {
+        WavSource::from_reader("stdin", Box::new(io::stdin()))?
+    } else {
+        WavSource::open(path)?
+    };
+    let labels = sides::labels(
+        &args.sides.channel_labels,
+        crate::audio::Source::info(&source).channels,
+    )?;
+    let expect = sides::expectations(&config, &args.assert.expect_file, &labels, !args.pace.fast)?;
+    if let Some(out) = &args.save_audio {
+        for label in &labels {
+            refuse_overwriting_inputs(
+                "--save-audio",
+                &sides::side_path(out, label),
+                &[Input::Path(path)],
+            )?;
+        }
+    }
+    let taps = sides::taps(
+        args.save_audio.as_deref(),
+        &labels,
+        plan.session.sample_rate,
+    )?;
+    let notes = sides::Notes {
+        input: crate::output::text::one_line(&path.display().to_string()),
+        labels: labels.clone(),
+        quiet: args.output.quiet,
+    };
+    let sources = sides::split(source, notes, |_| None)?;
+    let sides = sides::Sides {
+        plan,
+        labels,
+        expect,
+        taps,
+    };
+    sides::run(sides, sources, &args.output, &term).await
 }
 
 /// `flux devices`: input devices as a table, or JSONL for scripts.
@@ -135,7 +209,7 @@ fn run_devices(args: DevicesArgs) -> anyhow::Result<u8> {
 fn assert_config(args: &AssertArgs) -> AssertConfig {
     AssertConfig {
         expect_text: args.expect_text.clone(),
-        expect_file: args.expect_file.clone(),
+        expect_file: args.expect_file.first().cloned(),
         max_wer: args.max_wer,
         expect_turns: args.expect_turns,
         max_eot_latency_ms: args.max_eot_latency_ms,
@@ -159,6 +233,14 @@ fn save_tap(path: Option<&Path>, plan: &Plan) -> Result<Option<Box<dyn Tap>>, Fl
 
 /// `flux listen --mic`: capture from a device until Ctrl-C, --duration or a device failure.
 async fn run_mic(args: ListenArgs) -> anyhow::Result<u8> {
+    if args.sides.split_channels {
+        return Err(FluxError::Usage(
+            "--split-channels reads a stereo file or raw PCM on stdin (flux listen --stdin \
+             --channels N); it does not apply to --mic"
+                .into(),
+        )
+        .into());
+    }
     let mut plan = Plan::new(&args.stream, &args.pace)?;
     // The device's clock paces the audio; pacing it again would only add delay.
     plan.session.pace = None;
@@ -226,8 +308,15 @@ async fn run_listen(args: ListenArgs) -> anyhow::Result<u8> {
         SampleFormat::F32le => RawFormat::F32Le,
     };
     let source = RawPcmSource::new("stdin", Box::new(io::stdin()), rate, args.channels, format)?;
+    // Before any audio is read: a wrong count of labels is a usage error.
+    if args.sides.split_channels {
+        sides::labels(&args.sides.channel_labels, args.channels)?;
+    }
     // `--duration` caps the capture; without it the cap is never reached.
     let source = Capped::new(source, args.duration.unwrap_or(f64::INFINITY));
+    if args.sides.split_channels {
+        return split_stdin(args, plan, source).await;
+    }
     let tap = save_tap(args.save_audio.as_deref(), &plan)?;
     stream(
         plan,
@@ -249,6 +338,58 @@ async fn run_listen(args: ListenArgs) -> anyhow::Result<u8> {
         },
     )
     .await
+}
+
+/// `flux listen --stdin --channels N --split-channels`: one stream per channel.
+async fn split_stdin(
+    args: ListenArgs,
+    plan: Plan,
+    source: Capped<RawPcmSource>,
+) -> anyhow::Result<u8> {
+    if args.stream.control.is_some() {
+        return Err(FluxError::Usage(
+            "--control works with one stream, and --split-channels makes one per channel".into(),
+        )
+        .into());
+    }
+    let labels = sides::labels(&args.sides.channel_labels, args.channels)?;
+    if let Some(out) = &args.save_audio {
+        for label in &labels {
+            refuse_overwriting_inputs(
+                "--save-audio",
+                &sides::side_path(out, label),
+                &[Input::Stdin],
+            )?;
+        }
+    }
+    let taps = sides::taps(
+        args.save_audio.as_deref(),
+        &labels,
+        plan.session.sample_rate,
+    )?;
+    let notes = sides::Notes {
+        input: "stdin".into(),
+        labels: labels.clone(),
+        quiet: args.output.quiet,
+    };
+    let sources = sides::split(source, notes, |s: &Capped<RawPcmSource>| {
+        let n = s.inner.trailing_bytes();
+        (n > 0).then(|| {
+            format!(
+                "stdin ended with {n} byte(s) that do not make a whole sample frame; they were \
+                 not sent (check --sample-format and --channels)"
+            )
+        })
+    })?;
+    let expect = labels.iter().map(|_| None).collect();
+    let sides = sides::Sides {
+        plan,
+        labels,
+        expect,
+        taps,
+    };
+    let term = terminal::detect(args.output.color_forced());
+    sides::run(sides, sources, &args.output, &term).await
 }
 
 /// Everything decided from the flags before any audio is read or any connection made.

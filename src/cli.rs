@@ -81,6 +81,8 @@ pub struct FileArgs {
     #[arg(long, value_name = "FILE.wav")]
     pub save_audio: Option<PathBuf>,
     #[command(flatten)]
+    pub sides: SidesArgs,
+    #[command(flatten)]
     pub assert: AssertArgs,
     #[command(flatten)]
     pub pace: PaceArgs,
@@ -100,9 +102,10 @@ pub struct AssertArgs {
     /// normalization (case, punctuation, spacing; docs/guide.md#assertions).
     #[arg(long, value_name = "TEXT", conflicts_with = "expect_file")]
     pub expect_text: Option<String>,
-    /// Expect the transcript in FILE (UTF-8; line breaks count as spaces).
-    #[arg(long, value_name = "FILE")]
-    pub expect_file: Option<PathBuf>,
+    /// Expect the transcript in FILE (UTF-8; line breaks count as spaces). With
+    /// --split-channels, LABEL=FILE checks one side (repeat it for each side).
+    #[arg(long, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub expect_file: Vec<PathBuf>,
     /// Word error rate allowed against --expect-text/--expect-file: word-level edits
     /// (substitutions + deletions + insertions) divided by the reference's words. Default 0:
     /// every word must match after normalization.
@@ -171,11 +174,33 @@ pub struct ListenArgs {
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = SampleFormat::S16le)]
     pub sample_format: SampleFormat,
     #[command(flatten)]
+    pub sides: SidesArgs,
+    #[command(flatten)]
     pub pace: PaceArgs,
     #[command(flatten)]
     pub stream: StreamArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// Conversations with two (or more) sides: one stream per channel, one merged timeline
+/// (docs/guide.md#two-sides).
+#[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Sides")]
+pub struct SidesArgs {
+    /// Stream each channel of the input on its own (picked, not mixed): one connection per
+    /// channel, one timeline ordered by audio time, every line naming its side.
+    #[arg(long)]
+    pub split_channels: bool,
+    /// Names for the sides, one per channel, comma-separated (default ch0,ch1,...): letters,
+    /// digits, `-`, `_` and `.`.
+    #[arg(
+        long,
+        value_name = "LABELS",
+        value_delimiter = ',',
+        requires = "split_channels"
+    )]
+    pub channel_labels: Vec<String>,
 }
 
 fn parse_duration(s: &str) -> Result<f64, String> {

@@ -31,4 +31,5 @@ mod serve_turns;
 mod session_e2e;
 mod signals;
 mod tls;
+mod two_sides;
 mod wav_input;

@@ -1,0 +1,419 @@
+//! `--split-channels`: a stereo call (a different speaker on each channel, made here from the
+//! two mono fixtures with different turn timing) streamed as two sides against `flux serve`
+//! over real sockets: labels, one timeline in audio-time order, per-side assertions, a failing
+//! or dropped side, one saved file per side.
+
+use crate::common;
+
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+const RATE: u32 = 16_000;
+/// Where the caller starts talking, in seconds: mid-way through the agent's reading.
+const CALLER_AT: f64 = 2.0;
+/// How much of two_cities the caller says.
+const CALLER_SECS: f64 = 14.0;
+
+fn script() -> Vec<String> {
+    std::fs::read_to_string(fixture("two_cities.txt"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn serve(extra: &[&str]) -> Serve {
+    let script = fixture("two_cities.txt");
+    let mut args = vec!["--script", script.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    Serve::start(&args)
+}
+
+/// The agent (beckett.wav, from 0 s) on the left, the caller (two_cities.wav, from
+/// [`CALLER_AT`]) on the right, 16-bit at 16 kHz; `same` puts the agent on both.
+fn channels(same: bool) -> (Vec<f32>, Vec<f32>) {
+    let (agent, rate) = read_wav_mono(&fixture("beckett.wav"));
+    assert_eq!(rate, RATE);
+    let (cities, rate) = read_wav_mono(&fixture("two_cities.wav"));
+    let cities = resample_linear(&cities, rate, RATE);
+    let at = (CALLER_AT * f64::from(RATE)) as usize;
+    let said = (CALLER_SECS * f64::from(RATE)) as usize;
+    let len = at + said + RATE as usize * 2;
+    let mut left = vec![0.0; len];
+    left[..agent.len()].copy_from_slice(&agent);
+    if same {
+        return (left.clone(), left);
+    }
+    let mut right = vec![0.0; len];
+    right[at..at + said].copy_from_slice(&cities[..said]);
+    (left, right)
+}
+
+fn stereo_wav(dir: &Path, same: bool) -> PathBuf {
+    let (left, right) = channels(same);
+    let path = dir.join(if same { "dual.wav" } else { "call.wav" });
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    for (l, r) in left.iter().zip(&right) {
+        w.write_sample((l * 32767.0).round() as i16).unwrap();
+        w.write_sample((r * 32767.0).round() as i16).unwrap();
+    }
+    w.finalize().unwrap();
+    path
+}
+
+fn labelled<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--split-channels", "--channel-labels", "agent,caller"];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Text lines as (label, text).
+fn sides(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(|l| {
+            let (label, said) = l
+                .split_once(": ")
+                .unwrap_or_else(|| panic!("unlabelled line {l:?}"));
+            (label.to_string(), said.to_string())
+        })
+        .collect()
+}
+
+fn said_by(lines: &[(String, String)], label: &str) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|(l, _)| l == label)
+        .map(|(_, t)| t.clone())
+        .collect()
+}
+
+/// The agent says beckett's four turns; the caller the first lines of the script.
+fn assert_both_sides(lines: &[(String, String)]) {
+    let script = script();
+    assert_eq!(said_by(lines, "agent"), script[..4], "{lines:?}");
+    let caller = said_by(lines, "caller");
+    assert!(caller.len() >= 2, "{lines:?}");
+    assert_eq!(caller, script[..caller.len()], "{lines:?}");
+}
+
+fn finished_turns(events: &[Value]) -> Vec<&Value> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "TurnInfo" && e["event"] == "EndOfTurn")
+        .collect()
+}
+
+#[test]
+fn each_side_is_labelled_and_the_timeline_is_in_audio_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let call = stereo_wav(dir.path(), false);
+    let serve = serve(&[]);
+    let out = run(file_cmd(&serve, &call, &labelled(&["--text"])), None);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let lines = sides(&stdout(&out));
+    assert_both_sides(&lines);
+    // Each side closes on stderr under its label.
+    let err = stderr(&out);
+    assert!(err.contains("flux: agent: 4 turn(s)"), "{err}");
+    assert!(err.contains("flux: caller: "), "{err}");
+
+    let out = run(file_cmd(&serve, &call, &labelled(&["--jsonl"])), None);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let events = jsonl(&out);
+    for e in &events {
+        let want = match e["label"].as_str() {
+            Some("agent") => 0,
+            Some("caller") => 1,
+            _ => panic!("record without a side: {e}"),
+        };
+        assert_eq!(e["channel"], want, "{e}");
+    }
+    let turns = finished_turns(&events);
+    let ends: Vec<f64> = turns
+        .iter()
+        .map(|t| t["audio_window_end"].as_f64().unwrap())
+        .collect();
+    assert!(
+        ends.windows(2).all(|w| w[0] <= w[1]),
+        "turns out of audio-time order: {ends:?}"
+    );
+    // The sides take turns: a caller turn comes before the agent's last one.
+    let order: Vec<&str> = turns.iter().map(|t| t["label"].as_str().unwrap()).collect();
+    let last_agent = order.iter().rposition(|l| *l == "agent").unwrap();
+    assert!(order[..last_agent].contains(&"caller"), "{order:?}");
+    // The text run printed the same timeline.
+    let from_jsonl: Vec<(String, String)> = turns
+        .iter()
+        .map(|t| {
+            (
+                t["label"].as_str().unwrap().to_string(),
+                t["transcript"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(from_jsonl, lines);
+    let summaries: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "flux.summary")
+        .map(|e| e["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(summaries.len(), 2);
+    assert!(summaries.contains(&"agent") && summaries.contains(&"caller"));
+    // Two runs, each with one connection per side.
+    assert_eq!(serve.log_kind("handshake").len(), 4);
+}
+
+#[test]
+fn captions_name_the_speaker() {
+    let dir = tempfile::tempdir().unwrap();
+    let call = stereo_wav(dir.path(), false);
+    let serve = serve(&[]);
+    let out = run(
+        file_cmd(&serve, &call, &labelled(&["--format", "vtt"])),
+        None,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let vtt = stdout(&out);
+    assert!(vtt.starts_with("WEBVTT\n\n"), "{vtt}");
+    assert_eq!(vtt.matches("WEBVTT").count(), 1);
+    assert!(
+        vtt.contains("<v agent>") && vtt.contains("<v caller>"),
+        "{vtt}"
+    );
+
+    let out = run(
+        file_cmd(&serve, &call, &labelled(&["--format", "srt"])),
+        None,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let srt = stdout(&out);
+    let cues: Vec<&str> = srt.split("\n\n").filter(|c| !c.trim().is_empty()).collect();
+    for (i, cue) in cues.iter().enumerate() {
+        let mut lines = cue.lines();
+        assert_eq!(lines.next(), Some((i + 1).to_string().as_str()), "{srt}");
+        lines.next();
+        let text = lines.next().unwrap();
+        assert!(
+            text.starts_with("agent: ") || text.starts_with("caller: "),
+            "{cue}"
+        );
+    }
+}
+
+#[test]
+fn assertions_are_checked_per_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let call = stereo_wav(dir.path(), false);
+    let agent = dir.path().join("agent.txt");
+    std::fs::write(&agent, script()[..4].join("\n")).unwrap();
+    let wrong = dir.path().join("wrong.txt");
+    std::fs::write(&wrong, "nothing like what the caller said").unwrap();
+    let serve = serve(&[]);
+    let agent_arg = format!("agent={}", agent.display());
+    let out = run(
+        file_cmd(
+            &serve,
+            &call,
+            &labelled(&["--text", "--expect-file", &agent_arg]),
+        ),
+        None,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    let caller_arg = format!("caller={}", wrong.display());
+    let out = run(
+        file_cmd(
+            &serve,
+            &call,
+            &labelled(&[
+                "--jsonl",
+                "--expect-file",
+                &agent_arg,
+                "--expect-file",
+                &caller_arg,
+                "--expect-turns",
+                "4",
+            ]),
+        ),
+        None,
+    );
+    assert_eq!(code(&out), 7, "{}", stderr(&out));
+    let reports: Vec<Value> = jsonl(&out)
+        .into_iter()
+        .filter(|e| e["type"] == "flux.assertions")
+        .collect();
+    let passed = |label: &str| {
+        reports
+            .iter()
+            .find(|r| r["label"] == label)
+            .unwrap_or_else(|| panic!("no report for {label}"))["passed"]
+            .clone()
+    };
+    // The agent said its four turns; the caller's text is wrong.
+    assert_eq!(passed("agent"), true);
+    assert_eq!(passed("caller"), false);
+}
+
+#[test]
+fn labels_and_expectations_that_do_not_fit_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let call = stereo_wav(dir.path(), false);
+    let serve = serve(&[]);
+    let out = run(
+        file_cmd(
+            &serve,
+            &call,
+            &["--split-channels", "--channel-labels", "a,b,c"],
+        ),
+        None,
+    );
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("one label per channel"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(
+        file_cmd(&serve, &call, &labelled(&["--expect-file", "x.txt"])),
+        None,
+    );
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("LABEL=FILE"), "{}", stderr(&out));
+    // Nothing was streamed.
+    assert!(serve.log_kind("handshake").is_empty());
+}
+
+#[test]
+fn a_failing_side_does_not_take_the_other_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let call = stereo_wav(dir.path(), false);
+    // Whichever side connects first gets a fatal server error 3 s in.
+    let serve = serve(&[
+        "--fault",
+        "error:at=3.0,code=BAD_REQUEST,close=1008,conn=1,description=refused",
+    ]);
+    let out = run(file_cmd(&serve, &call, &labelled(&["--text"])), None);
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    let err = stderr(&out);
+    let failed: Vec<&str> = ["agent", "caller"]
+        .into_iter()
+        .filter(|l| err.contains(&format!("flux: {l}: error:")))
+        .collect();
+    assert_eq!(failed.len(), 1, "{err}");
+    let lines = sides(&stdout(&out));
+    let script = script();
+    // The other side said everything.
+    match failed[0] {
+        "agent" => assert!(said_by(&lines, "caller").len() >= 2, "{lines:?}"),
+        _ => assert_eq!(said_by(&lines, "agent"), script[..4], "{lines:?}"),
+    }
+}
+
+#[test]
+fn a_dropped_side_reconnects_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let call = stereo_wav(dir.path(), false);
+    let serve = serve(&["--fault", "drop:at=4.0,conn=1"]);
+    let out = run(file_cmd(&serve, &call, &labelled(&["--jsonl"])), None);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let events = jsonl(&out);
+    let reconnected: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "flux.reconnected")
+        .collect();
+    assert_eq!(reconnected.len(), 1, "{events:?}");
+    let lines: Vec<(String, String)> = finished_turns(&events)
+        .iter()
+        .map(|t| {
+            (
+                t["label"].as_str().unwrap().to_string(),
+                t["transcript"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_both_sides(&lines);
+    assert_eq!(serve.log_kind("handshake").len(), 3);
+}
+
+/// Mean square of samples `from..to` seconds of a mono WAV.
+fn energy(path: &Path, from: f64, to: f64) -> f64 {
+    let (x, rate) = read_wav_mono(path);
+    let (a, b) = (
+        (from * f64::from(rate)) as usize,
+        ((to * f64::from(rate)) as usize).min(x.len()),
+    );
+    x[a..b].iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / (b - a) as f64
+}
+
+#[test]
+fn each_side_saves_its_own_audio_named_from_its_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let call = stereo_wav(dir.path(), false);
+    let saved = dir.path().join("out.wav");
+    let serve = serve(&[]);
+    let out = run(
+        file_cmd(
+            &serve,
+            &call,
+            &labelled(&["--text", "--save-audio", saved.to_str().unwrap()]),
+        ),
+        None,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let (agent, caller) = (
+        dir.path().join("out.agent.wav"),
+        dir.path().join("out.caller.wav"),
+    );
+    assert!(!saved.exists());
+    // The agent alone speaks in the first two seconds, the caller alone after 11 s.
+    assert!(energy(&agent, 0.0, 1.9) > 1e-4);
+    assert!(energy(&caller, 0.0, 1.9) < 1e-8);
+    assert!(energy(&caller, 11.0, 15.5) > 1e-4);
+    assert!(energy(&agent, 11.0, 15.5) < 1e-8);
+}
+
+#[test]
+fn dual_mono_is_warned_about_and_still_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let dual = stereo_wav(dir.path(), true);
+    let serve = serve(&[]);
+    let out = run(
+        file_cmd(&serve, &dual, &["--split-channels", "--text"]),
+        None,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("dual mono") && err.contains("Drop --split-channels"),
+        "{err}"
+    );
+    let lines = sides(&stdout(&out));
+    // Default labels, and nothing merged: both sides say the same.
+    assert_eq!(said_by(&lines, "ch0"), said_by(&lines, "ch1"));
+    assert_eq!(said_by(&lines, "ch0"), script()[..4]);
+}
+
+#[test]
+fn raw_stdin_splits_its_channels_too() {
+    let (left, right) = channels(false);
+    let mut pcm = Vec::with_capacity(left.len() * 4);
+    for (l, r) in left.iter().zip(&right) {
+        pcm.extend_from_slice(&((l * 32767.0).round() as i16).to_le_bytes());
+        pcm.extend_from_slice(&((r * 32767.0).round() as i16).to_le_bytes());
+    }
+    let serve = serve(&[]);
+    let mut cmd = flux();
+    cmd.args(["listen", "--stdin", "--rate", "16000", "--channels", "2"])
+        .args(["--url", &serve.url, "--fast", "--text"])
+        .args(labelled(&[]));
+    let out = run(cmd, Some(&pcm));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_both_sides(&sides(&stdout(&out)));
+}
