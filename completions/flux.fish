@@ -35,7 +35,7 @@ complete -c flux -n "__fish_flux_needs_command" -f -a "man" -d 'Print flux\'s ma
 complete -c flux -n "__fish_flux_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c flux -n "__fish_flux_using_subcommand file" -s j -l jobs -d 'Stream at most N files at once, up to 256 (default: as many as there are files, at most 4). Each stream has its own audio thread and connection' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l save-audio -d 'Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after conditioning) to this WAV file (one input file only)' -r -F
-complete -c flux -n "__fish_flux_using_subcommand file" -l channel-labels -d 'Names for the sides, one per channel, comma-separated (default ch0,ch1,...): letters, digits, `-`, `_` and `.`' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l channel-labels -d 'Names for the sides, one per channel (or per --device), comma-separated (default ch0,ch1,...): letters, digits, `-`, `_` and `.`' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l expect-text -d 'Expect this transcript: the finished turns, joined, are compared word by word after normalization (case, punctuation, spacing; docs/guide.md#assertions)' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l expect-file -d 'Expect the transcript in FILE (UTF-8; line breaks count as spaces). With --split-channels, LABEL=FILE checks one side (repeat it for each side)' -r -F
 complete -c flux -n "__fish_flux_using_subcommand file" -l max-wer -d 'Word error rate allowed against --expect-text/--expect-file: word-level edits (substitutions + deletions + insertions) divided by the reference\'s words. Default 0: every word must match after normalization' -r
@@ -84,14 +84,14 @@ complete -c flux -n "__fish_flux_using_subcommand file" -l jsonl -d 'Shorthand f
 complete -c flux -n "__fish_flux_using_subcommand file" -s q -l quiet -d 'Print no status or warnings on stderr (errors are still printed)'
 complete -c flux -n "__fish_flux_using_subcommand file" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c flux -n "__fish_flux_using_subcommand file" -s V -l version -d 'Print version'
-complete -c flux -n "__fish_flux_using_subcommand listen" -l device -d 'Input device for --mic: an id from `flux devices`, or a unique part of an id or description (case-insensitive)' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l device -d 'Input device for --mic: an id from `flux devices`, or a unique part of an id or description (case-insensitive). Give it twice (or more) for one side per device (e.g. a headset and a monitor of what the computer plays), named by --channel-labels' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l duration -d 'Stop after this many seconds of audio (more than 0, at most 86400), counted in audio frames from the device or stdin, not wall-clock time: caps a live capture' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l save-audio -d 'Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after conditioning) to this WAV file; `flux file FILE.wav` replays the session' -r -F
 complete -c flux -n "__fish_flux_using_subcommand listen" -l rate -d 'Sample rate of the PCM on stdin, in Hz: 1000 to 384000 (required with --stdin)' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l channels -d 'Interleaved channels in the PCM on stdin; they are mixed down to mono' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l sample-format -d 'Sample format of the PCM on stdin' -r -f -a "s16le\t'Signed 16-bit little-endian integers'
 f32le\t'32-bit little-endian IEEE floats in [-1, 1]'"
-complete -c flux -n "__fish_flux_using_subcommand listen" -l channel-labels -d 'Names for the sides, one per channel, comma-separated (default ch0,ch1,...): letters, digits, `-`, `_` and `.`' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l channel-labels -d 'Names for the sides, one per channel (or per --device), comma-separated (default ch0,ch1,...): letters, digits, `-`, `_` and `.`' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l pace -d 'Send audio FACTOR times faster than real time: 0.1 to 1000 (1 = real time, the default). Flux is built for live audio: its turn timers run on audio time, so results match real time, but Deepgram does not promise the same transcripts for bursts' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l provider -d 'Where Flux runs: Deepgram (/v2/listen) or Cloudflare Workers AI (@cf/deepgram/flux)' -r -f -a "deepgram\t'Deepgram\'s /v2/listen (hosted, regional, self-hosted, or `flux serve`)'
 cloudflare\t'Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker)'"

@@ -79,6 +79,12 @@ async fn run_file(args: FileArgs) -> anyhow::Result<u8> {
     if args.sides.split_channels {
         return split_file(args).await;
     }
+    if !args.sides.channel_labels.is_empty() {
+        return Err(FluxError::Usage(
+            "--channel-labels names the sides of --split-channels; add --split-channels".into(),
+        )
+        .into());
+    }
     if args.assert.expect_file.len() > 1 {
         return Err(FluxError::Usage(
             "--expect-file is given more than once; give it once (or LABEL=FILE per side with \
@@ -236,8 +242,17 @@ async fn run_mic(args: ListenArgs) -> anyhow::Result<u8> {
     if args.sides.split_channels {
         return Err(FluxError::Usage(
             "--split-channels reads a stereo file or raw PCM on stdin (flux listen --stdin \
-             --channels N); it does not apply to --mic"
+             --channels N); for one side per microphone give --device once per device"
                 .into(),
+        )
+        .into());
+    }
+    if args.device.len() > 1 {
+        return mic_sides(args).await;
+    }
+    if !args.sides.channel_labels.is_empty() {
+        return Err(FluxError::Usage(
+            "--channel-labels names the sides of --split-channels or of several --device".into(),
         )
         .into());
     }
@@ -247,7 +262,7 @@ async fn run_mic(args: ListenArgs) -> anyhow::Result<u8> {
     plan.session.live_source = true;
     let stopped = Arc::new(AtomicBool::new(false));
     let source = MicSource::open(MicOptions {
-        device: args.device.clone(),
+        device: args.device.first().cloned(),
         duration: args.duration,
         stopped: stopped.clone(),
         buffer_ms: None,
@@ -290,6 +305,75 @@ async fn run_mic(args: ListenArgs) -> anyhow::Result<u8> {
     .await
 }
 
+/// `flux listen --mic --device A --device B`: one side per device, one timeline. Every
+/// device is opened before anything starts, so one that cannot be is an error at once.
+async fn mic_sides(args: ListenArgs) -> anyhow::Result<u8> {
+    let mut plan = Plan::new(&args.stream, &args.pace)?;
+    plan.session.pace = None;
+    plan.session.live_source = true;
+    if args.stream.control.is_some() {
+        return Err(FluxError::Usage(
+            "--control works with one stream, and each --device is a stream of its own".into(),
+        )
+        .into());
+    }
+    let count = u16::try_from(args.device.len()).unwrap_or(u16::MAX);
+    let labels = sides::labels_for(&args.sides.channel_labels, count, "--device")?;
+    let stopped = Arc::new(AtomicBool::new(false));
+    let sources = args
+        .device
+        .iter()
+        .map(|device| {
+            MicSource::open(MicOptions {
+                device: Some(device.clone()),
+                duration: args.duration,
+                stopped: stopped.clone(),
+                buffer_ms: None,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(out) = &args.save_audio {
+        for label in &labels {
+            refuse_overwriting_inputs("--save-audio", &sides::side_path(out, label), &[])?;
+        }
+    }
+    let taps = sides::taps(
+        args.save_audio.as_deref(),
+        &labels,
+        plan.session.sample_rate,
+    )?;
+    if !args.output.quiet {
+        for (source, label) in sources.iter().zip(&labels) {
+            eprintln!(
+                "flux: {label}: capturing from {} ({})",
+                source.id(),
+                source.format()
+            );
+        }
+    }
+    let expect = labels.iter().map(|_| None).collect();
+    let sides = sides::Sides {
+        plan,
+        labels,
+        expect,
+        taps,
+    };
+    let term = terminal::detect(args.output.color_forced());
+    let live = sides::Live {
+        stopped,
+        grace: Some(pipeline::LIVE_STOP_GRACE),
+    };
+    sides::run_live(
+        sides,
+        sources,
+        MicSource::drop_report,
+        live,
+        &args.output,
+        &term,
+    )
+    .await
+}
+
 async fn run_listen(args: ListenArgs) -> anyhow::Result<u8> {
     if args.mic {
         return run_mic(args).await;
@@ -311,6 +395,11 @@ async fn run_listen(args: ListenArgs) -> anyhow::Result<u8> {
     // Before any audio is read: a wrong count of labels is a usage error.
     if args.sides.split_channels {
         sides::labels(&args.sides.channel_labels, args.channels)?;
+    } else if !args.sides.channel_labels.is_empty() {
+        return Err(FluxError::Usage(
+            "--channel-labels names the sides of --split-channels; add --split-channels".into(),
+        )
+        .into());
     }
     // `--duration` caps the capture; without it the cap is never reached.
     let source = Capped::new(source, args.duration.unwrap_or(f64::INFINITY));

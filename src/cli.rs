@@ -148,14 +148,16 @@ pub struct ListenArgs {
     #[arg(long, conflicts_with_all = ["pace", "fast"])]
     pub mic: bool,
     /// Input device for --mic: an id from `flux devices`, or a unique part of an id or
-    /// description (case-insensitive).
+    /// description (case-insensitive). Give it twice (or more) for one side per device
+    /// (e.g. a headset and a monitor of what the computer plays), named by --channel-labels.
     #[arg(
         long,
         value_name = "ID",
         conflicts_with = "stdin",
-        help_heading = "Microphone"
+        help_heading = "Microphone",
+        action = clap::ArgAction::Append
     )]
-    pub device: Option<String>,
+    pub device: Vec<String>,
     /// Stop after this many seconds of audio (more than 0, at most 86400), counted in audio
     /// frames from the device or stdin, not wall-clock time: caps a live capture.
     #[arg(long, value_name = "SECONDS", value_parser = parse_duration)]
@@ -192,14 +194,9 @@ pub struct SidesArgs {
     /// channel, one timeline ordered by audio time, every line naming its side.
     #[arg(long)]
     pub split_channels: bool,
-    /// Names for the sides, one per channel, comma-separated (default ch0,ch1,...): letters,
-    /// digits, `-`, `_` and `.`.
-    #[arg(
-        long,
-        value_name = "LABELS",
-        value_delimiter = ',',
-        requires = "split_channels"
-    )]
+    /// Names for the sides, one per channel (or per --device), comma-separated (default
+    /// ch0,ch1,...): letters, digits, `-`, `_` and `.`.
+    #[arg(long, value_name = "LABELS", value_delimiter = ',')]
     pub channel_labels: Vec<String>,
 }
 

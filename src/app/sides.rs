@@ -37,13 +37,27 @@ use tokio::sync::mpsc;
 
 /// The sides' names: `--channel-labels` (one per channel) or `ch0`, `ch1`, ...
 pub(super) fn labels(given: &[String], channels: u16) -> Result<Vec<String>, FluxError> {
+    labels_for(given, channels, "channel")
+}
+
+/// [`labels`] for sides that are `what` (`channel`, or `--device`).
+pub(super) fn labels_for(
+    given: &[String],
+    channels: u16,
+    what: &str,
+) -> Result<Vec<String>, FluxError> {
     if given.is_empty() {
         return Ok((0..channels).map(|c| format!("ch{c}")).collect());
     }
     if given.len() != usize::from(channels) {
+        let (has, one) = if what == "channel" {
+            (format!("the input has {channels} channel(s)"), "channel")
+        } else {
+            (format!("{channels} {what} were given"), what)
+        };
         return Err(FluxError::Usage(format!(
-            "--channel-labels has {} label(s) but the input has {channels} channel(s); give \
-             one label per channel (e.g. --channel-labels {})",
+            "--channel-labels has {} label(s) but {has}; give one label per {one} (e.g. \
+             --channel-labels {})",
             given.len(),
             (0..channels)
                 .map(|c| format!("side{c}"))
@@ -207,13 +221,40 @@ impl Sink for ToTimeline {
     }
 }
 
-/// Streams every side and writes the merged timeline; returns the exit code.
+/// Live sources (microphones): the first Ctrl-C sets `stopped`, and each source then ends
+/// its input by itself within `grace`.
+pub(super) struct Live {
+    pub stopped: Arc<AtomicBool>,
+    pub grace: Option<std::time::Duration>,
+}
+
+/// Streams every channel of a split source; returns the exit code.
 pub(super) async fn run(
     sides: Sides,
     sources: Vec<demux::ChannelSource>,
     output: &OutputArgs,
     term: &Terminal,
 ) -> anyhow::Result<u8> {
+    let live = Live {
+        stopped: Arc::new(AtomicBool::new(false)),
+        grace: None,
+    };
+    run_live(sides, sources, |_| None, live, output, term).await
+}
+
+/// Streams every side and writes the merged timeline; returns the exit code. `end_note` is
+/// asked of each source when its input ends (e.g. audio a microphone dropped).
+pub(super) async fn run_live<S>(
+    sides: Sides,
+    sources: Vec<S>,
+    end_note: fn(&S) -> Option<String>,
+    live: Live,
+    output: &OutputArgs,
+    term: &Terminal,
+) -> anyhow::Result<u8>
+where
+    S: Source + 'static,
+{
     let format = match output.format(term.live()) {
         Format::Live => {
             if output.format == Some(Format::Live) && !output.quiet {
@@ -232,11 +273,11 @@ pub(super) async fn run(
         expect,
         taps,
     } = sides;
-    let controller = Controller::new(Arc::new(AtomicBool::new(false)), None);
+    let controller = Controller::new(live.stopped, live.grace);
     let mut feeds = Vec::new();
     for source in sources {
         let (control_tx, controls) = mpsc::channel(16);
-        let feed = start_feed(&plan, source, |_| None, &control_tx, &controller)?;
+        let feed = start_feed(&plan, source, end_note, &control_tx, &controller)?;
         controller.register(control_tx);
         feeds.push((feed, controls));
     }

@@ -417,3 +417,73 @@ fn raw_stdin_splits_its_channels_too() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_both_sides(&sides(&stdout(&out)));
 }
+
+/// The capture format of a virtual microphone, as `flux devices --jsonl` reports it.
+fn mic_format(raw: &Path, device: &str) -> crate::alsa::Format {
+    let mut c = flux();
+    crate::alsa::use_devices(&mut c, "mic.conf", raw);
+    c.args(["devices", "--jsonl"]);
+    let out = run(c, None);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|d| d["id"] == device)
+        .map(|d| crate::alsa::Format::from_json(&d["default_config"]))
+        .unwrap_or_else(|| panic!("{device} not listed"))
+}
+
+#[test]
+fn one_side_per_microphone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.raw"), dir.path().join("b.raw"));
+    // A device whose file is missing is not listed.
+    std::fs::write(&a, []).unwrap();
+    std::fs::write(&b, []).unwrap();
+    let format = mic_format(&a, "alsa:flux_mic");
+    // Device A hears the agent (beckett), device B the caller (two_cities' first 10 s).
+    let (agent, rate) = read_wav_mono(&fixture("beckett.wav"));
+    crate::alsa::Feed::write(&a, &agent, rate, &format, 1.5);
+    let (cities, rate) = read_wav_mono(&fixture("two_cities.wav"));
+    let said = &cities[..10 * rate as usize];
+    crate::alsa::Feed::write(&b, said, rate, &mic_format(&b, "alsa:flux_mic_b"), 1.5);
+    let serve = serve(&[]);
+    let mut c = flux();
+    crate::alsa::use_devices(&mut c, "mic.conf", &a);
+    c.env("FLUX_TEST_MIC_FILE_B", &b)
+        .args(["listen", "--mic", "--device", "alsa:flux_mic"])
+        .args(["--device", "alsa:flux_mic_b", "--channel-labels", "me,them"])
+        .args(["--duration", "10.5", "--url", &serve.url, "--text"]);
+    let out = run(c, None);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("flux: me: capturing from alsa:flux_mic ("),
+        "{err}"
+    );
+    assert!(
+        err.contains("flux: them: capturing from alsa:flux_mic_b ("),
+        "{err}"
+    );
+    let lines = sides(&stdout(&out));
+    let script = script();
+    assert_eq!(said_by(&lines, "me"), script[..4], "{lines:?}");
+    let them = said_by(&lines, "them");
+    assert!(them.len() >= 3, "{lines:?}");
+    assert_eq!(them, script[..them.len()], "{lines:?}");
+    assert_eq!(serve.log_kind("handshake").len(), 2);
+
+    // A device that cannot be opened is an error before anything starts.
+    let mut c = flux();
+    crate::alsa::use_devices(&mut c, "mic.conf", &a);
+    c.args(["listen", "--mic", "--device", "alsa:flux_mic"])
+        .args(["--device", "no such mic", "--url", &serve.url, "--text"]);
+    let out = run(c, None);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("no such mic"), "{}", stderr(&out));
+    assert_eq!(
+        serve.log_kind("handshake").len(),
+        2,
+        "nothing more streamed"
+    );
+}
