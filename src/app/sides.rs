@@ -8,31 +8,26 @@
 //! all sides', as a batch's is. Assertions are checked per side (`--expect-file agent=a.txt`).
 
 mod demux;
+mod output;
 mod timeline;
 
 use super::Plan;
 use super::controller::Controller;
-use super::output_watch::{OutputWatch, Watched};
-use super::pipeline::{caption_format, conclude, recorder_for, run_session, start_feed};
+use super::output_watch::OutputWatch;
+use super::pipeline::{recorder_for, run_session, start_feed};
 use crate::assertions::{AssertConfig, Expectations, Recorder};
 use crate::audio::Source;
 use crate::cli::{Format, OutputArgs};
 use crate::error::{ExitCode, FluxError};
-use crate::output::captions::CaptionSink;
-use crate::output::jsonl::JsonlSink;
-use crate::output::labelled::Labelled;
-use crate::output::status::StatusSink;
-use crate::output::text::TextSink;
+use crate::output::live::{LiveOptions, LiveView};
 use crate::output::{Sink, Terminal};
-use crate::protocol::ServerMessage;
 use crate::session::tap::{Tap, WavTap};
-use crate::session::{ClientEvent, Event, Outcome};
+use crate::session::{Event, Outcome};
 pub(super) use demux::Notes;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, PoisonError, mpsc as std_mpsc};
-use timeline::Timeline;
 use tokio::sync::mpsc;
 
 /// The sides' names: `--channel-labels` (one per channel) or `ch0`, `ch1`, ...
@@ -256,12 +251,9 @@ where
     S: Source + 'static,
 {
     let format = match output.format(term.live()) {
-        Format::Live => {
-            if output.format == Some(Format::Live) && !output.quiet {
-                eprintln!(
-                    "flux: warning: the live view shows one stream; printing text for {} sides",
-                    sides.labels.len()
-                );
+        Format::Live if !term.live() => {
+            if !output.quiet {
+                eprintln!("flux: warning: --format live needs a terminal on stdout; printing text");
             }
             Format::Text
         }
@@ -281,18 +273,45 @@ where
         controller.register(control_tx);
         feeds.push((feed, controls));
     }
+    // The view owns stderr too when it is the same terminal: status goes into the view.
+    let notes_in_view = format == Format::Live && term.stderr_tty;
+    let (view, live_sink) = match format {
+        Format::Live => {
+            let (view, mut sink) = LiveView::start(LiveOptions {
+                color: term.colour,
+                size: term.size,
+                raw: true,
+                total_seconds: None,
+                mic_level: None,
+                notes: notes_in_view && !output.quiet,
+                eot_threshold: plan.session.eot_threshold,
+            });
+            sink.set_sides(labels.clone());
+            (Some(view), Some(sink))
+        }
+        _ => (None, None),
+    };
+    let keys = view
+        .as_ref()
+        .filter(|v| v.raw())
+        .map(|v| controller.read_keys(v.eot_threshold()));
     controller.listen_for_signals();
 
     let watch = OutputWatch::default();
-    let outs = outputs(&labels, format, output.quiet, &watch);
+    let outs = output::outputs(&labels, format, output.quiet || notes_in_view, &watch);
     let failed = Arc::new(Mutex::new(None));
     let (tx, rx) = std_mpsc::channel();
     let writer = {
-        let (failed, watch, quiet) = (failed.clone(), watch.clone(), output.quiet);
-        let expect = expect.clone();
+        let shared = output::Shared {
+            expect: expect.clone(),
+            format,
+            quiet: output.quiet,
+            watch: watch.clone(),
+            failed: failed.clone(),
+        };
         std::thread::Builder::new()
             .name("flux-timeline".into())
-            .spawn(move || write_timeline(rx, outs, expect, format, quiet, &watch, &failed))?
+            .spawn(move || output::write_timeline(rx, outs, live_sink, &shared))?
     };
     let plan = Arc::new(plan);
     let mut running = tokio::task::JoinSet::new();
@@ -319,9 +338,16 @@ where
     }
     drop(tx);
     while running.join_next().await.is_some() {}
-    let endings = tokio::task::spawn_blocking(move || writer.join())
-        .await?
-        .unwrap_or_default();
+    let written = tokio::task::spawn_blocking(move || writer.join()).await?;
+    // The terminal is given back before any closing line is printed.
+    drop(keys);
+    if let Some(view) = view {
+        view.finish();
+    }
+    let endings = match written {
+        Ok(mut written) => written.close_deferred(),
+        Err(_) => Vec::new(),
+    };
     let mut code = ExitCode::Success.code();
     let mut closed = false;
     for (side_code, output_closed) in &endings {
@@ -336,149 +362,6 @@ where
         code = ExitCode::worst(code, ExitCode::Output.code());
     }
     Ok(code)
-}
-
-/// One side's output: its data sink on stdout and its status lines on stderr.
-struct SideOut {
-    who: String,
-    data: Box<dyn Sink>,
-    status: Option<Box<dyn Sink>>,
-}
-
-fn outputs(labels: &[String], format: Format, quiet: bool, watch: &OutputWatch) -> Vec<SideOut> {
-    let captions =
-        caption_format(format).map(|f| Arc::new(Mutex::new(CaptionSink::new(io::stdout(), f))));
-    labels
-        .iter()
-        .enumerate()
-        .map(|(i, label)| {
-            let who = format!("{label}: ");
-            let data: Box<dyn Sink> = match (&captions, format) {
-                (Some(shared), _) => Box::new(Speaker {
-                    shared: shared.clone(),
-                    label: label.clone(),
-                }),
-                (None, Format::Jsonl) => {
-                    Box::new(JsonlSink::new(io::stdout()).with_side(i, label.clone()))
-                }
-                (None, _) => Box::new(TextSink::new(Labelled::new(io::stdout(), who.clone()))),
-            };
-            SideOut {
-                data: Box::new(Watched::new(data, watch.clone())),
-                status: (!quiet).then(|| {
-                    Box::new(StatusSink::new(
-                        Labelled::new(io::stderr(), who.clone()).after("flux: "),
-                    )) as Box<dyn Sink>
-                }),
-                who,
-            }
-        })
-        .collect()
-}
-
-/// One side's view of the shared caption file: its cues carry its label.
-struct Speaker {
-    shared: Arc<Mutex<CaptionSink<io::Stdout>>>,
-    label: String,
-}
-
-impl Sink for Speaker {
-    fn event(&mut self, event: &Event) -> io::Result<()> {
-        let mut sink = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
-        sink.set_speaker(Some(&self.label));
-        sink.event(event)
-    }
-}
-
-/// The audio time an event is about, where it has one.
-fn audio_time(event: &Event) -> Option<f64> {
-    match event {
-        Event::Server(r) => match &r.message {
-            ServerMessage::TurnInfo(t) => Some(t.audio_window_end),
-            _ => None,
-        },
-        Event::Client(ClientEvent::UnconfirmedTurn {
-            audio_window_end, ..
-        }) => Some(*audio_window_end),
-        Event::Client(_) => None,
-    }
-}
-
-/// The timeline's thread: orders the sides' events by audio time and writes them; closes
-/// each side (assertions, summary, error) in its place. Returns each side's exit code and
-/// whether its output was closed.
-fn write_timeline(
-    rx: std_mpsc::Receiver<Msg>,
-    mut outs: Vec<SideOut>,
-    expect: Vec<Option<Expectations>>,
-    format: Format,
-    quiet: bool,
-    watch: &OutputWatch,
-    failed: &Mutex<Option<(io::ErrorKind, String)>>,
-) -> Vec<(u8, bool)> {
-    let mut timeline = Timeline::new(outs.len());
-    let mut endings = vec![None; outs.len()];
-    let mut write = |side: usize, item: Item| {
-        let Some(out) = outs.get_mut(side) else {
-            return;
-        };
-        match item {
-            Item::Event(event) => {
-                let gone = failed
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .is_some();
-                if !gone && let Err(e) = out.data.event(&event) {
-                    *failed.lock().unwrap_or_else(PoisonError::into_inner) =
-                        Some((e.kind(), e.to_string()));
-                }
-                if let Some(status) = &mut out.status {
-                    let _ = status.event(&event);
-                }
-            }
-            Item::Done(finished) => {
-                let Finished {
-                    outcome,
-                    wall,
-                    recorder,
-                } = *finished;
-                let checks = expect
-                    .get(side)
-                    .and_then(Option::as_ref)
-                    .zip(recorder.as_ref());
-                let ending = conclude(
-                    outcome,
-                    wall,
-                    checks,
-                    out.data.as_mut(),
-                    format,
-                    quiet,
-                    &out.who,
-                    watch,
-                );
-                if let (Some(e), false) = (&ending.error, ending.output_closed) {
-                    eprintln!("flux: {}error: {}", out.who, super::error_text(e));
-                }
-                endings[side] = Some((ending.code, ending.output_closed));
-            }
-        }
-    };
-    for msg in rx {
-        match msg {
-            Msg::Event(side, event) => timeline.push(side, audio_time(&event), Item::Event(event)),
-            Msg::Done(side, finished) => {
-                timeline.push(side, None, Item::Done(finished));
-                timeline.end(side);
-            }
-        }
-        while let Some((side, item)) = timeline.pop_ready() {
-            write(side, item);
-        }
-    }
-    for (side, item) in timeline.drain() {
-        write(side, item);
-    }
-    endings.into_iter().flatten().collect()
 }
 
 /// Splits a source into its channels' mono sources (see `sides/demux.rs`).

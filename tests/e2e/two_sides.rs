@@ -487,3 +487,122 @@ fn one_side_per_microphone() {
         "nothing more streamed"
     );
 }
+
+/// Runs `body` in a tmux window of its own (a real terminal) and reads its screen.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(dir: &Path, body: &str) -> Tmux {
+        let script = dir.join("run.sh");
+        std::fs::write(
+            &script,
+            format!(
+                "unset DEEPGRAM_API_KEY FLUX_URL NO_COLOR\nexport LANG=C.UTF-8 LC_ALL=C.UTF-8\n\
+                 {body}\necho \"EXIT=$?\"\nexec sleep 600\n"
+            ),
+        )
+        .unwrap();
+        let t = Tmux {
+            socket: format!("flux-sides-{}", std::process::id()),
+        };
+        let run = format!("sh '{}'", script.display());
+        t.tmux(
+            &["-f", "/dev/null", "new-session", "-d", "-s", "main"]
+                .into_iter()
+                .chain(["-x", "100", "-y", "30", &run])
+                .collect::<Vec<_>>(),
+        );
+        t
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("tmux")
+            .arg("-u")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("run tmux");
+        assert!(out.status.success(), "tmux {args:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, what: &str, ready: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let screen: Vec<String> = self
+                .tmux(&["capture-pane", "-p", "-t", "main"])
+                .lines()
+                .map(str::to_string)
+                .collect();
+            if ready(&screen) {
+                return screen;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}:\n{}",
+                screen.join("\n")
+            );
+            std::thread::sleep(std::time::Duration::from_millis(40));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn the_live_view_shows_both_sides() {
+    if !tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let call = stereo_wav(dir.path(), false);
+    let serve = serve(&[]);
+    let t = Tmux::start(
+        dir.path(),
+        &format!(
+            "'{BIN}' file '{}' --url '{}' --pace 3 --split-channels --channel-labels agent,caller",
+            call.display(),
+            serve.url
+        ),
+    );
+    // While streaming: each side's open turn (or `listening…`) has a row of its own.
+    let open = |l: &str| l.contains("[speaking]") || l.contains("listening…");
+    t.wait_for("both sides' open turns", |s| {
+        s.iter().any(|l| l.starts_with("agent: ") && open(l))
+            && s.iter().any(|l| l.starts_with("caller: ") && open(l))
+    });
+    let screen = t.wait_for("the end", |s| s.iter().any(|l| l.starts_with("EXIT=")));
+    assert!(
+        screen.iter().any(|l| l == "EXIT=0"),
+        "{}",
+        screen.join("\n")
+    );
+    // Finished turns, labelled, in the order they were spoken.
+    let finished: Vec<&str> = screen
+        .iter()
+        .filter_map(|l| {
+            let (label, rest) = l.split_once(": #")?;
+            rest.contains('-').then_some(label)
+        })
+        .collect();
+    assert_eq!(
+        finished.iter().filter(|l| **l == "agent").count(),
+        4,
+        "{screen:#?}"
+    );
+    assert!(
+        finished.iter().filter(|l| **l == "caller").count() >= 2,
+        "{screen:#?}"
+    );
+    let last_agent = finished.iter().rposition(|l| *l == "agent").unwrap();
+    assert!(finished[..last_agent].contains(&"caller"), "{screen:#?}");
+}
