@@ -77,7 +77,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
 
 async fn run_file(args: FileArgs) -> anyhow::Result<u8> {
     if args.sides.split_channels {
-        return split_file(args).await;
+        return sides::start::split_file(args).await;
     }
     if !args.sides.channel_labels.is_empty() {
         return Err(FluxError::Usage(
@@ -121,68 +121,6 @@ async fn run_file(args: FileArgs) -> anyhow::Result<u8> {
         ..Extras::default()
     };
     stream(plan, source, &args.output, term, |_| None, extras).await
-}
-
-/// `flux file call.wav --split-channels`: one stream per channel, one timeline.
-async fn split_file(args: FileArgs) -> anyhow::Result<u8> {
-    if args.paths.len() > 1 {
-        return Err(FluxError::Usage(
-            "--split-channels takes one file at a time; run flux once per file".into(),
-        )
-        .into());
-    }
-    if args.stream.control.is_some() {
-        return Err(FluxError::Usage(
-            "--control works with one stream, and --split-channels makes one per channel".into(),
-        )
-        .into());
-    }
-    let mut config = assert_config(&args.assert);
-    config.expect_file = None;
-    // A misused assertion flag is a usage error whatever the credentials.
-    sides::expectations(&config, &[], &[], !args.pace.fast)?;
-    let term = terminal::detect(args.output.color_forced());
-    let plan = Plan::new(&args.stream, &args.pace)?;
-    let Some(path) = args.paths.first() else {
-        return Err(FluxError::Usage("flux file needs a WAV file (or - for stdin)".into()).into());
-    };
-    let source = if path == Path::new("-") {
-        WavSource::from_reader("stdin", Box::new(io::stdin()))?
-    } else {
-        WavSource::open(path)?
-    };
-    let labels = sides::labels(
-        &args.sides.channel_labels,
-        crate::audio::Source::info(&source).channels,
-    )?;
-    let expect = sides::expectations(&config, &args.assert.expect_file, &labels, !args.pace.fast)?;
-    if let Some(out) = &args.save_audio {
-        for label in &labels {
-            refuse_overwriting_inputs(
-                "--save-audio",
-                &sides::side_path(out, label),
-                &[Input::Path(path)],
-            )?;
-        }
-    }
-    let taps = sides::taps(
-        args.save_audio.as_deref(),
-        &labels,
-        plan.session.sample_rate,
-    )?;
-    let notes = sides::Notes {
-        input: crate::output::text::one_line(&path.display().to_string()),
-        labels: labels.clone(),
-        quiet: args.output.quiet,
-    };
-    let sources = sides::split(source, notes, |_| None)?;
-    let sides = sides::Sides {
-        plan,
-        labels,
-        expect,
-        taps,
-    };
-    sides::run(sides, sources, &args.output, &term).await
 }
 
 /// `flux devices`: input devices as a table, or JSONL for scripts.
@@ -248,7 +186,7 @@ async fn run_mic(args: ListenArgs) -> anyhow::Result<u8> {
         .into());
     }
     if args.device.len() > 1 {
-        return mic_sides(args).await;
+        return sides::start::mic_sides(args).await;
     }
     if !args.sides.channel_labels.is_empty() {
         return Err(FluxError::Usage(
@@ -305,75 +243,6 @@ async fn run_mic(args: ListenArgs) -> anyhow::Result<u8> {
     .await
 }
 
-/// `flux listen --mic --device A --device B`: one side per device, one timeline. Every
-/// device is opened before anything starts, so one that cannot be is an error at once.
-async fn mic_sides(args: ListenArgs) -> anyhow::Result<u8> {
-    let mut plan = Plan::new(&args.stream, &args.pace)?;
-    plan.session.pace = None;
-    plan.session.live_source = true;
-    if args.stream.control.is_some() {
-        return Err(FluxError::Usage(
-            "--control works with one stream, and each --device is a stream of its own".into(),
-        )
-        .into());
-    }
-    let count = u16::try_from(args.device.len()).unwrap_or(u16::MAX);
-    let labels = sides::labels_for(&args.sides.channel_labels, count, "--device")?;
-    let stopped = Arc::new(AtomicBool::new(false));
-    let sources = args
-        .device
-        .iter()
-        .map(|device| {
-            MicSource::open(MicOptions {
-                device: Some(device.clone()),
-                duration: args.duration,
-                stopped: stopped.clone(),
-                buffer_ms: None,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if let Some(out) = &args.save_audio {
-        for label in &labels {
-            refuse_overwriting_inputs("--save-audio", &sides::side_path(out, label), &[])?;
-        }
-    }
-    let taps = sides::taps(
-        args.save_audio.as_deref(),
-        &labels,
-        plan.session.sample_rate,
-    )?;
-    if !args.output.quiet {
-        for (source, label) in sources.iter().zip(&labels) {
-            eprintln!(
-                "flux: {label}: capturing from {} ({})",
-                source.id(),
-                source.format()
-            );
-        }
-    }
-    let expect = labels.iter().map(|_| None).collect();
-    let sides = sides::Sides {
-        plan,
-        labels,
-        expect,
-        taps,
-    };
-    let term = terminal::detect(args.output.color_forced());
-    let live = sides::Live {
-        stopped,
-        grace: Some(pipeline::LIVE_STOP_GRACE),
-    };
-    sides::run_live(
-        sides,
-        sources,
-        MicSource::drop_report,
-        live,
-        &args.output,
-        &term,
-    )
-    .await
-}
-
 async fn run_listen(args: ListenArgs) -> anyhow::Result<u8> {
     if args.mic {
         return run_mic(args).await;
@@ -404,7 +273,7 @@ async fn run_listen(args: ListenArgs) -> anyhow::Result<u8> {
     // `--duration` caps the capture; without it the cap is never reached.
     let source = Capped::new(source, args.duration.unwrap_or(f64::INFINITY));
     if args.sides.split_channels {
-        return split_stdin(args, plan, source).await;
+        return sides::start::split_stdin(args, plan, source).await;
     }
     let tap = save_tap(args.save_audio.as_deref(), &plan)?;
     stream(
@@ -427,58 +296,6 @@ async fn run_listen(args: ListenArgs) -> anyhow::Result<u8> {
         },
     )
     .await
-}
-
-/// `flux listen --stdin --channels N --split-channels`: one stream per channel.
-async fn split_stdin(
-    args: ListenArgs,
-    plan: Plan,
-    source: Capped<RawPcmSource>,
-) -> anyhow::Result<u8> {
-    if args.stream.control.is_some() {
-        return Err(FluxError::Usage(
-            "--control works with one stream, and --split-channels makes one per channel".into(),
-        )
-        .into());
-    }
-    let labels = sides::labels(&args.sides.channel_labels, args.channels)?;
-    if let Some(out) = &args.save_audio {
-        for label in &labels {
-            refuse_overwriting_inputs(
-                "--save-audio",
-                &sides::side_path(out, label),
-                &[Input::Stdin],
-            )?;
-        }
-    }
-    let taps = sides::taps(
-        args.save_audio.as_deref(),
-        &labels,
-        plan.session.sample_rate,
-    )?;
-    let notes = sides::Notes {
-        input: "stdin".into(),
-        labels: labels.clone(),
-        quiet: args.output.quiet,
-    };
-    let sources = sides::split(source, notes, |s: &Capped<RawPcmSource>| {
-        let n = s.inner.trailing_bytes();
-        (n > 0).then(|| {
-            format!(
-                "stdin ended with {n} byte(s) that do not make a whole sample frame; they were \
-                 not sent (check --sample-format and --channels)"
-            )
-        })
-    })?;
-    let expect = labels.iter().map(|_| None).collect();
-    let sides = sides::Sides {
-        plan,
-        labels,
-        expect,
-        taps,
-    };
-    let term = terminal::detect(args.output.color_forced());
-    sides::run(sides, sources, &args.output, &term).await
 }
 
 /// Everything decided from the flags before any audio is read or any connection made.

@@ -9,6 +9,7 @@
 
 mod demux;
 mod output;
+pub(super) mod start;
 mod timeline;
 
 use super::Plan;
