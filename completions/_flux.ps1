@@ -27,6 +27,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('file', 'file', [CompletionResultType]::ParameterValue, 'Stream WAV files through Flux (each its own stream), paced like live audio by default')
             [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)')
+            [CompletionResult]::new('replay', 'replay', [CompletionResultType]::ParameterValue, 'Re-render a session recorded with --jsonl (text, captions or the live view), at its recorded pace or faster, without any server')
             [CompletionResult]::new('devices', 'devices', [CompletionResultType]::ParameterValue, 'List audio input devices (ids for `flux listen --mic --device`)')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a local Flux-compatible server, for offline development and CI')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout')
@@ -134,6 +135,21 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'flux;replay' {
+            [CompletionResult]::new('--pace', '--pace', [CompletionResultType]::ParameterName, 'Replay FACTOR times faster than recorded (0.1 to 1000; default 1, the recorded pace)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'What to print on stdout: `live` shows turns as they happen in the terminal (docs/live.md); `text` prints one line per finished turn; `jsonl` prints every event as one JSON object per line (docs/jsonl.md); `srt` and `vtt` print captions as turns finish (docs/captions.md). Default: live when stdout is a terminal, text otherwise')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in the live view and progress bar: auto (unless NO_COLOR is set and not empty, or TERM=dumb), always or never. Nothing else is ever coloured')
+            [CompletionResult]::new('--fast', '--fast', [CompletionResultType]::ParameterName, 'Render everything at once')
+            [CompletionResult]::new('--text', '--text', [CompletionResultType]::ParameterName, 'Shorthand for --format text')
+            [CompletionResult]::new('--jsonl', '--jsonl', [CompletionResultType]::ParameterName, 'Shorthand for --format jsonl')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print no status or warnings on stderr (errors are still printed)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print no status or warnings on stderr (errors are still printed)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'flux;devices' {
             [CompletionResult]::new('--jsonl', '--jsonl', [CompletionResultType]::ParameterName, 'One JSON object per device: {id, description, default, channels, sample_rates, default_config: {sample_format, sample_rate, channels}}')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -171,6 +187,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
         'flux;help' {
             [CompletionResult]::new('file', 'file', [CompletionResultType]::ParameterValue, 'Stream WAV files through Flux (each its own stream), paced like live audio by default')
             [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)')
+            [CompletionResult]::new('replay', 'replay', [CompletionResultType]::ParameterValue, 'Re-render a session recorded with --jsonl (text, captions or the live view), at its recorded pace or faster, without any server')
             [CompletionResult]::new('devices', 'devices', [CompletionResultType]::ParameterValue, 'List audio input devices (ids for `flux listen --mic --device`)')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a local Flux-compatible server, for offline development and CI')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout')
@@ -182,6 +199,9 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             break
         }
         'flux;help;listen' {
+            break
+        }
+        'flux;help;replay' {
             break
         }
         'flux;help;devices' {

@@ -34,6 +34,9 @@ _flux() {
             flux,man)
                 cmd="flux__subcmd__man"
                 ;;
+            flux,replay)
+                cmd="flux__subcmd__replay"
+                ;;
             flux,serve)
                 cmd="flux__subcmd__serve"
                 ;;
@@ -55,6 +58,9 @@ _flux() {
             flux__subcmd__help,man)
                 cmd="flux__subcmd__help__subcmd__man"
                 ;;
+            flux__subcmd__help,replay)
+                cmd="flux__subcmd__help__subcmd__replay"
+                ;;
             flux__subcmd__help,serve)
                 cmd="flux__subcmd__help__subcmd__serve"
                 ;;
@@ -65,7 +71,7 @@ _flux() {
 
     case "${cmd}" in
         flux)
-            opts="-h -V --help --version file listen devices serve completions man help"
+            opts="-h -V --help --version file listen replay devices serve completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -249,7 +255,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__help)
-            opts="file listen devices serve completions man help"
+            opts="file listen replay devices serve completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -333,6 +339,20 @@ _flux() {
             return 0
             ;;
         flux__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__help__subcmd__replay)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -501,6 +521,32 @@ _flux() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__replay)
+            opts="-q -h -V --pace --fast --format --text --jsonl --quiet --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --pace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "live text jsonl srt vtt" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

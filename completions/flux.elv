@@ -24,6 +24,7 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand --version 'Print version'
             cand file 'Stream WAV files through Flux (each its own stream), paced like live audio by default'
             cand listen 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)'
+            cand replay 'Re-render a session recorded with --jsonl (text, captions or the live view), at its recorded pace or faster, without any server'
             cand devices 'List audio input devices (ids for `flux listen --mic --device`)'
             cand serve 'Run a local Flux-compatible server, for offline development and CI'
             cand completions 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
@@ -128,6 +129,20 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'flux;replay'= {
+            cand --pace 'Replay FACTOR times faster than recorded (0.1 to 1000; default 1, the recorded pace)'
+            cand --format 'What to print on stdout: `live` shows turns as they happen in the terminal (docs/live.md); `text` prints one line per finished turn; `jsonl` prints every event as one JSON object per line (docs/jsonl.md); `srt` and `vtt` print captions as turns finish (docs/captions.md). Default: live when stdout is a terminal, text otherwise'
+            cand --color 'Colour in the live view and progress bar: auto (unless NO_COLOR is set and not empty, or TERM=dumb), always or never. Nothing else is ever coloured'
+            cand --fast 'Render everything at once'
+            cand --text 'Shorthand for --format text'
+            cand --jsonl 'Shorthand for --format jsonl'
+            cand -q 'Print no status or warnings on stderr (errors are still printed)'
+            cand --quiet 'Print no status or warnings on stderr (errors are still printed)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'flux;devices'= {
             cand --jsonl 'One JSON object per device: {id, description, default, channels, sample_rates, default_config: {sample_format, sample_rate, channels}}'
             cand -h 'Print help'
@@ -161,6 +176,7 @@ set edit:completion:arg-completer[flux] = {|@words|
         &'flux;help'= {
             cand file 'Stream WAV files through Flux (each its own stream), paced like live audio by default'
             cand listen 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)'
+            cand replay 'Re-render a session recorded with --jsonl (text, captions or the live view), at its recorded pace or faster, without any server'
             cand devices 'List audio input devices (ids for `flux listen --mic --device`)'
             cand serve 'Run a local Flux-compatible server, for offline development and CI'
             cand completions 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
@@ -170,6 +186,8 @@ set edit:completion:arg-completer[flux] = {|@words|
         &'flux;help;file'= {
         }
         &'flux;help;listen'= {
+        }
+        &'flux;help;replay'= {
         }
         &'flux;help;devices'= {
         }

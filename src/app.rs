@@ -38,6 +38,7 @@ mod files;
 mod keys;
 mod output_watch;
 mod pipeline;
+mod replay;
 mod sides;
 mod terminal;
 mod writer;
@@ -55,6 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Devices(args) => run_devices(args),
         Command::Completions(args) => print_completions(args),
         Command::Man => print(&completions::man()?),
+        Command::Replay(args) => replay::run(args).await,
     }
 }
 

@@ -36,6 +36,9 @@ pub enum Command {
     /// Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin).
     #[command(after_help = ExitCode::help_table())]
     Listen(ListenArgs),
+    /// Re-render a session recorded with --jsonl (text, captions or the live view), at its
+    /// recorded pace or faster, without any server.
+    Replay(ReplayArgs),
     /// List audio input devices (ids for `flux listen --mic --device`).
     #[command(after_help = DEVICES_AFTER_HELP)]
     Devices(DevicesArgs),
@@ -181,6 +184,22 @@ pub struct ListenArgs {
     pub pace: PaceArgs,
     #[command(flatten)]
     pub stream: StreamArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A session recorded with `flux ... --jsonl` (`-` reads it from stdin); a two-sided one
+    /// (--split-channels) is shown with its labels.
+    #[arg(value_name = "SESSION.jsonl")]
+    pub path: PathBuf,
+    /// Replay FACTOR times faster than recorded (0.1 to 1000; default 1, the recorded pace).
+    #[arg(long, value_name = "FACTOR", conflicts_with = "fast", value_parser = parse_pace)]
+    pub pace: Option<f64>,
+    /// Render everything at once.
+    #[arg(long)]
+    pub fast: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }

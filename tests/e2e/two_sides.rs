@@ -606,3 +606,53 @@ fn the_live_view_shows_both_sides() {
     let last_agent = finished.iter().rposition(|l| *l == "agent").unwrap();
     assert!(finished[..last_agent].contains(&"caller"), "{screen:#?}");
 }
+
+/// `flux replay PATH ARGS...`
+fn replay(path: &Path, args: &[&str]) -> std::process::Output {
+    let mut c = flux();
+    c.arg("replay").arg(path).args(args);
+    run(c, None)
+}
+
+#[test]
+fn replay_renders_the_same_captions_and_text_as_the_live_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = serve(&[]);
+    let beckett = fixture("beckett.wav");
+    let rec = dir.path().join("session.jsonl");
+    let out = run(file_cmd(&serve, &beckett, &["--jsonl"]), None);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    std::fs::write(&rec, &out.stdout).unwrap();
+    for format in ["srt", "vtt", "text"] {
+        let live = run(file_cmd(&serve, &beckett, &["--format", format]), None);
+        assert_eq!(code(&live), 0, "{}", stderr(&live));
+        let again = replay(&rec, &["--format", format, "--fast"]);
+        assert_eq!(code(&again), 0, "{}", stderr(&again));
+        assert_eq!(stdout(&again), stdout(&live), "{format}");
+    }
+    // At its recorded pace, sped up: the same lines.
+    let again = replay(&rec, &["--text", "--pace", "50"]);
+    assert_eq!(stdout(&again), script()[..4].join("\n") + "\n");
+
+    // Two sides keep their labels.
+    let call = stereo_wav(dir.path(), false);
+    let out = run(file_cmd(&serve, &call, &labelled(&["--jsonl"])), None);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    std::fs::write(&rec, &out.stdout).unwrap();
+    let live = run(
+        file_cmd(&serve, &call, &labelled(&["--format", "vtt"])),
+        None,
+    );
+    let again = replay(&rec, &["--format", "vtt", "--fast"]);
+    assert_eq!(stdout(&again), stdout(&live));
+    let again = replay(&rec, &["--text", "--fast"]);
+    assert_both_sides(&sides(&stdout(&again)));
+
+    let missing = replay(&dir.path().join("nope.jsonl"), &["--text"]);
+    assert_eq!(code(&missing), 2);
+    assert!(
+        stderr(&missing).contains("nope.jsonl"),
+        "{}",
+        stderr(&missing)
+    );
+}
