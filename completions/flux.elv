@@ -154,6 +154,7 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand --listen 'Address to listen on; port 0 picks a free port (the address is printed on stdout)'
             cand --api-key 'Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes)'
             cand --script 'Transcript script: one line per turn, revealed word by word as the turn''s speech goes on'
+            cand --replay 'Answer every connection with the server messages of a session recorded with `flux ... --jsonl`, each sent when the incoming audio reaches its time (docs/serve.md)'
             cand --log 'Append one JSON line per thing received (handshakes, audio frames, control messages, closes) to FILE'
             cand --fault 'Inject a fault, e.g. `drop:at=2.5,conn=1`, `reject:status=429`, `delay:ms=200`; repeatable (docs/serve.md lists them all)'
             cand -h 'Print help'

@@ -72,6 +72,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
         script: args.script,
         log: args.log,
         faults: args.faults,
+        replay: args.replay,
     })
     .await?;
     Ok(ExitCode::Success.code())

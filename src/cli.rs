@@ -575,6 +575,10 @@ pub struct ServeArgs {
     /// Transcript script: one line per turn, revealed word by word as the turn's speech goes on.
     #[arg(long, value_name = "FILE")]
     pub script: Option<PathBuf>,
+    /// Answer every connection with the server messages of a session recorded with
+    /// `flux ... --jsonl`, each sent when the incoming audio reaches its time (docs/serve.md).
+    #[arg(long, value_name = "SESSION.jsonl", conflicts_with = "script")]
+    pub replay: Option<PathBuf>,
     /// Append one JSON line per thing received (handshakes, audio frames, control messages,
     /// closes) to FILE.
     #[arg(long, value_name = "FILE")]

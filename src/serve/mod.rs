@@ -14,6 +14,7 @@ pub mod config;
 pub mod fault;
 pub mod handshake;
 pub mod log;
+pub mod replay;
 pub mod script;
 pub mod session;
 pub mod turns;
@@ -58,6 +59,8 @@ pub struct ServeOptions {
     pub log: Option<PathBuf>,
     /// Raw `--fault` specs (see [`fault::FORMS`]).
     pub faults: Vec<String>,
+    /// Answer with a recorded session's messages (`--replay`, see [`replay`]).
+    pub replay: Option<PathBuf>,
 }
 
 /// A running server.
@@ -105,6 +108,7 @@ impl Drop for ServerHandle {
 struct Shared {
     api_key: Option<Secret>,
     script: Arc<script::Script>,
+    replay: Option<Arc<replay::Recording>>,
     log: Option<Arc<log::Logger>>,
     faults: Vec<fault::Fault>,
     connections: AtomicU64,
@@ -142,6 +146,10 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<ServerHandle> {
     let shared = Arc::new(Shared {
         api_key: opts.api_key,
         script: Arc::new(script),
+        replay: match &opts.replay {
+            Some(path) => Some(Arc::new(replay::Recording::load(path)?)),
+            None => None,
+        },
         log,
         faults,
         connections: AtomicU64::new(0),
@@ -341,6 +349,7 @@ async fn connection(mut tcp: TcpStream, conn: u64, shared: Arc<Shared>) {
         faults,
         script: shared.script.clone(),
         log: shared.log.clone(),
+        replay: shared.replay.clone().map(replay::Replayer::new),
     };
     session::run(ws, setup).await;
 }

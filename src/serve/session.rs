@@ -42,6 +42,8 @@ pub struct Setup {
     pub faults: ConnFaults,
     pub script: Arc<Script>,
     pub log: Option<Arc<Logger>>,
+    /// `--replay`: recorded messages instead of the turn engine.
+    pub replay: Option<crate::serve::replay::Replayer>,
 }
 
 enum Out {
@@ -163,6 +165,7 @@ struct Session {
     sequence: u64,
     phase: Phase,
     close_logged: bool,
+    replay: Option<crate::serve::replay::Replayer>,
 }
 
 impl Session {
@@ -174,6 +177,7 @@ impl Session {
             faults,
             script,
             log,
+            replay,
         } = setup;
         let format = match (accepted.params.encoding, accepted.params.sample_rate) {
             (Some(encoding), Some(rate)) => Format::Raw { encoding, rate },
@@ -194,6 +198,7 @@ impl Session {
             sequence: 0,
             phase: Phase::Open,
             close_logged: false,
+            replay,
         }
     }
 
@@ -356,6 +361,16 @@ impl Session {
             }
             return;
         }
+        let received = self.received_seconds();
+        let timeout = self.config.eot_timeout_ms;
+        if let Some(due) = self.replay.as_mut().map(|r| r.due(received, timeout)) {
+            for m in due {
+                self.emit(m).await;
+            }
+            self.run_faults(received).await;
+            self.samples = samples;
+            return;
+        }
         if self.vad.is_none() {
             if let Some(rate) = self.decoder.rate() {
                 self.vad = Some((Vad::new(rate), Turns::new(rate, self.script.clone())));
@@ -408,11 +423,33 @@ impl Session {
         };
         match msg {
             ClientMessage::Configure(c) => {
-                let reply = match self.config.apply(&c) {
-                    Ok(()) => ServerMessage::ConfigureSuccess(self.config.success()),
-                    Err(notice) => ServerMessage::ConfigureFailure(*notice),
+                let applied = self.config.apply(&c);
+                // With --replay, the recorded answer, in order, while there are any.
+                let recorded = self.replay.as_mut().and_then(|r| r.configure_answer());
+                let reply = match (recorded, applied) {
+                    (Some(m), _) => m,
+                    (None, Ok(())) => ServerMessage::ConfigureSuccess(self.config.success()),
+                    (None, Err(notice)) => ServerMessage::ConfigureFailure(*notice),
                 };
                 self.emit(reply).await;
+            }
+            ClientMessage::ForceEndTurn if self.replay.is_some() => {
+                let received = self.received_seconds();
+                let ended = self
+                    .replay
+                    .as_mut()
+                    .map(|r| r.force_end(received))
+                    .unwrap_or_default();
+                if ended.is_empty() {
+                    let warning = Notice::new(
+                        FORCE_END_TURN_NO_ACTIVE_TURN,
+                        "Received ForceEndTurn while no turn was active; the request was ignored.",
+                    );
+                    self.emit(ServerMessage::Warning(warning)).await;
+                }
+                for m in ended {
+                    self.emit(m).await;
+                }
             }
             ClientMessage::ForceEndTurn => {
                 let ended = self.vad.as_mut().and_then(|(_, t)| t.force_end());

@@ -656,3 +656,63 @@ fn replay_renders_the_same_captions_and_text_as_the_live_run() {
         stderr(&missing)
     );
 }
+
+#[test]
+fn serve_replay_gives_a_client_the_recorded_turns_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("session.jsonl");
+    let beckett = fixture("beckett.wav");
+    {
+        let serve = serve(&[]);
+        let out = run(file_cmd(&serve, &beckett, &["--jsonl"]), None);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        std::fs::write(&rec, &out.stdout).unwrap();
+    }
+    let recorded: Vec<(String, f64)> = finished_turns(&jsonl_text(&rec))
+        .iter()
+        .map(|t| {
+            (
+                t["transcript"].as_str().unwrap().to_string(),
+                t["audio_window_end"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(recorded.len(), 4);
+    let replaying = Serve::start(&["--replay", rec.to_str().unwrap()]);
+    let out = run(file_cmd(&replaying, &beckett, &["--jsonl"]), None);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let got: Vec<(String, f64)> = finished_turns(&jsonl(&out))
+        .iter()
+        .map(|t| {
+            (
+                t["transcript"].as_str().unwrap().to_string(),
+                t["audio_window_end"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, recorded);
+    // A longer stream: the recording's turns, then nothing invented.
+    let out = run(
+        file_cmd(&replaying, &fixture("two_cities.wav"), &["--text"]),
+        None,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), script()[..4].join("\n") + "\n");
+    // A file that is not a recording is refused at start.
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"type\":\"flux.summary\"}\n").unwrap();
+    let mut c = flux();
+    c.args(["serve", "--listen", "127.0.0.1:0", "--replay"])
+        .arg(&bad);
+    let out = run(c, None);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("no TurnInfo"), "{}", stderr(&out));
+}
+
+fn jsonl_text(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
