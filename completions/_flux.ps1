@@ -36,8 +36,8 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             break
         }
         'flux;file' {
-            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Stream at most N files at once, up to 256 (default: as many as there are files, at most 4). Each stream has its own audio thread and connection')
-            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Stream at most N files at once, up to 256 (default: as many as there are files, at most 4). Each stream has its own audio thread and connection')
+            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Stream at most N files at once, up to 256 (default: as many as there are files, at most 4). Each stream has its own audio thread and connection; with --split-channels N counts streams (one per channel), not files')
+            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Stream at most N files at once, up to 256 (default: as many as there are files, at most 4). Each stream has its own audio thread and connection; with --split-channels N counts streams (one per channel), not files')
             [CompletionResult]::new('--save-audio', '--save-audio', [CompletionResultType]::ParameterName, 'Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after conditioning) to this WAV file (one input file only)')
             [CompletionResult]::new('--channel-labels', '--channel-labels', [CompletionResultType]::ParameterName, 'Names for the sides, one per channel (or per --device), comma-separated (default ch0,ch1,...): letters, digits, `-`, `_` and `.`')
             [CompletionResult]::new('--expect-text', '--expect-text', [CompletionResultType]::ParameterName, 'Expect this transcript: the finished turns, joined, are compared word by word after normalization (case, punctuation, spacing; docs/guide.md#assertions)')

@@ -34,7 +34,7 @@ complete -c flux -n "__fish_flux_needs_command" -f -a "serve" -d 'Run a local Fl
 complete -c flux -n "__fish_flux_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
 complete -c flux -n "__fish_flux_needs_command" -f -a "man" -d 'Print flux\'s manual page (roff) on stdout, e.g. `flux man | man -l -`'
 complete -c flux -n "__fish_flux_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c flux -n "__fish_flux_using_subcommand file" -s j -l jobs -d 'Stream at most N files at once, up to 256 (default: as many as there are files, at most 4). Each stream has its own audio thread and connection' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -s j -l jobs -d 'Stream at most N files at once, up to 256 (default: as many as there are files, at most 4). Each stream has its own audio thread and connection; with --split-channels N counts streams (one per channel), not files' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l save-audio -d 'Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after conditioning) to this WAV file (one input file only)' -r -F
 complete -c flux -n "__fish_flux_using_subcommand file" -l channel-labels -d 'Names for the sides, one per channel (or per --device), comma-separated (default ch0,ch1,...): letters, digits, `-`, `_` and `.`' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l expect-text -d 'Expect this transcript: the finished turns, joined, are compared word by word after normalization (case, punctuation, spacing; docs/guide.md#assertions)' -r

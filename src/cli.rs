@@ -76,7 +76,8 @@ pub struct FileArgs {
     #[arg(value_name = "PATH", required = true, num_args = 1..)]
     pub paths: Vec<PathBuf>,
     /// Stream at most N files at once, up to 256 (default: as many as there are files, at
-    /// most 4). Each stream has its own audio thread and connection.
+    /// most 4). Each stream has its own audio thread and connection; with --split-channels N
+    /// counts streams (one per channel), not files.
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub jobs: Option<u32>,
     /// Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after

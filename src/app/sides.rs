@@ -171,10 +171,12 @@ pub(super) fn expectations(
 
 /// What the sides' streams need besides their sources.
 pub(super) struct Sides {
-    pub plan: Plan,
+    pub plan: Arc<Plan>,
     pub labels: Vec<String>,
     pub expect: Vec<Option<Expectations>>,
     pub taps: Vec<Option<Box<dyn Tap>>>,
+    /// In a batch: the file, named on every line before the side, and the batch's controller.
+    pub batch: Option<(String, Controller)>,
 }
 
 /// What a side's session sends to the timeline.
@@ -222,6 +224,8 @@ impl Sink for ToTimeline {
 pub(super) struct Live {
     pub stopped: Arc<AtomicBool>,
     pub grace: Option<std::time::Duration>,
+    /// stdout's watch, when it is shared with other streams (a batch).
+    pub watch: Option<OutputWatch>,
 }
 
 /// Streams every channel of a split source; returns the exit code.
@@ -234,6 +238,7 @@ pub(super) async fn run(
     let live = Live {
         stopped: Arc::new(AtomicBool::new(false)),
         grace: None,
+        watch: None,
     };
     run_live(sides, sources, |_| None, live, output, term).await
 }
@@ -265,8 +270,12 @@ where
         labels,
         expect,
         taps,
+        batch,
     } = sides;
-    let controller = Controller::new(live.stopped, live.grace);
+    let (file, controller) = match batch {
+        Some((file, controller)) => (Some(file), controller),
+        None => (None, Controller::new(live.stopped, live.grace)),
+    };
     let mut feeds = Vec::new();
     for source in sources {
         let (control_tx, controls) = mpsc::channel(16);
@@ -296,10 +305,17 @@ where
         .as_ref()
         .filter(|v| v.raw())
         .map(|v| controller.read_keys(v.eot_threshold()));
-    controller.listen_for_signals();
-
-    let watch = OutputWatch::default();
-    let outs = output::outputs(&labels, format, output.quiet || notes_in_view, &watch);
+    if file.is_none() {
+        controller.listen_for_signals();
+    }
+    let watch = live.watch.unwrap_or_default();
+    let outs = output::outputs(
+        &labels,
+        file.as_deref(),
+        format,
+        output.quiet || notes_in_view,
+        &watch,
+    );
     let failed = Arc::new(Mutex::new(None));
     let (tx, rx) = std_mpsc::channel();
     let writer = {
@@ -314,7 +330,6 @@ where
             .name("flux-timeline".into())
             .spawn(move || output::write_timeline(rx, outs, live_sink, &shared))?
     };
-    let plan = Arc::new(plan);
     let mut running = tokio::task::JoinSet::new();
     for (side, (((feed, controls), tap), expect)) in
         feeds.into_iter().zip(taps).zip(expect).enumerate()

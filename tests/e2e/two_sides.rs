@@ -716,3 +716,49 @@ fn jsonl_text(path: &Path) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+#[test]
+fn a_batch_of_split_files_counts_streams_in_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let call = stereo_wav(dir.path(), false);
+    let other = dir.path().join("other.wav");
+    std::fs::copy(&call, &other).unwrap();
+    let serve = serve(&[]);
+    let mut c = flux();
+    c.arg("file")
+        .args([&call, &other])
+        .args(["--url", &serve.url, "--fast", "--text", "--jobs", "2"])
+        .args(labelled(&[]));
+    let out = run(c, None);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    for file in [&call, &other] {
+        let prefix = format!("{}: ", file.display());
+        let lines: Vec<(String, String)> = sides(
+            &stdout(&out)
+                .lines()
+                .filter_map(|l| l.strip_prefix(&prefix))
+                .map(|l| format!("{l}\n"))
+                .collect::<String>(),
+        );
+        assert_both_sides(&lines);
+    }
+    // Two streams at a time: the second file starts once the first's two have closed.
+    let log = serve.log_lines();
+    let kinds: Vec<&str> = log
+        .iter()
+        .map(|l| l["kind"].as_str().unwrap())
+        .filter(|k| *k == "handshake" || *k == "close")
+        .collect();
+    let third_handshake = kinds
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| **k == "handshake")
+        .nth(2)
+        .map(|(i, _)| i)
+        .unwrap();
+    let closes_before = kinds[..third_handshake]
+        .iter()
+        .filter(|k| **k == "close")
+        .count();
+    assert!(closes_before >= 2, "{kinds:?}");
+}

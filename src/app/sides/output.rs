@@ -31,6 +31,7 @@ pub(super) struct SideOut {
 
 pub(super) fn outputs(
     labels: &[String],
+    file: Option<&str>,
     format: Format,
     quiet: bool,
     watch: &OutputWatch,
@@ -41,7 +42,10 @@ pub(super) fn outputs(
         .iter()
         .enumerate()
         .map(|(i, label)| {
-            let who = format!("{label}: ");
+            let who = match file {
+                Some(file) => format!("{file}: {label}: "),
+                None => format!("{label}: "),
+            };
             let data: Box<dyn Sink> = match (&captions, format) {
                 (Some(shared), _) => Box::new(Speaker {
                     shared: shared.clone(),
@@ -50,7 +54,11 @@ pub(super) fn outputs(
                 // The live view draws every side itself; nothing else goes to stdout.
                 (None, Format::Live) => Box::new(Fanout(Vec::new())),
                 (None, Format::Jsonl) => {
-                    Box::new(JsonlSink::new(io::stdout()).with_side(i, label.clone()))
+                    let sink = JsonlSink::new(io::stdout()).with_side(i, label.clone());
+                    Box::new(match file {
+                        Some(file) => sink.with_file(file.to_string()),
+                        None => sink,
+                    })
                 }
                 (None, _) => Box::new(TextSink::new(Labelled::new(io::stdout(), who.clone()))),
             };

@@ -18,10 +18,10 @@ use std::sync::atomic::AtomicBool;
 /// `flux file call.wav --split-channels`: one stream per channel, one timeline.
 pub(in crate::app) async fn split_file(args: FileArgs) -> anyhow::Result<u8> {
     if args.paths.len() > 1 {
-        return Err(FluxError::Usage(
-            "--split-channels takes one file at a time; run flux once per file".into(),
-        )
-        .into());
+        let term = terminal::detect(args.output.color_forced());
+        let format = crate::app::batch::check(&args, &term)?;
+        let plan = Plan::new(&args.stream, &args.pace)?;
+        return crate::app::batch::run(args, plan, None, format).await;
     }
     if args.stream.control.is_some() {
         return Err(FluxError::Usage(
@@ -69,10 +69,11 @@ pub(in crate::app) async fn split_file(args: FileArgs) -> anyhow::Result<u8> {
     };
     let sources = super::split(source, notes, |_| None)?;
     let sides = super::Sides {
-        plan,
+        plan: Arc::new(plan),
         labels,
         expect,
         taps,
+        batch: None,
     };
     super::run(sides, sources, &args.output, &term).await
 }
@@ -125,15 +126,17 @@ pub(in crate::app) async fn mic_sides(args: ListenArgs) -> anyhow::Result<u8> {
     }
     let expect = labels.iter().map(|_| None).collect();
     let sides = super::Sides {
-        plan,
+        plan: Arc::new(plan),
         labels,
         expect,
         taps,
+        batch: None,
     };
     let term = terminal::detect(args.output.color_forced());
     let live = super::Live {
         stopped,
         grace: Some(pipeline::LIVE_STOP_GRACE),
+        watch: None,
     };
     super::run_live(
         sides,
@@ -189,10 +192,11 @@ pub(in crate::app) async fn split_stdin(
     })?;
     let expect = labels.iter().map(|_| None).collect();
     let sides = super::Sides {
-        plan,
+        plan: Arc::new(plan),
         labels,
         expect,
         taps,
+        batch: None,
     };
     let term = terminal::detect(args.output.color_forced());
     super::run(sides, sources, &args.output, &term).await
