@@ -259,6 +259,7 @@ async fn split_file(
         stopped: Arc::new(AtomicBool::new(false)),
         grace: None,
         watch: Some(shared.watch.clone()),
+        meters: Vec::new(),
     };
     let term = Terminal::default();
     match sides::run_live(sides, sources, |_| None, live, &output, &term).await {

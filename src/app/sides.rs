@@ -21,6 +21,7 @@ use crate::audio::Source;
 use crate::cli::{Format, OutputArgs};
 use crate::error::{ExitCode, FluxError};
 use crate::output::live::{LiveOptions, LiveView};
+use crate::output::meter::{Meter, MeterInput, Screen};
 use crate::output::{Sink, Terminal};
 use crate::session::tap::{Tap, WavTap};
 use crate::session::{Event, Outcome};
@@ -226,6 +227,8 @@ pub(super) struct Live {
     pub grace: Option<std::time::Duration>,
     /// stdout's watch, when it is shared with other streams (a batch).
     pub watch: Option<OutputWatch>,
+    /// Each device's level, for the meter on stderr (one side per device).
+    pub meters: Vec<MeterInput>,
 }
 
 /// Streams every channel of a split source; returns the exit code.
@@ -239,6 +242,7 @@ pub(super) async fn run(
         stopped: Arc::new(AtomicBool::new(false)),
         grace: None,
         watch: None,
+        meters: Vec::new(),
     };
     run_live(sides, sources, |_| None, live, output, term).await
 }
@@ -309,13 +313,25 @@ where
         controller.listen_for_signals();
     }
     let watch = live.watch.unwrap_or_default();
+    // The live view shows its own status; elsewhere the devices' levels go on stderr.
+    let meters = (!live.meters.is_empty()
+        && format != Format::Live
+        && !output.quiet
+        && term.stderr_redraw())
+    .then_some(live.meters);
+    let screen = meters.as_ref().map(|_| Screen::default());
     let outs = output::outputs(
         &labels,
         file.as_deref(),
         format,
         output.quiet || notes_in_view,
         &watch,
+        screen.as_ref().map(|s| (s, term.stdout_tty)),
     );
+    let meter = meters
+        .zip(screen)
+        .map(|(inputs, screen)| Meter::start_many(screen, inputs, term));
+    let defer = meter.is_some();
     let failed = Arc::new(Mutex::new(None));
     let (tx, rx) = std_mpsc::channel();
     let writer = {
@@ -328,7 +344,7 @@ where
         };
         std::thread::Builder::new()
             .name("flux-timeline".into())
-            .spawn(move || output::write_timeline(rx, outs, live_sink, &shared))?
+            .spawn(move || output::write_timeline(rx, outs, live_sink, defer, &shared))?
     };
     let mut running = tokio::task::JoinSet::new();
     for (side, (((feed, controls), tap), expect)) in
@@ -355,7 +371,8 @@ where
     drop(tx);
     while running.join_next().await.is_some() {}
     let written = tokio::task::spawn_blocking(move || writer.join()).await?;
-    // The terminal is given back before any closing line is printed.
+    // The terminal is given back (and the meter erased) before any closing line is printed.
+    drop(meter);
     drop(keys);
     if let Some(view) = view {
         view.finish();

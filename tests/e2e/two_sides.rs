@@ -762,3 +762,61 @@ fn a_batch_of_split_files_counts_streams_in_jobs() {
         .count();
     assert!(closes_before >= 2, "{kinds:?}");
 }
+
+#[test]
+fn the_meter_shows_each_devices_level() {
+    let pty = std::process::Command::new("script")
+        .args(["-qec", "true", "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output();
+    if !pty.is_ok_and(|o| o.status.success()) {
+        assert!(std::env::var_os("CI").is_none(), "CI needs `script`");
+        eprintln!("skipped: no `script` or no pseudo-terminal here");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.raw"), dir.path().join("b.raw"));
+    std::fs::write(&a, []).unwrap();
+    std::fs::write(&b, []).unwrap();
+    let format = mic_format(&a, "alsa:flux_mic");
+    let (agent, rate) = read_wav_mono(&fixture("beckett.wav"));
+    crate::alsa::Feed::write(&a, &agent, rate, &format, 1.5);
+    crate::alsa::Feed::write(&b, &agent, rate, &format, 1.5);
+    let serve = serve(&[]);
+    let line = format!(
+        "{BIN} listen --mic --device alsa:flux_mic --device alsa:flux_mic_b \
+         --channel-labels me,them --duration 10.5 --url {} --text",
+        serve.url
+    );
+    let mut probe = flux();
+    crate::alsa::use_devices(&mut probe, "mic.conf", &a);
+    let mut c = std::process::Command::new("script");
+    for (k, v) in probe.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c.env("TERM", "xterm")
+        .env("FLUX_TEST_MIC_FILE_B", &b)
+        .args(["-qec", &line, "/dev/null"]);
+    let out = run(c, None);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let text = stdout(&out);
+    // One line, both devices, each named by its side.
+    let meter = text
+        .split('\r')
+        .find(|l| l.starts_with("mic me ") && l.contains(" mic them "))
+        .unwrap_or_else(|| panic!("no meter with both sides in {text:?}"));
+    assert!(
+        meter.contains("dBFS") || meter.contains("waiting"),
+        "{meter:?}"
+    );
+    // The closing lines come after the meter is gone, labelled per side.
+    let tail = text.rsplit('\r').next().unwrap_or_default();
+    assert!(!tail.contains("mic me"), "meter left behind: {tail:?}");
+    assert!(
+        text.contains("flux: me: ") && text.contains("flux: them: "),
+        "{text:?}"
+    );
+}

@@ -13,12 +13,13 @@ use crate::output::captions::CaptionSink;
 use crate::output::jsonl::JsonlSink;
 use crate::output::labelled::Labelled;
 use crate::output::live::LiveSink;
+use crate::output::meter::Screen;
 use crate::output::status::StatusSink;
 use crate::output::text::TextSink;
 use crate::output::{Fanout, Sink};
 use crate::protocol::ServerMessage;
 use crate::session::{ClientEvent, Event};
-use std::io;
+use std::io::{self, Write};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -29,13 +30,28 @@ pub(super) struct SideOut {
     status: Option<Box<dyn Sink>>,
 }
 
+/// `screen`: the level meter's line on the terminal; writers that may reach that terminal
+/// (stderr, and stdout when `stdout_tty`) erase it first.
 pub(super) fn outputs(
     labels: &[String],
     file: Option<&str>,
     format: Format,
     quiet: bool,
     watch: &OutputWatch,
+    screen: Option<(&Screen, bool)>,
 ) -> Vec<SideOut> {
+    let stdout = || -> Box<dyn Write + Send> {
+        match screen {
+            Some((s, true)) => Box::new(s.writer(io::stdout())),
+            _ => Box::new(io::stdout()),
+        }
+    };
+    let stderr = || -> Box<dyn Write + Send> {
+        match screen {
+            Some((s, _)) => Box::new(s.writer(io::stderr())),
+            None => Box::new(io::stderr()),
+        }
+    };
     let captions =
         caption_format(format).map(|f| Arc::new(Mutex::new(CaptionSink::new(io::stdout(), f))));
     labels
@@ -54,19 +70,19 @@ pub(super) fn outputs(
                 // The live view draws every side itself; nothing else goes to stdout.
                 (None, Format::Live) => Box::new(Fanout(Vec::new())),
                 (None, Format::Jsonl) => {
-                    let sink = JsonlSink::new(io::stdout()).with_side(i, label.clone());
+                    let sink = JsonlSink::new(stdout()).with_side(i, label.clone());
                     Box::new(match file {
                         Some(file) => sink.with_file(file.to_string()),
                         None => sink,
                     })
                 }
-                (None, _) => Box::new(TextSink::new(Labelled::new(io::stdout(), who.clone()))),
+                (None, _) => Box::new(TextSink::new(Labelled::new(stdout(), who.clone()))),
             };
             SideOut {
                 data: Box::new(Watched::new(data, watch.clone())),
                 status: (!quiet).then(|| {
                     Box::new(StatusSink::new(
-                        Labelled::new(io::stderr(), who.clone()).after("flux: "),
+                        Labelled::new(stderr(), who.clone()).after("flux: "),
                     )) as Box<dyn Sink>
                 }),
                 who,
@@ -166,11 +182,12 @@ fn close(out: &mut SideOut, side: usize, finished: Box<Finished>, shared: &Share
 
 /// The timeline's thread: orders the sides' events by audio time and writes them (to the
 /// live view when there is one, redrawn once per batch); closes each side in its place, or
-/// after the live view when there is one.
+/// (`defer`, and with the live view) once the terminal is given back.
 pub(super) fn write_timeline(
     rx: Receiver<Msg>,
     mut outs: Vec<SideOut>,
     mut live: Option<LiveSink>,
+    defer: bool,
     shared: &Shared,
 ) -> Written {
     let mut timeline = Timeline::new(outs.len());
@@ -201,7 +218,7 @@ pub(super) fn write_timeline(
                     let _ = status.event(&event);
                 }
             }
-            Item::Done(finished) if live.is_some() => deferred.push((side, finished)),
+            Item::Done(finished) if defer || live.is_some() => deferred.push((side, finished)),
             Item::Done(finished) => endings[side] = Some(close(out, side, finished, shared)),
         }
     };

@@ -5,11 +5,12 @@
 use crate::app::capped::Capped;
 use crate::app::files::{Input, refuse_overwriting_inputs};
 use crate::app::{Plan, assert_config, pipeline, terminal};
-use crate::audio::mic::{MicOptions, MicSource};
+use crate::audio::mic::{LEVEL_FLOOR_DBFS, MicOptions, MicSource};
 use crate::audio::raw::RawPcmSource;
 use crate::audio::wav::WavSource;
 use crate::cli::{FileArgs, ListenArgs};
 use crate::error::FluxError;
+use crate::output::meter::MeterInput;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -115,6 +116,20 @@ pub(in crate::app) async fn mic_sides(args: ListenArgs) -> anyhow::Result<u8> {
         &labels,
         plan.session.sample_rate,
     )?;
+    // Each device's level on the meter, named by its side.
+    let meters = sources
+        .iter()
+        .zip(&labels)
+        .map(|(source, label)| {
+            let status = source.status();
+            MeterInput {
+                id: label.clone(),
+                level: status.level.cell(),
+                capturing: status.capturing.clone(),
+                floor_dbfs: LEVEL_FLOOR_DBFS,
+            }
+        })
+        .collect();
     if !args.output.quiet {
         for (source, label) in sources.iter().zip(&labels) {
             eprintln!(
@@ -137,6 +152,7 @@ pub(in crate::app) async fn mic_sides(args: ListenArgs) -> anyhow::Result<u8> {
         stopped,
         grace: Some(pipeline::LIVE_STOP_GRACE),
         watch: None,
+        meters,
     };
     super::run_live(
         sides,
