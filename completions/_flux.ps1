@@ -29,6 +29,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('file', 'file', [CompletionResultType]::ParameterValue, 'Stream WAV files through Flux (each its own stream), paced like live audio by default')
             [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)')
+            [CompletionResult]::new('replay', 'replay', [CompletionResultType]::ParameterValue, 'Re-render a session recorded with --jsonl (text, captions or the live view), at its recorded pace or faster, without any server')
             [CompletionResult]::new('devices', 'devices', [CompletionResultType]::ParameterValue, 'List audio input devices (ids for `flux listen --mic --device`)')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a local Flux-compatible server, for offline development and CI')
             [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'Load-test a Flux deployment: N concurrent real-time streams looping WAV recordings')
@@ -40,11 +41,12 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             break
         }
         'flux;file' {
-            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Stream at most N files at once, up to 256 (default: as many as there are files, at most 4). Each stream has its own audio thread and connection')
-            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Stream at most N files at once, up to 256 (default: as many as there are files, at most 4). Each stream has its own audio thread and connection')
+            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Stream at most N files at once, up to 256 (default: as many as there are files, at most 4). Each stream has its own audio thread and connection; with --split-channels N counts streams (one per channel), not files')
+            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Stream at most N files at once, up to 256 (default: as many as there are files, at most 4). Each stream has its own audio thread and connection; with --split-channels N counts streams (one per channel), not files')
             [CompletionResult]::new('--save-audio', '--save-audio', [CompletionResultType]::ParameterName, 'Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after conditioning) to this WAV file (one input file only)')
+            [CompletionResult]::new('--channel-labels', '--channel-labels', [CompletionResultType]::ParameterName, 'Names for the sides, one per channel (or per --device), comma-separated (default ch0,ch1,...): letters, digits, `-`, `_` and `.`')
             [CompletionResult]::new('--expect-text', '--expect-text', [CompletionResultType]::ParameterName, 'Expect this transcript: the finished turns, joined, are compared word by word after normalization (case, punctuation, spacing; docs/guide.md#assertions)')
-            [CompletionResult]::new('--expect-file', '--expect-file', [CompletionResultType]::ParameterName, 'Expect the transcript in FILE (UTF-8; line breaks count as spaces)')
+            [CompletionResult]::new('--expect-file', '--expect-file', [CompletionResultType]::ParameterName, 'Expect the transcript in FILE (UTF-8; line breaks count as spaces). With --split-channels, LABEL=FILE checks one side (repeat it for each side)')
             [CompletionResult]::new('--max-wer', '--max-wer', [CompletionResultType]::ParameterName, 'Word error rate allowed against --expect-text/--expect-file: word-level edits (substitutions + deletions + insertions) divided by the reference''s words. Default 0: every word must match after normalization')
             [CompletionResult]::new('--expect-turns', '--expect-turns', [CompletionResultType]::ParameterName, 'Expect exactly N turns (EndOfTurn, plus any turn left unconfirmed when the stream closed)')
             [CompletionResult]::new('--max-eot-latency-ms', '--max-eot-latency-ms', [CompletionResultType]::ParameterName, 'Fail when an EndOfTurn arrives more than MS milliseconds after the end of its turn''s audio was sent (wall time, at real-time pace; not with --fast)')
@@ -80,6 +82,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in the live view and progress bar: auto (unless NO_COLOR is set and not empty, or TERM=dumb), always or never. Nothing else is ever coloured')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Use the config file''s [profile.NAME] on top of its [default] table')
+            [CompletionResult]::new('--split-channels', '--split-channels', [CompletionResultType]::ParameterName, 'Stream each channel of the input on its own (picked, not mixed): one connection per channel, one timeline ordered by audio time, every line naming its side')
             [CompletionResult]::new('--fast', '--fast', [CompletionResultType]::ParameterName, 'Send audio as fast as the connection takes it (for tests and batch jobs; same caveat as --pace)')
             [CompletionResult]::new('--sagemaker-controls', '--sagemaker-controls', [CompletionResultType]::ParameterName, 'SageMaker: the endpoint''s container build takes ForceEndTurn and Configure, so send them. Without this flux ends the last turn with silence and refuses Configure, which some builds answer by ending the session')
             [CompletionResult]::new('--allow-insecure', '--allow-insecure', [CompletionResultType]::ParameterName, 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)')
@@ -98,12 +101,13 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             break
         }
         'flux;listen' {
-            [CompletionResult]::new('--device', '--device', [CompletionResultType]::ParameterName, 'Input device for --mic: an id from `flux devices`, or a unique part of an id or description (case-insensitive)')
+            [CompletionResult]::new('--device', '--device', [CompletionResultType]::ParameterName, 'Input device for --mic: an id from `flux devices`, or a unique part of an id or description (case-insensitive). Give it twice (or more) for one side per device (e.g. a headset and a monitor of what the computer plays), named by --channel-labels')
             [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Stop after this many seconds of audio (more than 0, at most 86400), counted in audio frames from the device or stdin, not wall-clock time: caps a live capture')
             [CompletionResult]::new('--save-audio', '--save-audio', [CompletionResultType]::ParameterName, 'Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after conditioning) to this WAV file; `flux file FILE.wav` replays the session')
             [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'Sample rate of the PCM on stdin, in Hz: 1000 to 384000 (required with --stdin)')
             [CompletionResult]::new('--channels', '--channels', [CompletionResultType]::ParameterName, 'Interleaved channels in the PCM on stdin; they are mixed down to mono')
             [CompletionResult]::new('--sample-format', '--sample-format', [CompletionResultType]::ParameterName, 'Sample format of the PCM on stdin')
+            [CompletionResult]::new('--channel-labels', '--channel-labels', [CompletionResultType]::ParameterName, 'Names for the sides, one per channel (or per --device), comma-separated (default ch0,ch1,...): letters, digits, `-`, `_` and `.`')
             [CompletionResult]::new('--pace', '--pace', [CompletionResultType]::ParameterName, 'Send audio FACTOR times faster than real time: 0.1 to 1000 (1 = real time, the default). Flux is built for live audio: its turn timers run on audio time, so results match real time, but Deepgram does not promise the same transcripts for bursts')
             [CompletionResult]::new('--provider', '--provider', [CompletionResultType]::ParameterName, 'Where Flux runs: Deepgram (/v2/listen), Cloudflare Workers AI (@cf/deepgram/flux) or an AWS SageMaker endpoint (--endpoint NAME); or Fireworks streaming ASR')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL). Fireworks: the whole endpoint, used as given (e.g. a `flux serve` address with /v1/audio/transcriptions/streaming). SageMaker: the runtime''s https:// base (default from the region, or AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME_HTTP2)')
@@ -138,6 +142,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Use the config file''s [profile.NAME] on top of its [default] table')
             [CompletionResult]::new('--stdin', '--stdin', [CompletionResultType]::ParameterName, 'Read raw PCM from stdin until end of input (e.g. from sox, ffmpeg or arecord)')
             [CompletionResult]::new('--mic', '--mic', [CompletionResultType]::ParameterName, 'Capture from a microphone (the default input device, or --device) until Ctrl-C or --duration. Ctrl-C once finishes the last turn and exits 0; twice exits at once')
+            [CompletionResult]::new('--split-channels', '--split-channels', [CompletionResultType]::ParameterName, 'Stream each channel of the input on its own (picked, not mixed): one connection per channel, one timeline ordered by audio time, every line naming its side')
             [CompletionResult]::new('--fast', '--fast', [CompletionResultType]::ParameterName, 'Send audio as fast as the connection takes it (for tests and batch jobs; same caveat as --pace)')
             [CompletionResult]::new('--sagemaker-controls', '--sagemaker-controls', [CompletionResultType]::ParameterName, 'SageMaker: the endpoint''s container build takes ForceEndTurn and Configure, so send them. Without this flux ends the last turn with silence and refuses Configure, which some builds answer by ending the session')
             [CompletionResult]::new('--allow-insecure', '--allow-insecure', [CompletionResultType]::ParameterName, 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)')
@@ -145,6 +150,23 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('--numerals', '--numerals', [CompletionResultType]::ParameterName, 'Write numbers as digits ("25" rather than "twenty five")')
             [CompletionResult]::new('--profanity-filter', '--profanity-filter', [CompletionResultType]::ParameterName, 'Mask profanity in transcripts')
             [CompletionResult]::new('--mip-opt-out', '--mip-opt-out', [CompletionResultType]::ParameterName, 'Opt out of Deepgram''s Model Improvement Program')
+            [CompletionResult]::new('--text', '--text', [CompletionResultType]::ParameterName, 'Shorthand for --format text')
+            [CompletionResult]::new('--jsonl', '--jsonl', [CompletionResultType]::ParameterName, 'Shorthand for --format jsonl')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print no status or warnings on stderr (errors are still printed)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print no status or warnings on stderr (errors are still printed)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'flux;replay' {
+            [CompletionResult]::new('--pace', '--pace', [CompletionResultType]::ParameterName, 'Replay FACTOR times faster than recorded (0.1 to 1000; default 1, the recorded pace)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'What to print on stdout: `live` shows turns as they happen in the terminal (docs/live.md); `text` prints one line per finished turn; `jsonl` prints every event as one JSON object per line (docs/jsonl.md); `srt` and `vtt` print captions as turns finish (docs/captions.md). Default: live when stdout is a terminal, text otherwise')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in the live view and progress bar: auto (unless NO_COLOR is set and not empty, or TERM=dumb), always or never. Nothing else is ever coloured')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Use the config file''s [profile.NAME] on top of its [default] table')
+            [CompletionResult]::new('--fast', '--fast', [CompletionResultType]::ParameterName, 'Render everything at once')
             [CompletionResult]::new('--text', '--text', [CompletionResultType]::ParameterName, 'Shorthand for --format text')
             [CompletionResult]::new('--jsonl', '--jsonl', [CompletionResultType]::ParameterName, 'Shorthand for --format jsonl')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print no status or warnings on stderr (errors are still printed)')
@@ -169,6 +191,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on; port 0 picks a free port (the address is printed on stdout)')
             [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes, or the raw KEY on Fireworks routes; on the SageMaker front end, the SigV4 access key id); /v2/listen also takes `Bearer TOKEN` with a token from POST /v1/auth/grant')
             [CompletionResult]::new('--script', '--script', [CompletionResultType]::ParameterName, 'Transcript script: one line per turn, revealed word by word as the turn''s speech goes on')
+            [CompletionResult]::new('--replay', '--replay', [CompletionResultType]::ParameterName, 'Answer every connection with the server messages of a session recorded with `flux ... --jsonl`, each sent when the incoming audio reaches its time (docs/serve.md)')
             [CompletionResult]::new('--log', '--log', [CompletionResultType]::ParameterName, 'Append one JSON line per thing received (handshakes, audio frames, control messages, closes) to FILE')
             [CompletionResult]::new('--fault', '--fault', [CompletionResultType]::ParameterName, 'Inject a fault, e.g. `drop:at=2.5,conn=1`, `reject:status=429`, `delay:ms=200`; repeatable (docs/serve.md lists them all)')
             [CompletionResult]::new('--asr', '--asr', [CompletionResultType]::ParameterName, 'Recognize the words with a local model instead of a script: `moonshine` (Moonshine base-en on the CPU; fetch it once with scripts/fetch-model.sh)')
@@ -353,6 +376,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
         'flux;help' {
             [CompletionResult]::new('file', 'file', [CompletionResultType]::ParameterValue, 'Stream WAV files through Flux (each its own stream), paced like live audio by default')
             [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)')
+            [CompletionResult]::new('replay', 'replay', [CompletionResultType]::ParameterValue, 'Re-render a session recorded with --jsonl (text, captions or the live view), at its recorded pace or faster, without any server')
             [CompletionResult]::new('devices', 'devices', [CompletionResultType]::ParameterValue, 'List audio input devices (ids for `flux listen --mic --device`)')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a local Flux-compatible server, for offline development and CI')
             [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'Load-test a Flux deployment: N concurrent real-time streams looping WAV recordings')
@@ -367,6 +391,9 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             break
         }
         'flux;help;listen' {
+            break
+        }
+        'flux;help;replay' {
             break
         }
         'flux;help;devices' {

@@ -43,6 +43,9 @@ _flux() {
             flux,man)
                 cmd="flux__subcmd__man"
                 ;;
+            flux,replay)
+                cmd="flux__subcmd__replay"
+                ;;
             flux,serve)
                 cmd="flux__subcmd__serve"
                 ;;
@@ -73,6 +76,9 @@ _flux() {
             flux__subcmd__help,man)
                 cmd="flux__subcmd__help__subcmd__man"
                 ;;
+            flux__subcmd__help,replay)
+                cmd="flux__subcmd__help__subcmd__replay"
+                ;;
             flux__subcmd__help,serve)
                 cmd="flux__subcmd__help__subcmd__serve"
                 ;;
@@ -83,7 +89,7 @@ _flux() {
 
     case "${cmd}" in
         flux)
-            opts="-h -V --config --profile --help --version file listen devices serve load completions man doctor config help"
+            opts="-h -V --config --profile --help --version file listen replay devices serve load completions man doctor config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -425,7 +431,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__file)
-            opts="-j -q -h -V --jobs --save-audio --expect-text --expect-file --max-wer --expect-turns --max-eot-latency-ms --pace --fast --provider --url --api-key-file --access-token-file --account-id --gateway --endpoint --region --sagemaker-controls --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --format --text --jsonl --quiet --color --config --profile --help --version"
+            opts="-j -q -h -V --jobs --save-audio --split-channels --channel-labels --expect-text --expect-file --max-wer --expect-turns --max-eot-latency-ms --pace --fast --provider --url --api-key-file --access-token-file --account-id --gateway --endpoint --region --sagemaker-controls --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --format --text --jsonl --quiet --color --config --profile --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -440,6 +446,10 @@ _flux() {
                     return 0
                     ;;
                 --save-audio)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --channel-labels)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -599,7 +609,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__help)
-            opts="file listen devices serve load completions man doctor config help"
+            opts="file listen replay devices serve load completions man doctor config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -738,6 +748,20 @@ _flux() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        flux__subcmd__help__subcmd__replay)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         flux__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -753,7 +777,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__listen)
-            opts="-q -h -V --stdin --mic --device --duration --save-audio --rate --channels --sample-format --pace --fast --provider --url --api-key-file --access-token-file --account-id --gateway --endpoint --region --sagemaker-controls --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --format --text --jsonl --quiet --color --config --profile --help --version"
+            opts="-q -h -V --stdin --mic --device --duration --save-audio --rate --channels --sample-format --split-channels --channel-labels --pace --fast --provider --url --api-key-file --access-token-file --account-id --gateway --endpoint --region --sagemaker-controls --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --format --text --jsonl --quiet --color --config --profile --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -781,6 +805,10 @@ _flux() {
                     ;;
                 --sample-format)
                     COMPREPLY=($(compgen -W "s16le f32le" -- "${cur}"))
+                    return 0
+                    ;;
+                --channel-labels)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --pace)
@@ -1098,8 +1126,42 @@ _flux() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        flux__subcmd__replay)
+            opts="-q -h -V --pace --fast --format --text --jsonl --quiet --color --config --profile --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --pace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "live text jsonl srt vtt" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         flux__subcmd__serve)
-            opts="-h -V --listen --api-key --script --log --fault --asr --asr-model --asr-workers --idle-timeout --sagemaker-listen --sagemaker-ca --sagemaker-session-cap --config --profile --help --version"
+            opts="-h -V --listen --api-key --script --replay --log --fault --asr --asr-model --asr-workers --idle-timeout --sagemaker-listen --sagemaker-ca --sagemaker-session-cap --config --profile --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1114,6 +1176,10 @@ _flux() {
                     return 0
                     ;;
                 --script)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replay)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -26,6 +26,7 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand --version 'Print version'
             cand file 'Stream WAV files through Flux (each its own stream), paced like live audio by default'
             cand listen 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)'
+            cand replay 'Re-render a session recorded with --jsonl (text, captions or the live view), at its recorded pace or faster, without any server'
             cand devices 'List audio input devices (ids for `flux listen --mic --device`)'
             cand serve 'Run a local Flux-compatible server, for offline development and CI'
             cand load 'Load-test a Flux deployment: N concurrent real-time streams looping WAV recordings'
@@ -36,11 +37,12 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'flux;file'= {
-            cand -j 'Stream at most N files at once, up to 256 (default: as many as there are files, at most 4). Each stream has its own audio thread and connection'
-            cand --jobs 'Stream at most N files at once, up to 256 (default: as many as there are files, at most 4). Each stream has its own audio thread and connection'
+            cand -j 'Stream at most N files at once, up to 256 (default: as many as there are files, at most 4). Each stream has its own audio thread and connection; with --split-channels N counts streams (one per channel), not files'
+            cand --jobs 'Stream at most N files at once, up to 256 (default: as many as there are files, at most 4). Each stream has its own audio thread and connection; with --split-channels N counts streams (one per channel), not files'
             cand --save-audio 'Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after conditioning) to this WAV file (one input file only)'
+            cand --channel-labels 'Names for the sides, one per channel (or per --device), comma-separated (default ch0,ch1,...): letters, digits, `-`, `_` and `.`'
             cand --expect-text 'Expect this transcript: the finished turns, joined, are compared word by word after normalization (case, punctuation, spacing; docs/guide.md#assertions)'
-            cand --expect-file 'Expect the transcript in FILE (UTF-8; line breaks count as spaces)'
+            cand --expect-file 'Expect the transcript in FILE (UTF-8; line breaks count as spaces). With --split-channels, LABEL=FILE checks one side (repeat it for each side)'
             cand --max-wer 'Word error rate allowed against --expect-text/--expect-file: word-level edits (substitutions + deletions + insertions) divided by the reference''s words. Default 0: every word must match after normalization'
             cand --expect-turns 'Expect exactly N turns (EndOfTurn, plus any turn left unconfirmed when the stream closed)'
             cand --max-eot-latency-ms 'Fail when an EndOfTurn arrives more than MS milliseconds after the end of its turn''s audio was sent (wall time, at real-time pace; not with --fast)'
@@ -76,6 +78,7 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand --color 'Colour in the live view and progress bar: auto (unless NO_COLOR is set and not empty, or TERM=dumb), always or never. Nothing else is ever coloured'
             cand --config 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md'
             cand --profile 'Use the config file''s [profile.NAME] on top of its [default] table'
+            cand --split-channels 'Stream each channel of the input on its own (picked, not mixed): one connection per channel, one timeline ordered by audio time, every line naming its side'
             cand --fast 'Send audio as fast as the connection takes it (for tests and batch jobs; same caveat as --pace)'
             cand --sagemaker-controls 'SageMaker: the endpoint''s container build takes ForceEndTurn and Configure, so send them. Without this flux ends the last turn with silence and refuses Configure, which some builds answer by ending the session'
             cand --allow-insecure 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)'
@@ -93,12 +96,13 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand --version 'Print version'
         }
         &'flux;listen'= {
-            cand --device 'Input device for --mic: an id from `flux devices`, or a unique part of an id or description (case-insensitive)'
+            cand --device 'Input device for --mic: an id from `flux devices`, or a unique part of an id or description (case-insensitive). Give it twice (or more) for one side per device (e.g. a headset and a monitor of what the computer plays), named by --channel-labels'
             cand --duration 'Stop after this many seconds of audio (more than 0, at most 86400), counted in audio frames from the device or stdin, not wall-clock time: caps a live capture'
             cand --save-audio 'Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after conditioning) to this WAV file; `flux file FILE.wav` replays the session'
             cand --rate 'Sample rate of the PCM on stdin, in Hz: 1000 to 384000 (required with --stdin)'
             cand --channels 'Interleaved channels in the PCM on stdin; they are mixed down to mono'
             cand --sample-format 'Sample format of the PCM on stdin'
+            cand --channel-labels 'Names for the sides, one per channel (or per --device), comma-separated (default ch0,ch1,...): letters, digits, `-`, `_` and `.`'
             cand --pace 'Send audio FACTOR times faster than real time: 0.1 to 1000 (1 = real time, the default). Flux is built for live audio: its turn timers run on audio time, so results match real time, but Deepgram does not promise the same transcripts for bursts'
             cand --provider 'Where Flux runs: Deepgram (/v2/listen), Cloudflare Workers AI (@cf/deepgram/flux) or an AWS SageMaker endpoint (--endpoint NAME); or Fireworks streaming ASR'
             cand --url 'Send to this server instead. Deepgram: a base URL such as a `flux serve` address (ws://127.0.0.1:8787), a regional host (wss://api.eu.deepgram.com) or self-hosted Deepgram; `/v2/listen` is appended unless the path already ends with it. Cloudflare: the whole endpoint, used as given (your Worker, the REST URL, or an AI Gateway URL). Fireworks: the whole endpoint, used as given (e.g. a `flux serve` address with /v1/audio/transcriptions/streaming). SageMaker: the runtime''s https:// base (default from the region, or AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME_HTTP2)'
@@ -133,6 +137,7 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand --profile 'Use the config file''s [profile.NAME] on top of its [default] table'
             cand --stdin 'Read raw PCM from stdin until end of input (e.g. from sox, ffmpeg or arecord)'
             cand --mic 'Capture from a microphone (the default input device, or --device) until Ctrl-C or --duration. Ctrl-C once finishes the last turn and exits 0; twice exits at once'
+            cand --split-channels 'Stream each channel of the input on its own (picked, not mixed): one connection per channel, one timeline ordered by audio time, every line naming its side'
             cand --fast 'Send audio as fast as the connection takes it (for tests and batch jobs; same caveat as --pace)'
             cand --sagemaker-controls 'SageMaker: the endpoint''s container build takes ForceEndTurn and Configure, so send them. Without this flux ends the last turn with silence and refuses Configure, which some builds answer by ending the session'
             cand --allow-insecure 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)'
@@ -140,6 +145,22 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand --numerals 'Write numbers as digits ("25" rather than "twenty five")'
             cand --profanity-filter 'Mask profanity in transcripts'
             cand --mip-opt-out 'Opt out of Deepgram''s Model Improvement Program'
+            cand --text 'Shorthand for --format text'
+            cand --jsonl 'Shorthand for --format jsonl'
+            cand -q 'Print no status or warnings on stderr (errors are still printed)'
+            cand --quiet 'Print no status or warnings on stderr (errors are still printed)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flux;replay'= {
+            cand --pace 'Replay FACTOR times faster than recorded (0.1 to 1000; default 1, the recorded pace)'
+            cand --format 'What to print on stdout: `live` shows turns as they happen in the terminal (docs/live.md); `text` prints one line per finished turn; `jsonl` prints every event as one JSON object per line (docs/jsonl.md); `srt` and `vtt` print captions as turns finish (docs/captions.md). Default: live when stdout is a terminal, text otherwise'
+            cand --color 'Colour in the live view and progress bar: auto (unless NO_COLOR is set and not empty, or TERM=dumb), always or never. Nothing else is ever coloured'
+            cand --config 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md'
+            cand --profile 'Use the config file''s [profile.NAME] on top of its [default] table'
+            cand --fast 'Render everything at once'
             cand --text 'Shorthand for --format text'
             cand --jsonl 'Shorthand for --format jsonl'
             cand -q 'Print no status or warnings on stderr (errors are still printed)'
@@ -162,6 +183,7 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand --listen 'Address to listen on; port 0 picks a free port (the address is printed on stdout)'
             cand --api-key 'Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes, or the raw KEY on Fireworks routes; on the SageMaker front end, the SigV4 access key id); /v2/listen also takes `Bearer TOKEN` with a token from POST /v1/auth/grant'
             cand --script 'Transcript script: one line per turn, revealed word by word as the turn''s speech goes on'
+            cand --replay 'Answer every connection with the server messages of a session recorded with `flux ... --jsonl`, each sent when the incoming audio reaches its time (docs/serve.md)'
             cand --log 'Append one JSON line per thing received (handshakes, audio frames, control messages, closes) to FILE'
             cand --fault 'Inject a fault, e.g. `drop:at=2.5,conn=1`, `reject:status=429`, `delay:ms=200`; repeatable (docs/serve.md lists them all)'
             cand --asr 'Recognize the words with a local model instead of a script: `moonshine` (Moonshine base-en on the CPU; fetch it once with scripts/fetch-model.sh)'
@@ -340,6 +362,7 @@ set edit:completion:arg-completer[flux] = {|@words|
         &'flux;help'= {
             cand file 'Stream WAV files through Flux (each its own stream), paced like live audio by default'
             cand listen 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)'
+            cand replay 'Re-render a session recorded with --jsonl (text, captions or the live view), at its recorded pace or faster, without any server'
             cand devices 'List audio input devices (ids for `flux listen --mic --device`)'
             cand serve 'Run a local Flux-compatible server, for offline development and CI'
             cand load 'Load-test a Flux deployment: N concurrent real-time streams looping WAV recordings'
@@ -352,6 +375,8 @@ set edit:completion:arg-completer[flux] = {|@words|
         &'flux;help;file'= {
         }
         &'flux;help;listen'= {
+        }
+        &'flux;help;replay'= {
         }
         &'flux;help;devices'= {
         }

@@ -30,6 +30,7 @@ complete -c flux -n "__fish_flux_needs_command" -s h -l help -d 'Print help (see
 complete -c flux -n "__fish_flux_needs_command" -s V -l version -d 'Print version'
 complete -c flux -n "__fish_flux_needs_command" -f -a "file" -d 'Stream WAV files through Flux (each its own stream), paced like live audio by default'
 complete -c flux -n "__fish_flux_needs_command" -f -a "listen" -d 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)'
+complete -c flux -n "__fish_flux_needs_command" -f -a "replay" -d 'Re-render a session recorded with --jsonl (text, captions or the live view), at its recorded pace or faster, without any server'
 complete -c flux -n "__fish_flux_needs_command" -f -a "devices" -d 'List audio input devices (ids for `flux listen --mic --device`)'
 complete -c flux -n "__fish_flux_needs_command" -f -a "serve" -d 'Run a local Flux-compatible server, for offline development and CI'
 complete -c flux -n "__fish_flux_needs_command" -f -a "load" -d 'Load-test a Flux deployment: N concurrent real-time streams looping WAV recordings'
@@ -38,10 +39,11 @@ complete -c flux -n "__fish_flux_needs_command" -f -a "man" -d 'Print flux\'s ma
 complete -c flux -n "__fish_flux_needs_command" -f -a "doctor" -d 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake'
 complete -c flux -n "__fish_flux_needs_command" -f -a "config" -d 'Print the effective settings (flags, environment, profile, defaults) and where each came from; credentials are never shown'
 complete -c flux -n "__fish_flux_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c flux -n "__fish_flux_using_subcommand file" -s j -l jobs -d 'Stream at most N files at once, up to 256 (default: as many as there are files, at most 4). Each stream has its own audio thread and connection' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -s j -l jobs -d 'Stream at most N files at once, up to 256 (default: as many as there are files, at most 4). Each stream has its own audio thread and connection; with --split-channels N counts streams (one per channel), not files' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l save-audio -d 'Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after conditioning) to this WAV file (one input file only)' -r -F
+complete -c flux -n "__fish_flux_using_subcommand file" -l channel-labels -d 'Names for the sides, one per channel (or per --device), comma-separated (default ch0,ch1,...): letters, digits, `-`, `_` and `.`' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l expect-text -d 'Expect this transcript: the finished turns, joined, are compared word by word after normalization (case, punctuation, spacing; docs/guide.md#assertions)' -r
-complete -c flux -n "__fish_flux_using_subcommand file" -l expect-file -d 'Expect the transcript in FILE (UTF-8; line breaks count as spaces)' -r -F
+complete -c flux -n "__fish_flux_using_subcommand file" -l expect-file -d 'Expect the transcript in FILE (UTF-8; line breaks count as spaces). With --split-channels, LABEL=FILE checks one side (repeat it for each side)' -r -F
 complete -c flux -n "__fish_flux_using_subcommand file" -l max-wer -d 'Word error rate allowed against --expect-text/--expect-file: word-level edits (substitutions + deletions + insertions) divided by the reference\'s words. Default 0: every word must match after normalization' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l expect-turns -d 'Expect exactly N turns (EndOfTurn, plus any turn left unconfirmed when the stream closed)' -r
 complete -c flux -n "__fish_flux_using_subcommand file" -l max-eot-latency-ms -d 'Fail when an EndOfTurn arrives more than MS milliseconds after the end of its turn\'s audio was sent (wall time, at real-time pace; not with --fast)' -r
@@ -87,6 +89,7 @@ always\t''
 never\t''"
 complete -c flux -n "__fish_flux_using_subcommand file" -l config -d 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md' -r -F
 complete -c flux -n "__fish_flux_using_subcommand file" -l profile -d 'Use the config file\'s [profile.NAME] on top of its [default] table' -r
+complete -c flux -n "__fish_flux_using_subcommand file" -l split-channels -d 'Stream each channel of the input on its own (picked, not mixed): one connection per channel, one timeline ordered by audio time, every line naming its side'
 complete -c flux -n "__fish_flux_using_subcommand file" -l fast -d 'Send audio as fast as the connection takes it (for tests and batch jobs; same caveat as --pace)'
 complete -c flux -n "__fish_flux_using_subcommand file" -l sagemaker-controls -d 'SageMaker: the endpoint\'s container build takes ForceEndTurn and Configure, so send them. Without this flux ends the last turn with silence and refuses Configure, which some builds answer by ending the session'
 complete -c flux -n "__fish_flux_using_subcommand file" -l allow-insecure -d 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)'
@@ -99,13 +102,14 @@ complete -c flux -n "__fish_flux_using_subcommand file" -l jsonl -d 'Shorthand f
 complete -c flux -n "__fish_flux_using_subcommand file" -s q -l quiet -d 'Print no status or warnings on stderr (errors are still printed)'
 complete -c flux -n "__fish_flux_using_subcommand file" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c flux -n "__fish_flux_using_subcommand file" -s V -l version -d 'Print version'
-complete -c flux -n "__fish_flux_using_subcommand listen" -l device -d 'Input device for --mic: an id from `flux devices`, or a unique part of an id or description (case-insensitive)' -r
+complete -c flux -n "__fish_flux_using_subcommand listen" -l device -d 'Input device for --mic: an id from `flux devices`, or a unique part of an id or description (case-insensitive). Give it twice (or more) for one side per device (e.g. a headset and a monitor of what the computer plays), named by --channel-labels' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l duration -d 'Stop after this many seconds of audio (more than 0, at most 86400), counted in audio frames from the device or stdin, not wall-clock time: caps a live capture' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l save-audio -d 'Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after conditioning) to this WAV file; `flux file FILE.wav` replays the session' -r -F
 complete -c flux -n "__fish_flux_using_subcommand listen" -l rate -d 'Sample rate of the PCM on stdin, in Hz: 1000 to 384000 (required with --stdin)' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l channels -d 'Interleaved channels in the PCM on stdin; they are mixed down to mono' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l sample-format -d 'Sample format of the PCM on stdin' -r -f -a "s16le\t'Signed 16-bit little-endian integers'
 f32le\t'32-bit little-endian IEEE floats in [-1, 1]'"
+complete -c flux -n "__fish_flux_using_subcommand listen" -l channel-labels -d 'Names for the sides, one per channel (or per --device), comma-separated (default ch0,ch1,...): letters, digits, `-`, `_` and `.`' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l pace -d 'Send audio FACTOR times faster than real time: 0.1 to 1000 (1 = real time, the default). Flux is built for live audio: its turn timers run on audio time, so results match real time, but Deepgram does not promise the same transcripts for bursts' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l provider -d 'Where Flux runs: Deepgram (/v2/listen), Cloudflare Workers AI (@cf/deepgram/flux) or an AWS SageMaker endpoint (--endpoint NAME); or Fireworks streaming ASR' -r -f -a "deepgram\t'Deepgram\'s /v2/listen (hosted, regional, self-hosted, or `flux serve`)'
 cloudflare\t'Cloudflare Workers AI @cf/deepgram/flux (REST, AI Gateway, or your Worker)'
@@ -150,6 +154,7 @@ complete -c flux -n "__fish_flux_using_subcommand listen" -l config -d 'The conf
 complete -c flux -n "__fish_flux_using_subcommand listen" -l profile -d 'Use the config file\'s [profile.NAME] on top of its [default] table' -r
 complete -c flux -n "__fish_flux_using_subcommand listen" -l stdin -d 'Read raw PCM from stdin until end of input (e.g. from sox, ffmpeg or arecord)'
 complete -c flux -n "__fish_flux_using_subcommand listen" -l mic -d 'Capture from a microphone (the default input device, or --device) until Ctrl-C or --duration. Ctrl-C once finishes the last turn and exits 0; twice exits at once'
+complete -c flux -n "__fish_flux_using_subcommand listen" -l split-channels -d 'Stream each channel of the input on its own (picked, not mixed): one connection per channel, one timeline ordered by audio time, every line naming its side'
 complete -c flux -n "__fish_flux_using_subcommand listen" -l fast -d 'Send audio as fast as the connection takes it (for tests and batch jobs; same caveat as --pace)'
 complete -c flux -n "__fish_flux_using_subcommand listen" -l sagemaker-controls -d 'SageMaker: the endpoint\'s container build takes ForceEndTurn and Configure, so send them. Without this flux ends the last turn with silence and refuses Configure, which some builds answer by ending the session'
 complete -c flux -n "__fish_flux_using_subcommand listen" -l allow-insecure -d 'Allow plain ws:// to a host that is not loopback (the audio and API key travel unencrypted)'
@@ -162,6 +167,23 @@ complete -c flux -n "__fish_flux_using_subcommand listen" -l jsonl -d 'Shorthand
 complete -c flux -n "__fish_flux_using_subcommand listen" -s q -l quiet -d 'Print no status or warnings on stderr (errors are still printed)'
 complete -c flux -n "__fish_flux_using_subcommand listen" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c flux -n "__fish_flux_using_subcommand listen" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand replay" -l pace -d 'Replay FACTOR times faster than recorded (0.1 to 1000; default 1, the recorded pace)' -r
+complete -c flux -n "__fish_flux_using_subcommand replay" -l format -d 'What to print on stdout: `live` shows turns as they happen in the terminal (docs/live.md); `text` prints one line per finished turn; `jsonl` prints every event as one JSON object per line (docs/jsonl.md); `srt` and `vtt` print captions as turns finish (docs/captions.md). Default: live when stdout is a terminal, text otherwise' -r -f -a "live\t'Turns as they happen, redrawn in the terminal (stdout must be a terminal)'
+text\t'One line per finished turn'
+jsonl\t'Every event, one JSON object per line'
+srt\t'SubRip captions from finished turns (docs/captions.md)'
+vtt\t'WebVTT captions from finished turns (docs/captions.md)'"
+complete -c flux -n "__fish_flux_using_subcommand replay" -l color -d 'Colour in the live view and progress bar: auto (unless NO_COLOR is set and not empty, or TERM=dumb), always or never. Nothing else is ever coloured' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c flux -n "__fish_flux_using_subcommand replay" -l config -d 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md' -r -F
+complete -c flux -n "__fish_flux_using_subcommand replay" -l profile -d 'Use the config file\'s [profile.NAME] on top of its [default] table' -r
+complete -c flux -n "__fish_flux_using_subcommand replay" -l fast -d 'Render everything at once'
+complete -c flux -n "__fish_flux_using_subcommand replay" -l text -d 'Shorthand for --format text'
+complete -c flux -n "__fish_flux_using_subcommand replay" -l jsonl -d 'Shorthand for --format jsonl'
+complete -c flux -n "__fish_flux_using_subcommand replay" -s q -l quiet -d 'Print no status or warnings on stderr (errors are still printed)'
+complete -c flux -n "__fish_flux_using_subcommand replay" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c flux -n "__fish_flux_using_subcommand replay" -s V -l version -d 'Print version'
 complete -c flux -n "__fish_flux_using_subcommand devices" -l config -d 'The config file (default: $XDG_CONFIG_HOME/flux/config.toml, else ~/.config/flux/config.toml; used by file, listen and config). See docs/configuration.md' -r -F
 complete -c flux -n "__fish_flux_using_subcommand devices" -l profile -d 'Use the config file\'s [profile.NAME] on top of its [default] table' -r
 complete -c flux -n "__fish_flux_using_subcommand devices" -l jsonl -d 'One JSON object per device: {id, description, default, channels, sample_rates, default_config: {sample_format, sample_rate, channels}}'
@@ -170,6 +192,7 @@ complete -c flux -n "__fish_flux_using_subcommand devices" -s V -l version -d 'P
 complete -c flux -n "__fish_flux_using_subcommand serve" -l listen -d 'Address to listen on; port 0 picks a free port (the address is printed on stdout)' -r
 complete -c flux -n "__fish_flux_using_subcommand serve" -l api-key -d 'Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes, or the raw KEY on Fireworks routes; on the SageMaker front end, the SigV4 access key id); /v2/listen also takes `Bearer TOKEN` with a token from POST /v1/auth/grant' -r
 complete -c flux -n "__fish_flux_using_subcommand serve" -l script -d 'Transcript script: one line per turn, revealed word by word as the turn\'s speech goes on' -r -F
+complete -c flux -n "__fish_flux_using_subcommand serve" -l replay -d 'Answer every connection with the server messages of a session recorded with `flux ... --jsonl`, each sent when the incoming audio reaches its time (docs/serve.md)' -r -F
 complete -c flux -n "__fish_flux_using_subcommand serve" -l log -d 'Append one JSON line per thing received (handshakes, audio frames, control messages, closes) to FILE' -r -F
 complete -c flux -n "__fish_flux_using_subcommand serve" -l fault -d 'Inject a fault, e.g. `drop:at=2.5,conn=1`, `reject:status=429`, `delay:ms=200`; repeatable (docs/serve.md lists them all)' -r
 complete -c flux -n "__fish_flux_using_subcommand serve" -l asr -d 'Recognize the words with a local model instead of a script: `moonshine` (Moonshine base-en on the CPU; fetch it once with scripts/fetch-model.sh)' -r -f -a "moonshine\t''"
@@ -337,13 +360,14 @@ complete -c flux -n "__fish_flux_using_subcommand config" -l jsonl -d 'Shorthand
 complete -c flux -n "__fish_flux_using_subcommand config" -s q -l quiet -d 'Print no status or warnings on stderr (errors are still printed)'
 complete -c flux -n "__fish_flux_using_subcommand config" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c flux -n "__fish_flux_using_subcommand config" -s V -l version -d 'Print version'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve load completions man doctor config help" -f -a "file" -d 'Stream WAV files through Flux (each its own stream), paced like live audio by default'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve load completions man doctor config help" -f -a "listen" -d 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve load completions man doctor config help" -f -a "devices" -d 'List audio input devices (ids for `flux listen --mic --device`)'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve load completions man doctor config help" -f -a "serve" -d 'Run a local Flux-compatible server, for offline development and CI'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve load completions man doctor config help" -f -a "load" -d 'Load-test a Flux deployment: N concurrent real-time streams looping WAV recordings'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve load completions man doctor config help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve load completions man doctor config help" -f -a "man" -d 'Print flux\'s manual page (roff) on stdout, e.g. `flux man | man -l -`'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve load completions man doctor config help" -f -a "doctor" -d 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve load completions man doctor config help" -f -a "config" -d 'Print the effective settings (flags, environment, profile, defaults) and where each came from; credentials are never shown'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen devices serve load completions man doctor config help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen replay devices serve load completions man doctor config help" -f -a "file" -d 'Stream WAV files through Flux (each its own stream), paced like live audio by default'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen replay devices serve load completions man doctor config help" -f -a "listen" -d 'Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen replay devices serve load completions man doctor config help" -f -a "replay" -d 'Re-render a session recorded with --jsonl (text, captions or the live view), at its recorded pace or faster, without any server'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen replay devices serve load completions man doctor config help" -f -a "devices" -d 'List audio input devices (ids for `flux listen --mic --device`)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen replay devices serve load completions man doctor config help" -f -a "serve" -d 'Run a local Flux-compatible server, for offline development and CI'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen replay devices serve load completions man doctor config help" -f -a "load" -d 'Load-test a Flux deployment: N concurrent real-time streams looping WAV recordings'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen replay devices serve load completions man doctor config help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen replay devices serve load completions man doctor config help" -f -a "man" -d 'Print flux\'s manual page (roff) on stdout, e.g. `flux man | man -l -`'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen replay devices serve load completions man doctor config help" -f -a "doctor" -d 'Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen replay devices serve load completions man doctor config help" -f -a "config" -d 'Print the effective settings (flags, environment, profile, defaults) and where each came from; credentials are never shown'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from file listen replay devices serve load completions man doctor config help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -46,6 +46,8 @@ mod keys;
 mod load;
 mod output_watch;
 mod pipeline;
+mod replay;
+mod sides;
 mod terminal;
 mod writer;
 
@@ -65,6 +67,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Man => print(&completions::man()?),
         Command::Doctor(args) => doctor::run(args).await,
         Command::Config(args) => print_config(args),
+        Command::Replay(args) => replay::run(args).await,
     }
 }
 
@@ -95,12 +98,30 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
         sagemaker_listen: args.sagemaker_listen,
         sagemaker_ca: args.sagemaker_ca,
         sagemaker_session_cap: args.sagemaker_session_cap,
+        replay: args.replay,
     })
     .await?;
     Ok(ExitCode::Success.code())
 }
 
 async fn run_file(args: FileArgs) -> anyhow::Result<u8> {
+    if args.sides.split_channels {
+        return sides::start::split_file(args).await;
+    }
+    if !args.sides.channel_labels.is_empty() {
+        return Err(FluxError::Usage(
+            "--channel-labels names the sides of --split-channels; add --split-channels".into(),
+        )
+        .into());
+    }
+    if args.assert.expect_file.len() > 1 {
+        return Err(FluxError::Usage(
+            "--expect-file is given more than once; give it once (or LABEL=FILE per side with \
+             --split-channels)"
+                .into(),
+        )
+        .into());
+    }
     // Checked first: a misused assertion flag is a usage error whatever the credentials.
     let expect = Expectations::from_config(&assert_config(&args.assert), !args.pace.fast)?;
     let term = terminal::detect(args.output.color_forced());
@@ -161,7 +182,7 @@ fn run_devices(args: DevicesArgs) -> anyhow::Result<u8> {
 fn assert_config(args: &AssertArgs) -> AssertConfig {
     AssertConfig {
         expect_text: args.expect_text.clone(),
-        expect_file: args.expect_file.clone(),
+        expect_file: args.expect_file.first().cloned(),
         max_wer: args.max_wer,
         expect_turns: args.expect_turns,
         max_eot_latency_ms: args.max_eot_latency_ms,
@@ -185,13 +206,30 @@ fn save_tap(path: Option<&Path>, plan: &Plan) -> Result<Option<Box<dyn Tap>>, Fl
 
 /// `flux listen --mic`: capture from a device until Ctrl-C, --duration or a device failure.
 async fn run_mic(args: ListenArgs) -> anyhow::Result<u8> {
+    if args.sides.split_channels {
+        return Err(FluxError::Usage(
+            "--split-channels reads a stereo file or raw PCM on stdin (flux listen --stdin \
+             --channels N); for one side per microphone give --device once per device"
+                .into(),
+        )
+        .into());
+    }
+    if args.device.len() > 1 {
+        return sides::start::mic_sides(args).await;
+    }
+    if !args.sides.channel_labels.is_empty() {
+        return Err(FluxError::Usage(
+            "--channel-labels names the sides of --split-channels or of several --device".into(),
+        )
+        .into());
+    }
     let mut plan = Plan::new(&args.stream, &args.pace)?;
     // The device's clock paces the audio; pacing it again would only add delay.
     plan.session.pace = None;
     plan.session.live_source = true;
     let stopped = Arc::new(AtomicBool::new(false));
     let source = MicSource::open(MicOptions {
-        device: args.device.clone(),
+        device: args.device.first().cloned(),
         duration: args.duration,
         stopped: stopped.clone(),
         buffer_ms: None,
@@ -252,8 +290,20 @@ async fn run_listen(args: ListenArgs) -> anyhow::Result<u8> {
         SampleFormat::F32le => RawFormat::F32Le,
     };
     let source = RawPcmSource::new("stdin", Box::new(io::stdin()), rate, args.channels, format)?;
+    // Before any audio is read: a wrong count of labels is a usage error.
+    if args.sides.split_channels {
+        sides::labels(&args.sides.channel_labels, args.channels)?;
+    } else if !args.sides.channel_labels.is_empty() {
+        return Err(FluxError::Usage(
+            "--channel-labels names the sides of --split-channels; add --split-channels".into(),
+        )
+        .into());
+    }
     // `--duration` caps the capture; without it the cap is never reached.
     let source = Capped::new(source, args.duration.unwrap_or(f64::INFINITY));
+    if args.sides.split_channels {
+        return sides::start::split_stdin(args, plan, source).await;
+    }
     let tap = save_tap(args.save_audio.as_deref(), &plan)?;
     stream(
         plan,

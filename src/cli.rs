@@ -1,13 +1,18 @@
 //! The command line: subcommands and the argument groups they share.
 
 use crate::error::ExitCode;
-use crate::provider::Secret;
 use clap::builder::{EnumValueParser, PossibleValue, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+mod doctor;
 mod load;
+mod serve;
+mod sides;
+pub use doctor::{ConfigArgs, DoctorArgs};
 pub use load::LoadArgs;
+pub use serve::ServeArgs;
+pub use sides::{ReplayArgs, SidesArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,11 +53,14 @@ pub enum Command {
     /// Stream live audio through Flux: a microphone (--mic) or raw PCM on stdin (--stdin).
     #[command(after_help = ExitCode::help_table())]
     Listen(ListenArgs),
+    /// Re-render a session recorded with --jsonl (text, captions or the live view), at its
+    /// recorded pace or faster, without any server.
+    Replay(ReplayArgs),
     /// List audio input devices (ids for `flux listen --mic --device`).
     #[command(after_help = DEVICES_AFTER_HELP)]
     Devices(DevicesArgs),
     /// Run a local Flux-compatible server, for offline development and CI.
-    #[command(after_help = SERVE_AFTER_HELP)]
+    #[command(after_help = serve::AFTER_HELP)]
     Serve(ServeArgs),
     /// Load-test a Flux deployment: N concurrent real-time streams looping WAV recordings.
     #[command(after_help = load::AFTER_HELP)]
@@ -63,53 +71,11 @@ pub enum Command {
     /// Print flux's manual page (roff) on stdout, e.g. `flux man | man -l -`.
     Man,
     /// Check what flux needs: audio input, credentials, DNS, TCP, TLS and a real handshake.
-    #[command(after_help = DOCTOR_AFTER_HELP)]
+    #[command(after_help = doctor::AFTER_HELP)]
     Doctor(DoctorArgs),
     /// Print the effective settings (flags, environment, profile, defaults) and where each came
     /// from; credentials are never shown.
     Config(ConfigArgs),
-}
-
-const DOCTOR_AFTER_HELP: &str = "\
-Each check prints ✔ or ✘, and a fix for each ✘; the handshake sends one second of silence
-and closes. Exit status: 0 when every check passed, 10 when one failed, 2 for bad flags.
-Examples:
-  flux doctor
-  flux doctor --provider cloudflare --jsonl
-  flux doctor --url ws://127.0.0.1:8787          # a flux serve
-See docs/guide.md#doctor.";
-
-#[derive(Debug, Args)]
-pub struct DoctorArgs {
-    /// One JSON object per check ({type, check, ok, detail, fix, ...}) and a summary line.
-    #[arg(long)]
-    pub jsonl: bool,
-    /// Give each network step (DNS, TCP, TLS, the handshake) this long: 0.1 to 300 seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = |s: &str| seconds(s, 0.1, 300.0))]
-    pub timeout: f64,
-    #[command(flatten)]
-    pub stream: StreamArgs,
-}
-
-/// A number of seconds from `min` to `max` (`--timeout`, `--idle-timeout`).
-fn seconds(s: &str, min: f64, max: f64) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(x) if x.is_finite() && (min..=max).contains(&x) => Ok(x),
-        _ => Err(format!(
-            "`{s}` is not a number of seconds from {min} to {max}"
-        )),
-    }
-}
-
-/// `flux config` takes the settings `file` and `listen` take, to show what they would use.
-#[derive(Debug, Args)]
-pub struct ConfigArgs {
-    #[command(flatten)]
-    pub pace: PaceArgs,
-    #[command(flatten)]
-    pub stream: StreamArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
 }
 
 const COMPLETIONS_AFTER_HELP: &str = "\
@@ -136,13 +102,16 @@ pub struct FileArgs {
     #[arg(value_name = "PATH", required = true, num_args = 1..)]
     pub paths: Vec<PathBuf>,
     /// Stream at most N files at once, up to 256 (default: as many as there are files, at
-    /// most 4). Each stream has its own audio thread and connection.
+    /// most 4). Each stream has its own audio thread and connection; with --split-channels N
+    /// counts streams (one per channel), not files.
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub jobs: Option<u32>,
     /// Also write the audio exactly as sent (mono 16-bit PCM at --sample-rate, after
     /// conditioning) to this WAV file (one input file only).
     #[arg(long, value_name = "FILE.wav")]
     pub save_audio: Option<PathBuf>,
+    #[command(flatten)]
+    pub sides: SidesArgs,
     #[command(flatten)]
     pub assert: AssertArgs,
     #[command(flatten)]
@@ -163,9 +132,10 @@ pub struct AssertArgs {
     /// normalization (case, punctuation, spacing; docs/guide.md#assertions).
     #[arg(long, value_name = "TEXT", conflicts_with = "expect_file")]
     pub expect_text: Option<String>,
-    /// Expect the transcript in FILE (UTF-8; line breaks count as spaces).
-    #[arg(long, value_name = "FILE")]
-    pub expect_file: Option<PathBuf>,
+    /// Expect the transcript in FILE (UTF-8; line breaks count as spaces). With
+    /// --split-channels, LABEL=FILE checks one side (repeat it for each side).
+    #[arg(long, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub expect_file: Vec<PathBuf>,
     /// Word error rate allowed against --expect-text/--expect-file: word-level edits
     /// (substitutions + deletions + insertions) divided by the reference's words. Default 0:
     /// every word must match after normalization.
@@ -208,14 +178,16 @@ pub struct ListenArgs {
     #[arg(long, conflicts_with_all = ["pace", "fast"])]
     pub mic: bool,
     /// Input device for --mic: an id from `flux devices`, or a unique part of an id or
-    /// description (case-insensitive).
+    /// description (case-insensitive). Give it twice (or more) for one side per device
+    /// (e.g. a headset and a monitor of what the computer plays), named by --channel-labels.
     #[arg(
         long,
         value_name = "ID",
         conflicts_with = "stdin",
-        help_heading = "Microphone"
+        help_heading = "Microphone",
+        action = clap::ArgAction::Append
     )]
-    pub device: Option<String>,
+    pub device: Vec<String>,
     /// Stop after this many seconds of audio (more than 0, at most 86400), counted in audio
     /// frames from the device or stdin, not wall-clock time: caps a live capture.
     #[arg(long, value_name = "SECONDS", value_parser = parse_duration)]
@@ -233,6 +205,8 @@ pub struct ListenArgs {
     /// Sample format of the PCM on stdin.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = SampleFormat::S16le)]
     pub sample_format: SampleFormat,
+    #[command(flatten)]
+    pub sides: SidesArgs,
     #[command(flatten)]
     pub pace: PaceArgs,
     #[command(flatten)]
@@ -614,73 +588,6 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
-}
-
-const SERVE_AFTER_HELP: &str = "\
-Routes: /v2/listen (Deepgram), /client/v4/accounts/ID/ai/run/@cf/deepgram/flux and /
-(Cloudflare), /v1/audio/transcriptions/streaming (Fireworks), POST /v1/auth/grant (temporary tokens for /v2/listen). Prints its ws:// address as one line on stdout. See docs/serve.md for the
-script format, fault specs and log format.
-
-Examples:
-  flux serve --listen 127.0.0.1:8787 --script turns.txt
-  flux serve --asr moonshine          # real words, offline (scripts/fetch-model.sh first)
-  flux serve --listen 127.0.0.1:0 --log serve.jsonl --fault drop:at=2.5,conn=1";
-
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// Address to listen on; port 0 picks a free port (the address is printed on stdout).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
-    pub listen: String,
-    /// Require this API key (`Authorization: Token KEY`, or `Bearer KEY` on Cloudflare routes,
-    /// or the raw KEY on Fireworks routes; on the SageMaker front end, the SigV4 access key
-    /// id); /v2/listen also takes `Bearer TOKEN` with a token from POST /v1/auth/grant.
-    #[arg(
-        long,
-        value_name = "KEY",
-        env = "FLUX_SERVE_API_KEY",
-        hide_env_values = true
-    )]
-    pub api_key: Option<Secret>,
-    /// Transcript script: one line per turn, revealed word by word as the turn's speech goes on.
-    #[arg(long, value_name = "FILE")]
-    pub script: Option<PathBuf>,
-    /// Append one JSON line per thing received (handshakes, audio frames, control messages,
-    /// closes) to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub log: Option<PathBuf>,
-    /// Inject a fault, e.g. `drop:at=2.5,conn=1`, `reject:status=429`, `delay:ms=200`;
-    /// repeatable (docs/serve.md lists them all).
-    #[arg(long = "fault", value_name = "SPEC")]
-    pub faults: Vec<String>,
-    /// Recognize the words with a local model instead of a script: `moonshine` (Moonshine
-    /// base-en on the CPU; fetch it once with scripts/fetch-model.sh).
-    #[arg(long, value_name = "ENGINE", value_parser = ["moonshine"], conflicts_with = "script")]
-    pub asr: Option<String>,
-    /// The model directory for --asr [default: $XDG_DATA_HOME/flux/models/moonshine-base-en,
-    /// i.e. ~/.local/share/flux/models/moonshine-base-en].
-    #[arg(long, value_name = "DIR", requires = "asr")]
-    pub asr_model: Option<PathBuf>,
-    /// Decoding threads for --asr, each with its own copy of the model (about 150 MB each);
-    /// streams share them.
-    #[arg(long, value_name = "N", default_value_t = 1, requires = "asr",
-          value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub asr_workers: u16,
-    /// Close a connection that has received no audio for SECONDS, as Deepgram does (a fatal
-    /// `Error` NET-0001, then close 1011), so keep-alive logic can be tested; 0 never closes.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = |s: &str| seconds(s, 0.0, 86_400.0))]
-    pub idle_timeout: f64,
-    /// Also serve AWS SageMaker's bidirectional stream (HTTPS, HTTP/2, a certificate made at
-    /// start) on this address; its https:// URL is printed on stdout after the ws:// one.
-    #[arg(long, value_name = "ADDR")]
-    pub sagemaker_listen: Option<String>,
-    /// Write the SageMaker front end's CA certificate (PEM) to FILE, for clients to trust
-    /// (`flux --ca-cert FILE`, `AWS_CA_BUNDLE=FILE`).
-    #[arg(long, value_name = "FILE", requires = "sagemaker_listen")]
-    pub sagemaker_ca: Option<PathBuf>,
-    /// End each SageMaker stream after SECONDS of audio with a ModelStreamError, as
-    /// SageMaker ends streams at its 30-minute cap (audio time, so tests are repeatable).
-    #[arg(long, value_name = "SECONDS", requires = "sagemaker_listen")]
-    pub sagemaker_session_cap: Option<f64>,
 }
 
 #[cfg(test)]

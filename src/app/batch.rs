@@ -36,13 +36,23 @@ const DEFAULT_JOBS: usize = 4;
 
 /// What every file's stream shares.
 struct Shared {
-    plan: Plan,
+    plan: Arc<Plan>,
     expect: Option<Expectations>,
     format: Format,
     quiet: bool,
     controller: Controller,
     /// stdout, shared by every file.
     watch: OutputWatch,
+    /// `--split-channels`: each file's channels are streams of their own.
+    split: Option<Split>,
+}
+
+/// What every file of a split batch needs to make its sides.
+struct Split {
+    labels: Vec<String>,
+    config: crate::assertions::AssertConfig,
+    expect_files: Vec<PathBuf>,
+    paced: bool,
 }
 
 pub(super) async fn run(
@@ -51,13 +61,24 @@ pub(super) async fn run(
     expect: Option<Expectations>,
     format: Format,
 ) -> anyhow::Result<u8> {
+    let split = args.sides.split_channels.then(|| {
+        let mut config = super::assert_config(&args.assert);
+        config.expect_file = None;
+        Split {
+            labels: args.sides.channel_labels.clone(),
+            config,
+            expect_files: args.assert.expect_file.clone(),
+            paced: !args.pace.fast,
+        }
+    });
     let jobs = args
         .jobs
         .map_or(DEFAULT_JOBS.min(args.paths.len()), |j| j as usize)
         .max(1);
     let stopped = Arc::new(AtomicBool::new(false));
     let shared = Arc::new(Shared {
-        plan,
+        plan: Arc::new(plan),
+        split,
         expect,
         format,
         quiet: args.output.quiet,
@@ -70,18 +91,37 @@ pub(super) async fn run(
     let mut running = JoinSet::new();
     let (mut code, mut failed, mut done) = (ExitCode::Success.code(), 0usize, 0usize);
     let mut closed = false;
+    // `--jobs` counts streams: a split file is one per channel (a file with more channels
+    // than that runs alone). The next file waits, opened, until its streams fit.
+    let mut busy = 0usize;
+    let mut next: Option<Next> = None;
     loop {
-        while running.len() < jobs && !stopped.load(Ordering::SeqCst) {
-            let Some((path, name)) = pending.next() else {
+        while !stopped.load(Ordering::SeqCst) {
+            if next.is_none() {
+                next = pending
+                    .next()
+                    .map(|(path, name)| Next::new(path, name, &shared));
+            }
+            let Some(file) = next.take_if(|f| busy == 0 || busy + f.streams <= jobs) else {
                 break;
             };
-            running.spawn(one_file(path, name, shared.clone()));
+            busy += file.streams;
+            let (streams, shared) = (file.streams, shared.clone());
+            running.spawn(async move {
+                let (code, closed) = match file.opened {
+                    Some(opened) => split_file(file.path, file.name, opened, shared).await,
+                    None => one_file(file.path, file.name, shared).await,
+                };
+                (code, closed, streams)
+            });
         }
         let Some(joined) = running.join_next().await else {
             break;
         };
         // A task that panicked is a bug: it counts as an internal error, the rest go on.
-        let (file_code, output_closed) = joined.unwrap_or((ExitCode::Internal.code(), false));
+        let (file_code, output_closed, streams) =
+            joined.unwrap_or((ExitCode::Internal.code(), false, 1));
+        busy = busy.saturating_sub(streams);
         if output_closed {
             // The reader went away (`| head -1`): start nothing more and end quietly.
             closed = true;
@@ -93,7 +133,11 @@ pub(super) async fn run(
         }
         code = ExitCode::worst(code, file_code);
     }
-    let skipped: Vec<String> = pending.map(|(_, name)| name).collect();
+    let skipped: Vec<String> = next
+        .map(|f| f.name)
+        .into_iter()
+        .chain(pending.map(|(_, name)| name))
+        .collect();
     if closed {
         // A failed stdout is said once for the whole batch; a reader that left, never.
         if let Some(failed) = shared.watch.failure() {
@@ -120,6 +164,112 @@ pub(super) async fn run(
         );
     }
     Ok(code)
+}
+
+/// The next file of the batch: with `--split-channels` already opened, to know its streams.
+struct Next {
+    path: PathBuf,
+    name: String,
+    streams: usize,
+    opened: Option<Result<WavSource, crate::audio::AudioError>>,
+}
+
+impl Next {
+    fn new(path: PathBuf, name: String, shared: &Shared) -> Next {
+        if shared.split.is_none() {
+            return Next {
+                path,
+                name,
+                streams: 1,
+                opened: None,
+            };
+        }
+        let opened = open(&path);
+        let streams = opened.as_ref().map_or(1, |s| {
+            usize::from(crate::audio::Source::info(s).channels.max(1))
+        });
+        Next {
+            path,
+            name,
+            streams,
+            opened: Some(opened),
+        }
+    }
+}
+
+fn open(path: &Path) -> Result<WavSource, crate::audio::AudioError> {
+    if path == Path::new("-") {
+        WavSource::from_reader("stdin", Box::new(io::stdin()))
+    } else {
+        WavSource::open(path)
+    }
+}
+
+/// One file of a split batch: its channels as sides, lines labelled `file: side: `.
+async fn split_file(
+    path: PathBuf,
+    name: String,
+    opened: Result<WavSource, crate::audio::AudioError>,
+    shared: Arc<Shared>,
+) -> (u8, bool) {
+    use super::sides;
+    let who = format!("{name}: ");
+    let mut data: Box<dyn Sink> = match shared.format {
+        Format::Jsonl => Box::new(JsonlSink::new(io::stdout()).with_file(name.clone())),
+        _ => Box::new(TextSink::new(Labelled::new(io::stdout(), who.clone()))),
+    };
+    let Some(split) = &shared.split else {
+        return (ExitCode::Internal.code(), false);
+    };
+    let prepared = opened.map_err(anyhow::Error::from).and_then(|source| {
+        let channels = crate::audio::Source::info(&source).channels;
+        let labels = sides::labels(&split.labels, channels)?;
+        let expect = sides::expectations(&split.config, &split.expect_files, &labels, split.paced)?;
+        let notes = sides::Notes {
+            input: name.clone(),
+            labels: labels.clone(),
+            quiet: shared.quiet,
+        };
+        let sources = sides::split(source, notes, |_| None)?;
+        Ok((labels, expect, sources))
+    });
+    let (labels, expect, sources) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            let code = not_started(&path, &who, data.as_mut(), shared.format, e);
+            return (code, shared.watch.failure().is_some());
+        }
+    };
+    let taps = labels.iter().map(|_| None).collect();
+    let sides = sides::Sides {
+        plan: shared.plan.clone(),
+        labels,
+        expect,
+        taps,
+        batch: Some((name, shared.controller.clone())),
+    };
+    let output = crate::cli::OutputArgs {
+        format: Some(shared.format),
+        text: false,
+        jsonl: false,
+        quiet: shared.quiet,
+        color: crate::cli::ColorChoice::Never,
+    };
+    let live = sides::Live {
+        stopped: Arc::new(AtomicBool::new(false)),
+        grace: None,
+        watch: Some(shared.watch.clone()),
+        meters: Vec::new(),
+    };
+    let term = Terminal::default();
+    match sides::run_live(sides, sources, |_| None, live, &output, &term).await {
+        Ok(code) => (code, shared.watch.failure().is_some()),
+        Err(e) => {
+            let code = exit_code_for(&e);
+            eprintln!("flux: {who}error: {}", super::error_text(&e));
+            (code, shared.watch.failure().is_some())
+        }
+    }
 }
 
 /// Refuses flags that make sense for one stream only; decides the output format for several.

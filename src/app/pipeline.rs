@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// After the first Ctrl-C, how long a live source may take to end its input by itself.
-const LIVE_STOP_GRACE: Duration = Duration::from_secs(3);
+pub(super) const LIVE_STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// What some sources add to streaming.
 #[derive(Default)]

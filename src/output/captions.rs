@@ -37,6 +37,11 @@ pub struct CaptionSink<W: Write + Send> {
     /// Cues never start before the previous one ended.
     last_end: f64,
     started: bool,
+    /// With several sides (`--split-channels`), who is speaking: a VTT voice tag
+    /// (`<v agent>`) or an SRT prefix (`agent: `) on each cue.
+    speaker: Option<String>,
+    /// Each other speaker's `last_end`: their cues may overlap, one side's may not.
+    others_end: std::collections::HashMap<String, f64>,
 }
 
 impl<W: Write + Send> CaptionSink<W> {
@@ -47,7 +52,23 @@ impl<W: Write + Send> CaptionSink<W> {
             next_number: 1,
             last_end: 0.0,
             started: false,
+            speaker: None,
+            others_end: std::collections::HashMap::new(),
         }
+    }
+
+    /// Whose turns the next events are (`None`: a single stream, no speaker shown).
+    pub fn set_speaker(&mut self, speaker: Option<&str>) {
+        if self.speaker.as_deref() == speaker {
+            return;
+        }
+        if let Some(old) = self.speaker.take() {
+            self.others_end.insert(old, self.last_end);
+        }
+        self.last_end = speaker
+            .and_then(|s| self.others_end.get(s).copied())
+            .unwrap_or(0.0);
+        self.speaker = speaker.map(str::to_string);
     }
 
     fn turn(&mut self, transcript: &str, words: &[Word], start: f64, end: f64) -> io::Result<()> {
@@ -57,12 +78,19 @@ impl<W: Write + Send> CaptionSink<W> {
             let start = cue.start.max(self.last_end);
             let end = cue.end.max(start + MIN_CUE_SECS);
             self.last_end = end;
-            let text = cue
+            let mut text = cue
                 .lines
                 .iter()
                 .map(|l| escape(l, self.format))
                 .collect::<Vec<_>>()
                 .join("\n");
+            if let Some(speaker) = &self.speaker {
+                let who = escape(speaker, self.format);
+                text = match self.format {
+                    CaptionFormat::Vtt => format!("<v {who}>{text}"),
+                    CaptionFormat::Srt => format!("{who}: {text}"),
+                };
+            }
             match self.format {
                 CaptionFormat::Srt => {
                     block.push_str(&format!(
@@ -288,6 +316,34 @@ mod tests {
             sink.event(e).unwrap();
         }
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn speakers_are_named_and_each_keeps_its_own_cue_order() {
+        let mut out = Vec::new();
+        let mut sink = CaptionSink::new(&mut out, CaptionFormat::Vtt);
+        sink.set_speaker(Some("agent"));
+        sink.event(&eot("", "hello there", 0.0, 2.0)).unwrap();
+        sink.set_speaker(Some("caller"));
+        // Overlaps the agent's cue: another speaker's cue is not pushed after it.
+        sink.event(&eot("", "hi", 1.0, 1.5)).unwrap();
+        sink.set_speaker(Some("agent"));
+        sink.event(&eot("", "again", 1.0, 3.0)).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\n<v agent>hello there\n\n\
+             00:00:01.000 --> 00:00:01.500\n<v caller>hi\n\n\
+             00:00:02.000 --> 00:00:03.000\n<v agent>again\n\n"
+        );
+        let mut out = Vec::new();
+        let mut sink = CaptionSink::new(&mut out, CaptionFormat::Srt);
+        sink.set_speaker(Some("caller"));
+        sink.event(&eot("", "hi", 1.0, 1.5)).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "1\n00:00:01,000 --> 00:00:01,500\ncaller: hi\n\n"
+        );
     }
 
     #[test]

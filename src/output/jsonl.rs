@@ -11,11 +11,17 @@ pub struct JsonlSink<W: Write + Send> {
     out: W,
     /// With several input files, every line names its file (`"file"`, added last).
     file: Option<String>,
+    /// With `--split-channels`, every line names its side (`"channel"`, `"label"`).
+    side: Option<(usize, String)>,
 }
 
 impl<W: Write + Send> JsonlSink<W> {
     pub fn new(out: W) -> Self {
-        JsonlSink { out, file: None }
+        JsonlSink {
+            out,
+            file: None,
+            side: None,
+        }
     }
 
     /// Adds `"file": FILE` to every line; a single-file run leaves Deepgram's shapes exact.
@@ -23,20 +29,32 @@ impl<W: Write + Send> JsonlSink<W> {
         self.file = Some(file);
         self
     }
+
+    /// Adds `"channel": N, "label": LABEL` to every line (`--split-channels`, docs/jsonl.md).
+    pub fn with_side(mut self, channel: usize, label: String) -> Self {
+        self.side = Some((channel, label));
+        self
+    }
 }
 
 impl<W: Write + Send> Sink for JsonlSink<W> {
     fn event(&mut self, event: &Event) -> io::Result<()> {
-        let line = match (&self.file, event) {
-            (None, Event::Server(r)) => r.raw.to_string(),
-            (None, Event::Client(c)) => serde_json::to_string(c).map_err(io::Error::other)?,
-            (Some(file), _) => {
+        let line = match (&self.file, &self.side, event) {
+            (None, None, Event::Server(r)) => r.raw.to_string(),
+            (None, None, Event::Client(c)) => serde_json::to_string(c).map_err(io::Error::other)?,
+            (file, side, _) => {
                 let mut value = match event {
                     Event::Server(r) => r.raw.clone(),
                     Event::Client(c) => serde_json::to_value(c).map_err(io::Error::other)?,
                 };
                 if let Some(object) = value.as_object_mut() {
-                    object.insert("file".into(), file.clone().into());
+                    if let Some((channel, label)) = side {
+                        object.insert("channel".into(), (*channel).into());
+                        object.insert("label".into(), label.clone().into());
+                    }
+                    if let Some(file) = file {
+                        object.insert("file".into(), file.clone().into());
+                    }
                 }
                 value.to_string()
             }
@@ -69,6 +87,21 @@ mod tests {
         assert_eq!(
             lines[1],
             r#"{"type":"flux.warning","code":"c","message":"m\n"}"#
+        );
+    }
+
+    #[test]
+    fn with_a_side_every_line_names_its_channel_and_label() {
+        let mut out = Vec::new();
+        let mut sink = JsonlSink::new(&mut out).with_side(1, "caller".into());
+        let raw = r#"{"type":"TurnInfo","event":"EndOfTurn","transcript":"a"}"#;
+        sink.event(&Event::Server(ServerMessage::parse(raw).unwrap()))
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "{\"type\":\"TurnInfo\",\"event\":\"EndOfTurn\",\"transcript\":\"a\",\
+             \"channel\":1,\"label\":\"caller\"}\n"
         );
     }
 

@@ -15,6 +15,7 @@
 
 mod lines;
 mod paint;
+mod sides;
 mod status;
 mod text;
 mod view;
@@ -65,6 +66,8 @@ struct Shared {
     streaming_since: Option<Instant>,
     mic: Option<Arc<AtomicU32>>,
     closed: bool,
+    /// Several sides (`--split-channels`): their labels and views.
+    sides: sides::Sides,
 }
 
 impl Shared {
@@ -73,6 +76,9 @@ impl Shared {
             self.view.status.mic_db = Some(f32::from_bits(m.load(Ordering::Relaxed)));
         }
         let elapsed = self.streaming_since.map(|t| t.elapsed().as_secs_f64());
+        if self.sides.active() {
+            return sides::region(self, elapsed);
+        }
         self.view.region(self.size.0, self.size.1, elapsed)
     }
 
@@ -105,7 +111,11 @@ impl Shared {
             return;
         }
         self.closed = true;
-        let last: Vec<Line> = self.view.take_open_line(tag).into_iter().collect();
+        let last: Vec<Line> = if self.sides.active() {
+            sides::take_open_lines(self, tag)
+        } else {
+            self.view.take_open_line(tag).into_iter().collect()
+        };
         let mut buf = Vec::new();
         self.painter.leave(&mut buf, &last);
         let _ = self.write(&buf);
@@ -207,6 +217,7 @@ impl LiveView {
             streaming_since: None,
             mic: opts.mic_level,
             closed: false,
+            sides: sides::Sides::default(),
         }));
         ACTIVE.store(true, Ordering::SeqCst);
         *CURRENT.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::downgrade(&shared));
@@ -381,6 +392,7 @@ mod tests {
             streaming_since: None,
             mic: Some(Arc::new(AtomicU32::new((-12.0f32).to_bits()))),
             closed: false,
+            sides: sides::Sides::default(),
         }
     }
 

@@ -139,6 +139,27 @@ impl Meter {
     }
 }
 
+impl Meter {
+    /// The meter of several captures (one side per device) on one line, each named by its
+    /// `id` (the side's label).
+    pub fn start_many(screen: Screen, inputs: Vec<MeterInput>, term: &Terminal) -> Meter {
+        let stop = Arc::new(AtomicBool::new(false));
+        let style = Style {
+            unicode: term.unicode,
+            color: term.colour,
+        };
+        let cols = term.size.0;
+        let thread = {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("flux-meter".into())
+                .spawn(move || run_many(&screen, &inputs, &stop, style, cols))
+                .ok()
+        };
+        Meter { stop, thread }
+    }
+}
+
 impl Drop for Meter {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -149,35 +170,82 @@ impl Drop for Meter {
     }
 }
 
-fn run(screen: &Screen, status: &MeterInput, stop: &AtomicBool, style: Style, cols: u16) {
-    let mut history: VecDeque<f32> = VecDeque::with_capacity(HISTORY);
-    let mut loud_at = Instant::now();
-    while !stop.load(Ordering::Relaxed) && status.capturing.load(Ordering::Relaxed) {
+/// One capture's recent readings.
+struct Reading {
+    history: VecDeque<f32>,
+    loud_at: Instant,
+}
+
+impl Reading {
+    fn new() -> Reading {
+        Reading {
+            history: VecDeque::with_capacity(HISTORY),
+            loud_at: Instant::now(),
+        }
+    }
+
+    /// Takes the level now; returns it and whether the capture has been silent too long.
+    fn update(&mut self, status: &MeterInput) -> (Option<f32>, bool) {
         let level = status.dbfs();
         if let Some(db) = level {
-            if history.len() == HISTORY {
-                history.pop_front();
+            if self.history.len() == HISTORY {
+                self.history.pop_front();
             }
-            history.push_back(db);
+            self.history.push_back(db);
             if db > SILENT_DBFS {
-                loud_at = Instant::now();
+                self.loud_at = Instant::now();
             }
         } else {
-            loud_at = Instant::now();
+            self.loud_at = Instant::now();
         }
-        let silent = loud_at.elapsed() >= SILENT_AFTER;
+        (level, self.loud_at.elapsed() >= SILENT_AFTER)
+    }
+
+    /// This capture's part of the line, in `cols` columns.
+    fn line(
+        &self,
+        status: &MeterInput,
+        now: (Option<f32>, bool),
+        style: Style,
+        cols: usize,
+    ) -> String {
+        let (level, silent) = now;
+        fitted(
+            |id, style| render(id, &self.history, level, status.floor_dbfs, silent, style),
+            &status.id,
+            style,
+            cols,
+        )
+    }
+}
+
+fn run(screen: &Screen, status: &MeterInput, stop: &AtomicBool, style: Style, cols: u16) {
+    run_many(screen, std::slice::from_ref(status), stop, style, cols);
+}
+
+/// The meter of one or more captures (one side per device), side by side on one line; it
+/// runs while any of them captures.
+fn run_many(screen: &Screen, inputs: &[MeterInput], stop: &AtomicBool, style: Style, cols: u16) {
+    let mut readings: Vec<Reading> = inputs.iter().map(|_| Reading::new()).collect();
+    let capturing = || inputs.iter().any(|i| i.capturing.load(Ordering::Relaxed));
+    while !stop.load(Ordering::Relaxed) && capturing() {
         // The width as it is now (the terminal may have been resized), else as it was; a
         // pseudo-terminal nobody sized says 0.
         let cols = crossterm::terminal::size()
             .ok()
             .filter(|(c, _)| *c > 0)
             .map_or(cols, |(c, _)| c);
-        let line = fitted(
-            |id, style| render(id, &history, level, status.floor_dbfs, silent, style),
-            &status.id,
-            style,
-            usize::from(cols),
-        );
+        // Each capture gets an equal share; `fitted` keeps one column free in each.
+        let each = usize::from(cols) / inputs.len().max(1);
+        let line = inputs
+            .iter()
+            .zip(&mut readings)
+            .map(|(input, reading)| {
+                let now = reading.update(input);
+                reading.line(input, now, style, each)
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
         {
             let mut state = screen.lock();
             if !state.mid_line {

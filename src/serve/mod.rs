@@ -20,6 +20,7 @@ pub mod fireworks;
 pub mod grant;
 pub mod handshake;
 pub mod log;
+pub mod replay;
 pub mod sagemaker;
 pub mod script;
 pub mod session;
@@ -77,6 +78,8 @@ pub struct ServeOptions {
     /// End each SageMaker stream after this many seconds of audio (SageMaker's cap is 30
     /// minutes of wall time).
     pub sagemaker_session_cap: Option<f64>,
+    /// Answer with a recorded session's messages (`--replay`, see [`replay`]).
+    pub replay: Option<PathBuf>,
 }
 
 /// A running server.
@@ -138,6 +141,7 @@ impl Drop for ServerHandle {
 struct Shared {
     api_key: Option<Secret>,
     script: Arc<script::Script>,
+    replay: Option<Arc<replay::Recording>>,
     log: Option<Arc<log::Logger>>,
     faults: Vec<fault::Fault>,
     asr: Option<Arc<asr::Recognizer>>,
@@ -195,6 +199,10 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<ServerHandle> {
     let shared = Arc::new(Shared {
         api_key: opts.api_key,
         script: Arc::new(script),
+        replay: match &opts.replay {
+            Some(path) => Some(Arc::new(replay::Recording::load(path)?)),
+            None => None,
+        },
         log,
         faults,
         asr: recognizer,
@@ -478,6 +486,7 @@ async fn connection(mut tcp: TcpStream, conn: u64, shared: Arc<Shared>) {
         log: shared.log.clone(),
         asr: shared.asr.clone(),
         idle_timeout: shared.idle_timeout,
+        replay: shared.replay.clone().map(replay::Replayer::new),
     };
     if setup.accepted.fireworks.is_some() {
         fireworks::session::run(ws, setup).await;

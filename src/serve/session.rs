@@ -5,13 +5,15 @@
 //! messages; a writer task sends them. The queue is bounded: a client that stops reading
 //! makes the server stop reading from it, so memory stays flat whatever the client does.
 
+mod faults;
+
 use crate::protocol::messages::UNPARSABLE_CLIENT_MESSAGE;
 use crate::protocol::{ClientMessage, Connected, Notice, ServerMessage, TurnInfo};
 use crate::serve::asr::Recognizer;
 use crate::serve::asr::stream::AsrStream;
 use crate::serve::audio::{Decoder, Format};
 use crate::serve::config::ActiveConfig;
-use crate::serve::fault::{Action, ConnFaults};
+use crate::serve::fault::ConnFaults;
 use crate::serve::handshake::Accepted;
 use crate::serve::log::Logger;
 use crate::serve::script::Script;
@@ -53,6 +55,8 @@ pub struct Setup {
     pub asr: Option<Arc<Recognizer>>,
     /// Close after this long without audio (`--idle-timeout`); `None` never does.
     pub idle_timeout: Option<Duration>,
+    /// `--replay`: recorded messages instead of the turn engine.
+    pub replay: Option<crate::serve::replay::Replayer>,
 }
 
 enum Out {
@@ -189,6 +193,7 @@ struct Session {
     idle_timeout: Option<Duration>,
     /// When audio last arrived (the connection's start before any did).
     last_audio: Instant,
+    replay: Option<crate::serve::replay::Replayer>,
 }
 
 impl Session {
@@ -202,6 +207,7 @@ impl Session {
             log,
             asr,
             idle_timeout,
+            replay,
         } = setup;
         let format = match (accepted.params.encoding, accepted.params.sample_rate) {
             (Some(encoding), Some(rate)) => Format::Raw { encoding, rate },
@@ -226,6 +232,7 @@ impl Session {
             close_logged: false,
             idle_timeout,
             last_audio: Instant::now(),
+            replay,
         }
     }
 
@@ -432,6 +439,16 @@ impl Session {
             }
             return;
         }
+        let received = self.received_seconds();
+        let timeout = self.config.eot_timeout_ms;
+        if let Some(due) = self.replay.as_mut().map(|r| r.due(received, timeout)) {
+            for m in due {
+                self.emit(m).await;
+            }
+            self.run_faults(received).await;
+            self.samples = samples;
+            return;
+        }
         if self.vad.is_none()
             && let Some(rate) = self.decoder.rate()
         {
@@ -499,11 +516,33 @@ impl Session {
         };
         match msg {
             ClientMessage::Configure(c) => {
-                let reply = match self.config.apply(&c) {
-                    Ok(()) => ServerMessage::ConfigureSuccess(self.config.success()),
-                    Err(notice) => ServerMessage::ConfigureFailure(*notice),
+                let applied = self.config.apply(&c);
+                // With --replay, the recorded answer, in order, while there are any.
+                let recorded = self.replay.as_mut().and_then(|r| r.configure_answer());
+                let reply = match (recorded, applied) {
+                    (Some(m), _) => m,
+                    (None, Ok(())) => ServerMessage::ConfigureSuccess(self.config.success()),
+                    (None, Err(notice)) => ServerMessage::ConfigureFailure(*notice),
                 };
                 self.emit(reply).await;
+            }
+            ClientMessage::ForceEndTurn if self.replay.is_some() => {
+                let received = self.received_seconds();
+                let ended = self
+                    .replay
+                    .as_mut()
+                    .map(|r| r.force_end(received))
+                    .unwrap_or_default();
+                if ended.is_empty() {
+                    let warning = Notice::new(
+                        FORCE_END_TURN_NO_ACTIVE_TURN,
+                        "Received ForceEndTurn while no turn was active; the request was ignored.",
+                    );
+                    self.emit(ServerMessage::Warning(warning)).await;
+                }
+                for m in ended {
+                    self.emit(m).await;
+                }
             }
             ClientMessage::ForceEndTurn => {
                 let ended = self
@@ -537,39 +576,6 @@ impl Session {
                     self.emit(ServerMessage::TurnInfo(update)).await;
                 }
                 self.close(None, "CloseStream").await;
-            }
-        }
-    }
-
-    /// Fires the timed faults due at `seconds` of audio.
-    async fn run_faults(&mut self, seconds: f64) {
-        for action in self.faults.due(seconds) {
-            if self.phase != Phase::Open {
-                return;
-            }
-            match action {
-                Action::Drop => {
-                    self.log_close(None, "fault: drop", "drop");
-                    self.send(Out::Drop).await;
-                    self.phase = Phase::Dropping;
-                }
-                Action::Error {
-                    code,
-                    description,
-                    close,
-                } => self.fail(&code, &description, Some(close)).await,
-                Action::Stall => self.phase = Phase::Stalled,
-                Action::Malformed => {
-                    let text = r#"{"type":"TurnInfo","event":"Update","transcript":"#;
-                    self.send(Out::Text(text.to_string(), Instant::now())).await;
-                }
-                Action::Unknown => {
-                    let msg = json!({
-                        "type": "FluxServeUnknown",
-                        "description": "a message type Flux does not have, sent by --fault unknown"
-                    });
-                    self.emit(ServerMessage::Unknown(msg)).await;
-                }
             }
         }
     }

@@ -40,4 +40,5 @@ mod session_e2e;
 mod signals;
 mod tls;
 mod tokens;
+mod two_sides;
 mod wav_input;
