@@ -139,7 +139,7 @@ pub(super) async fn run(args: DoctorArgs) -> anyhow::Result<u8> {
     let located = located_endpoint(stream, &params)?;
     let real = configured(endpoint(stream, &params), stream)?;
 
-    let mut checks = vec![devices_check()];
+    let mut checks = vec![devices_check(), config_check()];
     let creds = credentials_check(stream, &real);
     let creds_ok = creds.ok;
     checks.push(creds);
@@ -302,6 +302,26 @@ fn configured(
         endpoint.tls = Some(crate::transport::tls::client_config(&stream.ca_certs)?);
     }
     Ok(Ok(endpoint))
+}
+
+/// The config file: which one applies and which profile, or why it cannot be used.
+fn config_check() -> Check {
+    let resolved = super::config::current();
+    if let Some(problem) = &resolved.problem {
+        return Check::fail(
+            "config",
+            sanitize(problem),
+            "fix the file as the message says (docs/configuration.md), or run without it: \
+             --config /dev/null",
+        );
+    }
+    let profile = &resolved.profile;
+    let detail = match (&profile.file, &profile.name) {
+        (None, _) => "no config file (flags, environment and defaults apply)".to_string(),
+        (Some(f), None) => format!("{} parses; [default] applies", f.display()),
+        (Some(f), Some(n)) => format!("{} parses; profile `{n}` applies", f.display()),
+    };
+    Check::pass("config", detail)
 }
 
 /// Input devices and the default one.

@@ -34,7 +34,15 @@ fn report(out: &std::process::Output) -> (Vec<Value>, Value) {
     let names: Vec<&str> = lines.iter().map(|l| l["check"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["audio", "credentials", "dns", "tcp", "tls", "handshake"]
+        [
+            "audio",
+            "config",
+            "credentials",
+            "dns",
+            "tcp",
+            "tls",
+            "handshake"
+        ]
     );
     (lines, summary)
 }
@@ -111,7 +119,7 @@ fn a_refused_key_fails_the_handshake_with_the_fix() {
     assert!(lines[at].contains("401"), "{text}");
     assert!(lines[at + 1].trim_start().starts_with("fix:"), "{text}");
     assert!(lines[at + 1].contains("credentials"), "{text}");
-    assert_eq!(lines.last(), Some(&"1 of 6 checks failed."));
+    assert_eq!(lines.last(), Some(&"1 of 7 checks failed."));
     assert_no_canary(&out);
 }
 
@@ -211,7 +219,7 @@ fn nothing_set_up_fails_each_check_with_its_fix() {
         5,
         "{text}"
     );
-    assert!(text.ends_with("5 of 6 checks failed.\n"), "{text}");
+    assert!(text.ends_with("5 of 7 checks failed.\n"), "{text}");
 }
 
 #[test]
@@ -226,4 +234,70 @@ fn bad_flags_are_usage_errors_not_checks() {
         assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
         assert!(stdout(&out).is_empty(), "{args:?}");
     }
+}
+
+#[test]
+fn the_config_file_is_a_check_naming_its_problem_or_its_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(&[]);
+    // A broken file: reported as the config check (file and line), not an abort.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[default]\neot_threshold = \"high\"\n").unwrap();
+    let out = run(
+        doctor(
+            "mic.conf",
+            &dir,
+            &[
+                "--config",
+                bad.to_str().unwrap(),
+                "--url",
+                &serve.url,
+                "--jsonl",
+            ],
+        ),
+        None,
+    );
+    assert_eq!(code(&out), 10, "{}\n{}", stdout(&out), stderr(&out));
+    let (checks, _) = report(&out);
+    let config = check(&checks, "config");
+    assert_eq!(config["ok"], false, "{config}");
+    let detail = config["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("bad.toml") && detail.contains("eot_threshold"),
+        "{detail}"
+    );
+    assert_eq!(
+        check(&checks, "handshake")["ok"],
+        true,
+        "the rest still runs"
+    );
+    // A good file with a profile: named, and it applies.
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[profile.ci]\neot_threshold = 0.8\n").unwrap();
+    let out = run(
+        doctor(
+            "mic.conf",
+            &dir,
+            &[
+                "--config",
+                good.to_str().unwrap(),
+                "--profile",
+                "ci",
+                "--url",
+                &serve.url,
+                "--jsonl",
+            ],
+        ),
+        None,
+    );
+    assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
+    let (checks, _) = report(&out);
+    let detail = check(&checks, "config")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.contains("good.toml") && detail.contains("profile `ci`"),
+        "{detail}"
+    );
 }

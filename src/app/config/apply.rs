@@ -57,10 +57,19 @@ pub fn parse_from(
         return Ok((cli, Resolved::default()));
     };
     // Help shows flux's own defaults, and must work whatever state the file is in.
+    let mut problem = None;
     let profile = if scan.help {
         Profile::default()
     } else {
-        load_profile(&scan, env).map_err(Failure::Config)?
+        match load_profile(&scan, env) {
+            Ok(profile) => profile,
+            // The doctor reports a broken config file as one of its checks.
+            Err(e) if sub == "doctor" => {
+                problem = Some(e.to_string());
+                Profile::default()
+            }
+            Err(e) => return Err(Failure::Config(e)),
+        }
     };
     let mut dropped = BTreeSet::new();
     loop {
@@ -77,7 +86,8 @@ pub fn parse_from(
             .map(|(key, _)| key.clone())
             .collect();
         if conflicting.is_empty() {
-            let resolved = resolve(sc, sm, &profile, &applied);
+            let mut resolved = resolve(sc, sm, &profile, &applied);
+            resolved.problem = problem;
             let cli = Cli::from_arg_matches(&matches).map_err(Failure::Clap)?;
             return Ok((cli, resolved));
         }

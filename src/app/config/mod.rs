@@ -118,6 +118,9 @@ pub struct Resolved {
     /// Each setting of the command, in the order of its flags, with its value as text (`None`:
     /// not set).
     pub values: Vec<(String, Option<Vec<String>>)>,
+    /// `flux doctor` only: the config file could not be used (the message names the file,
+    /// line and key); the run goes on without it so the problem is reported as a check.
+    pub problem: Option<String>,
 }
 
 impl Resolved {
