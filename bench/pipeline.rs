@@ -874,7 +874,10 @@ fn latency(opts: &Options, rt: &tokio::runtime::Runtime) -> Result<(), String> {
         }
         (seen, summary)
     });
-    // Wait for the connection (the sink registers it) before timing anything.
+    // flux connects once the first audio arrives (an empty input never opens a connection):
+    // one untimed frame of warm-up, then wait for the connection before timing anything.
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    stdin.write_all(&[0u8; 2560]).map_err(|e| e.to_string())?;
     let t0 = Instant::now();
     while state.lock().unwrap().conns.is_empty() {
         if t0.elapsed() > Duration::from_secs(10) {
@@ -884,7 +887,6 @@ fn latency(opts: &Options, rt: &tokio::runtime::Runtime) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(5));
     }
     std::thread::sleep(Duration::from_millis(100));
-    let mut stdin = child.stdin.take().ok_or("no stdin")?;
     let mut written = Vec::with_capacity(FRAMES);
     for k in 0..FRAMES {
         // A quiet tone, so the frame is not all zeros (no difference to flux, but honest).
@@ -900,9 +902,10 @@ fn latency(opts: &Options, rt: &tokio::runtime::Runtime) -> Result<(), String> {
     let status = child.wait().map_err(|e| e.to_string())?;
     let (seen, summary) = lines.join().map_err(|_| "reader thread panicked")?;
     let s = state.lock().unwrap();
+    // The sink's first arrival is the warm-up frame.
     let send: Vec<f64> = written
         .iter()
-        .zip(&s.arrivals)
+        .zip(s.arrivals.iter().skip(1))
         .map(|(w, a)| a.duration_since(*w).as_secs_f64())
         .collect();
     let out: Vec<f64> = seen
