@@ -19,6 +19,7 @@ pub mod fault;
 pub mod fireworks;
 pub mod grant;
 pub mod handshake;
+pub mod link;
 pub mod log;
 pub mod replay;
 pub mod sagemaker;

@@ -5,8 +5,6 @@
 //! messages; a writer task sends them. The queue is bounded: a client that stops reading
 //! makes the server stop reading from it, so memory stays flat whatever the client does.
 
-mod faults;
-
 use crate::protocol::messages::UNPARSABLE_CLIENT_MESSAGE;
 use crate::protocol::{ClientMessage, Connected, Notice, ServerMessage, TurnInfo};
 use crate::serve::asr::Recognizer;
@@ -15,27 +13,20 @@ use crate::serve::audio::{Decoder, Format};
 use crate::serve::config::ActiveConfig;
 use crate::serve::fault::ConnFaults;
 use crate::serve::handshake::Accepted;
+use crate::serve::link::{self, Dialect, Link, Out, Phase};
 use crate::serve::log::Logger;
 use crate::serve::script::Script;
 use crate::serve::turns::{Settings, Span, Turns};
 use crate::serve::vad::Vad;
-use futures_util::stream::SplitSink;
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-/// Messages waiting for the writer; beyond this the session stops reading.
-const QUEUE: usize = 64;
-/// How long to wait for the client's reply after the server closes.
-const CLOSE_GRACE: Duration = Duration::from_secs(5);
 pub const UNSUPPORTED_AUDIO: &str = "UNSUPPORTED_AUDIO_FORMAT";
 pub const FORCE_END_TURN_NO_ACTIVE_TURN: &str = "FORCE_END_TURN_NO_ACTIVE_TURN";
 /// The code and close of a connection that went quiet: Deepgram's documented idle close
@@ -59,126 +50,31 @@ pub struct Setup {
     pub replay: Option<crate::serve::replay::Replayer>,
 }
 
-enum Out {
-    Text(String, Instant),
-    Close(Option<CloseFrame>),
-    /// Close the TCP connection without a WebSocket close.
-    Drop,
-}
-
-/// Where the session stands with its client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Open,
-    /// No more events, but keep reading (`stall` fault).
-    Stalled,
-    /// The server sent its close; waiting for the client's reply.
-    Closing,
-    /// Tear the connection down now.
-    Dropping,
-}
-
 pub async fn run<S>(ws: WebSocketStream<S>, setup: Setup)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (sink, mut stream) = ws.split();
-    let (tx, rx) = mpsc::channel(QUEUE);
-    let mut writer = tokio::spawn(write_loop(sink, rx, setup.faults.delay));
-    let mut s = Session::new(setup, tx);
+    let mut setup = setup;
+    let faults = std::mem::take(&mut setup.faults);
+    let (link, connection) = link::open(ws, setup.conn, setup.log.clone(), faults);
+    let mut s = Session::new(setup, link);
     s.start().await;
-    let mut writer_done = false;
-    let mut close_deadline: Option<Instant> = None;
-    while s.phase != Phase::Dropping {
-        if s.phase == Phase::Closing && close_deadline.is_none() {
-            close_deadline = Some(Instant::now() + CLOSE_GRACE);
-        }
-        let deadline =
-            close_deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
-        let idle = s.idle_deadline();
-        tokio::select! {
-            _ = tokio::time::sleep_until(idle.unwrap_or(deadline)), if idle.is_some() => {
-                s.on_idle().await;
-            }
-            _ = &mut writer => {
-                // The writer stops only when the socket failed: the client is gone.
-                writer_done = true;
-                s.log_close(None, "the connection failed while sending", "drop");
-                break;
-            }
-            _ = tokio::time::sleep_until(deadline), if close_deadline.is_some() => break,
-            update = s.asr_ready(), if s.asr_pending() => {
-                if let Some(info) = update {
-                    s.emit(ServerMessage::TurnInfo(info)).await;
-                }
-            }
-            msg = stream.next() => match msg {
-                None => {
-                    s.log_close(None, "the connection ended without a close frame", "drop");
-                    break;
-                }
-                Some(Err(e)) => {
-                    s.on_read_error(&e).await;
-                    if s.phase != Phase::Closing {
-                        break;
-                    }
-                }
-                Some(Ok(m)) => s.on_message(m).await,
-            },
-        }
-    }
-    // Let the writer send what is queued (and a pending close or drop), then end.
-    drop(s);
-    if !writer_done
-        && tokio::time::timeout(CLOSE_GRACE, &mut writer)
-            .await
-            .is_err()
-    {
-        writer.abort();
-    }
-    drop(stream);
+    connection.drive(s).await;
 }
 
-async fn write_loop<S>(
-    mut sink: SplitSink<WebSocketStream<S>, Message>,
-    mut rx: mpsc::Receiver<Out>,
-    delay: Duration,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    while let Some(out) = rx.recv().await {
-        match out {
-            Out::Text(text, produced) => {
-                if !delay.is_zero() {
-                    tokio::time::sleep_until(produced + delay).await;
-                }
-                if sink.send(Message::text(text)).await.is_err() {
-                    return;
-                }
-            }
-            Out::Close(frame) => {
-                // Errors here mean the client closed first; nothing left to tell it.
-                let _ = sink.send(Message::Close(frame)).await;
-            }
-            Out::Drop => {
-                // Dropping the sink (and, in `run`, the stream) closes the TCP connection.
-                let _ = sink.flush().await;
-                return;
-            }
-        }
-    }
-    // The session is over; make sure a close we queued has left.
-    let _ = sink.flush().await;
+/// What the session waits for besides the socket.
+enum Wake {
+    /// No audio for the idle timeout.
+    Idle,
+    /// The recognizer finished a deferred `Update` (or found it stale: `None`).
+    Asr(Option<Box<TurnInfo>>),
 }
 
 struct Session {
-    conn: u64,
     request_id: String,
     config: ActiveConfig,
-    faults: ConnFaults,
     script: Arc<Script>,
-    log: Option<Arc<Logger>>,
-    tx: mpsc::Sender<Out>,
+    link: Link,
     decoder: Decoder,
     /// Created once the sample rate is known (at once for raw audio, after a WAV header).
     vad: Option<(Vad, Turns)>,
@@ -188,8 +84,6 @@ struct Session {
     samples: Vec<f32>,
     received_samples: u64,
     sequence: u64,
-    phase: Phase,
-    close_logged: bool,
     idle_timeout: Option<Duration>,
     /// When audio last arrived (the connection's start before any did).
     last_audio: Instant,
@@ -197,30 +91,25 @@ struct Session {
 }
 
 impl Session {
-    fn new(setup: Setup, tx: mpsc::Sender<Out>) -> Session {
+    fn new(setup: Setup, link: Link) -> Session {
         let Setup {
-            conn,
             request_id,
             accepted,
-            faults,
             script,
-            log,
             asr,
             idle_timeout,
             replay,
+            ..
         } = setup;
         let format = match (accepted.params.encoding, accepted.params.sample_rate) {
             (Some(encoding), Some(rate)) => Format::Raw { encoding, rate },
             _ => Format::Container,
         };
         Session {
-            conn,
             request_id,
             config: ActiveConfig::from_params(&accepted.params, accepted.dialect),
-            faults,
             script,
-            log,
-            tx,
+            link,
             decoder: Decoder::new(format),
             vad: None,
             recognizer: asr,
@@ -228,8 +117,6 @@ impl Session {
             samples: Vec::new(),
             received_samples: 0,
             sequence: 0,
-            phase: Phase::Open,
-            close_logged: false,
             idle_timeout,
             last_audio: Instant::now(),
             replay,
@@ -238,7 +125,7 @@ impl Session {
 
     /// When the connection counts as idle, while it is still one the server would close.
     fn idle_deadline(&self) -> Option<Instant> {
-        let open = matches!(self.phase, Phase::Open | Phase::Stalled);
+        let open = matches!(self.link.phase, Phase::Open | Phase::Stalled);
         self.idle_timeout
             .filter(|_| open)
             .map(|t| self.last_audio + t)
@@ -254,19 +141,6 @@ impl Session {
         self.fail(IDLE_CODE, &description, Some(IDLE_CLOSE)).await;
     }
 
-    fn log(&self, kind: &str, fields: Value) {
-        if let Some(log) = &self.log {
-            log.write(self.conn, kind, fields);
-        }
-    }
-
-    fn log_close(&mut self, code: Option<u16>, reason: &str, by: &str) {
-        if !self.close_logged {
-            self.close_logged = true;
-            self.log("close", json!({"code": code, "reason": reason, "by": by}));
-        }
-    }
-
     fn received_seconds(&self) -> f64 {
         match self.decoder.rate() {
             Some(rate) => {
@@ -274,18 +148,6 @@ impl Session {
                 (s * 1000.0).round() / 1000.0
             }
             None => 0.0,
-        }
-    }
-
-    fn asr_pending(&self) -> bool {
-        self.asr.as_ref().is_some_and(AsrStream::has_pending)
-    }
-
-    /// The deferred `Update` whose text is ready (pending forever without one).
-    async fn asr_ready(&mut self) -> Option<TurnInfo> {
-        match self.asr.as_mut() {
-            Some(asr) => asr.ready().await,
-            None => std::future::pending().await,
         }
     }
 
@@ -310,12 +172,12 @@ impl Session {
     async fn start(&mut self) {
         self.emit(ServerMessage::Connected(Connected::default()))
             .await;
-        self.run_faults(0.0).await;
+        link::fire_faults(self, 0.0).await;
     }
 
     /// Numbers, stamps and queues one message (nothing once stalled or closing).
     async fn emit(&mut self, mut msg: ServerMessage) {
-        if self.phase != Phase::Open {
+        if self.link.phase != Phase::Open {
             return;
         }
         if let ServerMessage::TurnInfo(t) = &mut msg
@@ -328,81 +190,15 @@ impl Session {
         msg.set_request_id(&self.request_id);
         self.sequence += 1;
         let mut value = msg.to_value();
-        if self.faults.typeless
+        if self.link.faults.typeless
             && matches!(msg, ServerMessage::TurnInfo(_))
             && let Value::Object(map) = &mut value
         {
             map.remove("type");
         }
-        self.send(Out::Text(value.to_string(), Instant::now()))
+        self.link
+            .send(Out::Text(value.to_string(), Instant::now()))
             .await;
-    }
-
-    async fn send(&mut self, out: Out) {
-        if self.tx.send(out).await.is_err() {
-            // The writer is gone, so is the client; `run` notices and ends.
-            self.phase = Phase::Dropping;
-        }
-    }
-
-    /// Sends a fatal `Error`, then closes (without a status when `close` is `None`).
-    async fn fail(&mut self, code: &str, description: &str, close: Option<u16>) {
-        self.emit(ServerMessage::Error(Notice::new(code, description)))
-            .await;
-        self.close(close, code).await;
-    }
-
-    async fn close(&mut self, code: Option<u16>, reason: &str) {
-        if matches!(self.phase, Phase::Closing | Phase::Dropping) {
-            return;
-        }
-        let frame = code.map(|c| CloseFrame {
-            code: CloseCode::from(c),
-            reason: close_reason(reason).into(),
-        });
-        self.log_close(code, reason, "server");
-        self.send(Out::Close(frame)).await;
-        if self.phase != Phase::Dropping {
-            self.phase = Phase::Closing;
-        }
-    }
-
-    async fn on_message(&mut self, msg: Message) {
-        match msg {
-            Message::Binary(bytes) => self.on_audio(&bytes).await,
-            Message::Text(text) => self.on_control(text.as_str()).await,
-            Message::Close(frame) => {
-                let (code, reason) = match &frame {
-                    Some(f) => (Some(u16::from(f.code)), f.reason.as_str().to_string()),
-                    None => (None, String::new()),
-                };
-                self.log_close(code, &reason, "client");
-                // tungstenite answers the close; `run` reads on until the stream ends.
-                if self.phase == Phase::Open || self.phase == Phase::Stalled {
-                    self.phase = Phase::Closing;
-                }
-            }
-            // tungstenite queues the pong and flushes it on the next read or write.
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
-        }
-    }
-
-    async fn on_read_error(&mut self, e: &tokio_tungstenite::tungstenite::Error) {
-        use tokio_tungstenite::tungstenite::Error as E;
-        match e {
-            E::Capacity(why) => {
-                let reason = format!("message too big: {why}");
-                self.close(Some(1009), &reason).await;
-            }
-            E::ConnectionClosed | E::AlreadyClosed => {
-                self.log_close(None, "closed", "client");
-                self.phase = Phase::Dropping;
-            }
-            other => {
-                self.log_close(None, &other.to_string(), "drop");
-                self.phase = Phase::Dropping;
-            }
-        }
     }
 
     async fn on_audio(&mut self, bytes: &[u8]) {
@@ -410,13 +206,13 @@ impl Session {
             self.last_audio = Instant::now();
         }
         let audio_start = self.received_seconds();
-        if self.phase != Phase::Open && self.phase != Phase::Stalled {
-            self.log_audio(bytes.len(), audio_start, audio_start);
+        if self.link.phase != Phase::Open && self.link.phase != Phase::Stalled {
+            self.link.log_audio(bytes.len(), audio_start, audio_start);
             return;
         }
         if bytes.is_empty() {
-            self.log_audio(0, audio_start, audio_start);
-            if self.phase == Phase::Open {
+            self.link.log_audio(0, audio_start, audio_start);
+            if self.link.phase == Phase::Open {
                 self.fail(
                     UNPARSABLE_CLIENT_MESSAGE,
                     "Received an empty binary frame; send audio bytes, or CloseStream to end the \
@@ -431,10 +227,11 @@ impl Session {
         samples.clear();
         let decoded = self.decoder.decode(bytes, &mut samples);
         self.received_samples += samples.len() as u64;
-        self.log_audio(bytes.len(), audio_start, self.received_seconds());
+        self.link
+            .log_audio(bytes.len(), audio_start, self.received_seconds());
         if let Err(e) = decoded {
             self.samples = samples;
-            if self.phase == Phase::Open {
+            if self.link.phase == Phase::Open {
                 self.fail(UNSUPPORTED_AUDIO, &e.0, Some(1008)).await;
             }
             return;
@@ -445,7 +242,7 @@ impl Session {
             for m in due {
                 self.emit(m).await;
             }
-            self.run_faults(received).await;
+            link::fire_faults(self, received).await;
             self.samples = samples;
             return;
         }
@@ -467,7 +264,7 @@ impl Session {
         }
         let settings = self.settings();
         for &sample in &samples {
-            if self.phase != Phase::Open {
+            if self.link.phase != Phase::Open {
                 // Stalled sessions skip the work: nothing they find would be sent.
                 break;
             }
@@ -483,7 +280,7 @@ impl Session {
             for e in events {
                 self.emit_turn(e, span).await;
             }
-            self.run_faults(now).await;
+            link::fire_faults(self, now).await;
         }
         if let (Some(asr), Some((_, turns))) = (self.asr.as_mut(), self.vad.as_ref()) {
             asr.trim(&turns.span());
@@ -491,19 +288,12 @@ impl Session {
         self.samples = samples;
     }
 
-    fn log_audio(&self, bytes: usize, start: f64, end: f64) {
-        self.log(
-            "audio",
-            json!({"bytes": bytes, "audio_start": start, "audio_end": end}),
-        );
-    }
-
     async fn on_control(&mut self, text: &str) {
         match serde_json::from_str::<Value>(text) {
-            Ok(v) => self.log("control", json!({ "message": v })),
-            Err(_) => self.log("control", json!({ "text": text })),
+            Ok(v) => self.link.log("control", json!({ "message": v })),
+            Err(_) => self.link.log("control", json!({ "text": text })),
         }
-        if self.phase != Phase::Open {
+        if self.link.phase != Phase::Open {
             return;
         }
         let msg = match ClientMessage::parse(text) {
@@ -575,20 +365,79 @@ impl Session {
                     }
                     self.emit(ServerMessage::TurnInfo(update)).await;
                 }
-                self.close(None, "CloseStream").await;
+                self.link.close(None, "CloseStream").await;
             }
         }
     }
 }
 
-/// A close reason must fit in 123 bytes; cut on a character boundary.
-fn close_reason(reason: &str) -> String {
-    let mut out = String::new();
-    for c in reason.chars() {
-        if out.len() + c.len_utf8() > 120 {
-            break;
-        }
-        out.push(c);
+impl Dialect for Session {
+    type Wake = Wake;
+
+    fn link(&mut self) -> &mut Link {
+        &mut self.link
     }
-    out
+
+    async fn on_message(&mut self, msg: Message) {
+        match msg {
+            Message::Binary(bytes) => self.on_audio(&bytes).await,
+            Message::Text(text) => self.on_control(text.as_str()).await,
+            Message::Close(frame) => self.link.on_close_frame(frame.as_ref()),
+            // tungstenite queues the pong and flushes it on the next read or write.
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+        }
+    }
+
+    fn wake(&mut self) -> Option<impl Future<Output = Wake> + Send> {
+        let idle = self.idle_deadline();
+        let asr = self.asr.as_mut().filter(|a| a.has_pending());
+        if idle.is_none() && asr.is_none() {
+            return None;
+        }
+        Some(async move {
+            let idle = async move {
+                match idle {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let ready = async move {
+                match asr {
+                    Some(asr) => asr.ready().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = idle => Wake::Idle,
+                update = ready => Wake::Asr(update.map(Box::new)),
+            }
+        })
+    }
+
+    async fn on_wake(&mut self, wake: Wake) {
+        match wake {
+            Wake::Idle => self.on_idle().await,
+            Wake::Asr(Some(info)) => self.emit(ServerMessage::TurnInfo(*info)).await,
+            Wake::Asr(None) => {}
+        }
+    }
+
+    /// Sends a fatal `Error`, then closes (without a status when `close` is `None`).
+    async fn fail(&mut self, code: &str, description: &str, close: Option<u16>) {
+        self.emit(ServerMessage::Error(Notice::new(code, description)))
+            .await;
+        self.link.close(close, code).await;
+    }
+
+    fn malformed(&self) -> &'static str {
+        r#"{"type":"TurnInfo","event":"Update","transcript":"#
+    }
+
+    async fn send_unknown(&mut self) {
+        let msg = json!({
+            "type": "FluxServeUnknown",
+            "description": "a message type Flux does not have, sent by --fault unknown"
+        });
+        self.emit(ServerMessage::Unknown(msg)).await;
+    }
 }
