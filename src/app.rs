@@ -358,16 +358,8 @@ impl Plan {
             let model = params.model_or_default().to_string();
             (endpoint(stream, &params)?, model)
         };
-        let user_headers = stream
-            .headers
-            .iter()
-            .map(|h| provider::parse_header(h.expose()))
-            .collect::<Result<Vec<_>, _>>()?;
-        provider::with_user_headers(&mut endpoint, user_headers);
-        // Read now, so a bad CA file fails (exit 2) before any audio is read.
-        if !stream.ca_certs.is_empty() {
-            endpoint.tls = Some(crate::transport::tls::client_config(&stream.ca_certs)?);
-        }
+        // Read now, so a bad header or CA file fails (exit 2) before any audio is read.
+        with_user_settings(&mut endpoint, stream)?;
         if let Some(path) = &stream.control {
             check_control_file(path)?;
         }
@@ -415,6 +407,20 @@ fn check_control_file(path: &Path) -> Result<(), FluxError> {
 }
 
 /// The provider's endpoint for these flags.
+/// The user's own headers (`--header`) and CAs (`--ca-cert`) on a provider's endpoint.
+fn with_user_settings(endpoint: &mut Endpoint, stream: &StreamArgs) -> Result<(), FluxError> {
+    let user_headers = stream
+        .headers
+        .iter()
+        .map(|h| provider::parse_header(h.expose()))
+        .collect::<Result<Vec<_>, _>>()?;
+    provider::with_user_headers(endpoint, user_headers);
+    if !stream.ca_certs.is_empty() {
+        endpoint.tls = Some(crate::transport::tls::client_config(&stream.ca_certs)?);
+    }
+    Ok(())
+}
+
 fn endpoint(stream: &StreamArgs, params: &StreamParams) -> Result<Endpoint, FluxError> {
     if stream.provider != Provider::Sagemaker {
         let s = stream;

@@ -292,15 +292,7 @@ fn configured(
         // file unreadable).
         Err(e) => return Ok(Err(e)),
     };
-    let user_headers = stream
-        .headers
-        .iter()
-        .map(|h| provider::parse_header(h.expose()))
-        .collect::<Result<Vec<_>, _>>()?;
-    provider::with_user_headers(&mut endpoint, user_headers);
-    if !stream.ca_certs.is_empty() {
-        endpoint.tls = Some(crate::transport::tls::client_config(&stream.ca_certs)?);
-    }
+    super::with_user_settings(&mut endpoint, stream)?;
     Ok(Ok(endpoint))
 }
 
