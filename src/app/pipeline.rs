@@ -231,15 +231,7 @@ where
     let (control_tx, controls) = mpsc::channel(16);
     let feed = start_feed(&plan, source, end_note, &control_tx, &controller)?;
     controller.register(control_tx);
-    let format = match output.format(term.live()) {
-        Format::Live if !term.live() => {
-            if !output.quiet {
-                eprintln!("flux: warning: --format live needs a terminal on stdout; printing text");
-            }
-            Format::Text
-        }
-        f => f,
-    };
+    let format = effective_format(output, &term);
     // The live view shows the level, progress and status itself: no stderr meter or bar.
     let meter_input = extras
         .meter
@@ -381,4 +373,18 @@ where
 
 pub(super) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+/// The output format asked for, or text (with a warning) where live was asked for but
+/// stdout is not a terminal.
+pub(super) fn effective_format(output: &OutputArgs, term: &Terminal) -> Format {
+    match output.format(term.live()) {
+        Format::Live if !term.live() => {
+            if !output.quiet {
+                eprintln!("flux: warning: --format live needs a terminal on stdout; printing text");
+            }
+            Format::Text
+        }
+        f => f,
+    }
 }

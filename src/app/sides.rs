@@ -260,15 +260,7 @@ pub(super) async fn run_live<S>(
 where
     S: Source + 'static,
 {
-    let format = match output.format(term.live()) {
-        Format::Live if !term.live() => {
-            if !output.quiet {
-                eprintln!("flux: warning: --format live needs a terminal on stdout; printing text");
-            }
-            Format::Text
-        }
-        f => f,
-    };
+    let format = super::pipeline::effective_format(output, term);
     let Sides {
         plan,
         labels,
