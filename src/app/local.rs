@@ -16,9 +16,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// Workers when `--asr-workers` is not given: a partial decode (for `Update`s) and a final one
-/// (the end of a turn) at once, so a turn's end never waits for an Update's decode.
-const DEFAULT_WORKERS: usize = 2;
+/// Workers when `--asr-workers` is not given: `flux serve`'s default. One keeps up with two
+/// real-time streams (a call's two sides) before Updates thin (docs/performance.md), and each
+/// more costs about 150 MB; a partial decode overtaken by a final gives way between steps.
+const DEFAULT_WORKERS: usize = 1;
 
 /// The recognizer of this process, with the options it was loaded with.
 static LOADED: Mutex<Option<(PathBuf, usize, Arc<InProcess>)>> = Mutex::new(None);
@@ -89,13 +90,9 @@ fn refuse_server_flags(s: &StreamArgs) -> Result<(), FluxError> {
 
 /// What `--asr-model` and `--asr-workers` ask for.
 fn options(s: &StreamArgs) -> AsrOptions {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     AsrOptions {
         model_dir: s.local.asr_model.clone().unwrap_or_else(default_model_dir),
-        workers: s
-            .local
-            .asr_workers
-            .map_or(DEFAULT_WORKERS.min(cores), usize::from),
+        workers: s.local.asr_workers.map_or(DEFAULT_WORKERS, usize::from),
         partials: true,
     }
 }
