@@ -14,7 +14,7 @@ pub struct LocalArgs {
     pub asr_model: Option<PathBuf>,
     /// Decoding threads, each with its own copy of the model (about 150 MB each), shared by
     /// every stream of the run [default: 1, as for flux serve; one keeps up with two real-time
-    /// streams, more help --fast batches].
+    /// streams; more can shorten --fast batches on idle cores].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub asr_workers: Option<u16>,
 }

@@ -258,7 +258,7 @@ fn a_batch_of_split_calls_shares_one_loaded_model() {
 }
 
 #[test]
-fn raw_pcm_on_stdin_is_recognized() {
+fn raw_pcm_on_stdin_is_recognized_quietly() {
     let Some(_) = model_dir() else { return };
     let (x, rate) = read_wav_mono(&fixture("beckett.wav"));
     let pcm: Vec<u8> = x
@@ -267,9 +267,11 @@ fn raw_pcm_on_stdin_is_recognized() {
         .collect();
     let mut cmd = flux();
     cmd.args(["listen", "--stdin", "--rate", &rate.to_string()])
-        .args(["--provider", "local", "--fast", "--text"]);
+        .args(["--provider", "local", "--fast", "--text", "-q"]);
     let out = run(cmd, Some(&pcm));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // -q: not even the model's status line.
+    assert_eq!(stderr(&out), "");
     assert_eq!(
         normalize(&stdout(&out)),
         "ever tried ever failed no matter try again fail again fail better"
