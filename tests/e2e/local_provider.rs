@@ -381,6 +381,41 @@ fn a_missing_model_is_a_usage_error_naming_the_fix() {
 }
 
 #[test]
+fn a_damaged_model_is_refused_with_the_fix() {
+    let Some(dir) = model_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    for f in [
+        "decoder_model_merged.onnx",
+        "tokenizer.bin",
+        "libonnxruntime.so.1.32.0",
+    ] {
+        std::os::unix::fs::symlink(dir.join(f), tmp.path().join(f)).unwrap();
+    }
+    std::fs::write(tmp.path().join("encoder_model.onnx"), b"not a model").unwrap();
+    let out = run(
+        local_file(
+            &[&fixture("beckett.wav")],
+            &["--asr-model", tmp.path().to_str().unwrap()],
+        ),
+        None,
+    );
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("encoder_model.onnx is damaged or not a Moonshine model"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "run `scripts/fetch-model.sh {}` again",
+            tmp.path().display()
+        )),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
 fn a_bad_parameter_is_refused_as_flux_serve_refuses_it() {
     // No model is loaded for a refused parameter, so this runs without one. The words and the
     // exit status are those of the same flags sent to a flux serve.
