@@ -477,3 +477,38 @@ fn flags_that_reach_a_server_are_refused_by_name() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_profile_chooses_local_and_its_model_directory() {
+    // No model is needed: the directory named does not exist.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[default]\nprovider = \"local\"\nasr_model = \"models/none\"\nurl = \"ws://127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    let wav = fixture("beckett.wav");
+    let mut cmd = flux();
+    cmd.arg("--config").arg(&config).arg("file").arg(&wav);
+    let out = run(cmd, None);
+    // The profile's relative path is taken from the file's directory; its `url` (for another
+    // provider) is ignored, not refused.
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let want = dir.path().join("models/none");
+    assert!(
+        stderr(&out).contains(&format!("no Moonshine model at {}", want.display())),
+        "{}",
+        stderr(&out)
+    );
+    // With another provider, the profile's asr_model is ignored in turn.
+    let mut cmd = flux();
+    cmd.arg("--config")
+        .arg(&config)
+        .arg("file")
+        .arg(&wav)
+        .args(["--provider", "deepgram", "--max-reconnects", "0", "--fast"]);
+    let out = run(cmd, None);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("--asr-model"), "{}", stderr(&out));
+}
