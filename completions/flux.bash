@@ -133,7 +133,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__config)
-            opts="-q -h -V --pace --fast --provider --url --api-key-file --access-token-file --account-id --gateway --endpoint --region --sagemaker-controls --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --format --text --jsonl --quiet --color --config --profile --help --version"
+            opts="-q -h -V --pace --fast --provider --url --api-key-file --access-token-file --account-id --gateway --endpoint --region --sagemaker-controls --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --asr-model --asr-workers --format --text --jsonl --quiet --color --config --profile --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -144,7 +144,7 @@ _flux() {
                     return 0
                     ;;
                 --provider)
-                    COMPREPLY=($(compgen -W "deepgram cloudflare fireworks sagemaker" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "deepgram cloudflare fireworks sagemaker local" -- "${cur}"))
                     return 0
                     ;;
                 --url)
@@ -248,6 +248,14 @@ _flux() {
                     return 0
                     ;;
                 --temperature)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --asr-model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --asr-workers)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -297,7 +305,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__doctor)
-            opts="-h -V --jsonl --timeout --provider --url --api-key-file --access-token-file --account-id --gateway --endpoint --region --sagemaker-controls --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --config --profile --help --version"
+            opts="-h -V --jsonl --timeout --provider --url --api-key-file --access-token-file --account-id --gateway --endpoint --region --sagemaker-controls --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --asr-model --asr-workers --config --profile --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -308,7 +316,7 @@ _flux() {
                     return 0
                     ;;
                 --provider)
-                    COMPREPLY=($(compgen -W "deepgram cloudflare fireworks sagemaker" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "deepgram cloudflare fireworks sagemaker local" -- "${cur}"))
                     return 0
                     ;;
                 --url)
@@ -415,6 +423,14 @@ _flux() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --asr-model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --asr-workers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -431,7 +447,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__file)
-            opts="-j -q -h -V --jobs --save-audio --split-channels --channel-labels --expect-text --expect-file --max-wer --expect-turns --max-eot-latency-ms --pace --fast --provider --url --api-key-file --access-token-file --account-id --gateway --endpoint --region --sagemaker-controls --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --format --text --jsonl --quiet --color --config --profile --help --version"
+            opts="-j -q -h -V --jobs --save-audio --split-channels --channel-labels --expect-text --expect-file --max-wer --expect-turns --max-eot-latency-ms --pace --fast --provider --url --api-key-file --access-token-file --account-id --gateway --endpoint --region --sagemaker-controls --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --asr-model --asr-workers --format --text --jsonl --quiet --color --config --profile --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -478,7 +494,7 @@ _flux() {
                     return 0
                     ;;
                 --provider)
-                    COMPREPLY=($(compgen -W "deepgram cloudflare fireworks sagemaker" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "deepgram cloudflare fireworks sagemaker local" -- "${cur}"))
                     return 0
                     ;;
                 --url)
@@ -582,6 +598,14 @@ _flux() {
                     return 0
                     ;;
                 --temperature)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --asr-model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --asr-workers)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -777,7 +801,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__listen)
-            opts="-q -h -V --stdin --mic --device --duration --save-audio --rate --channels --sample-format --split-channels --channel-labels --pace --fast --provider --url --api-key-file --access-token-file --account-id --gateway --endpoint --region --sagemaker-controls --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --format --text --jsonl --quiet --color --config --profile --help --version"
+            opts="-q -h -V --stdin --mic --device --duration --save-audio --rate --channels --sample-format --split-channels --channel-labels --pace --fast --provider --url --api-key-file --access-token-file --account-id --gateway --endpoint --region --sagemaker-controls --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --asr-model --asr-workers --format --text --jsonl --quiet --color --config --profile --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -816,7 +840,7 @@ _flux() {
                     return 0
                     ;;
                 --provider)
-                    COMPREPLY=($(compgen -W "deepgram cloudflare fireworks sagemaker" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "deepgram cloudflare fireworks sagemaker local" -- "${cur}"))
                     return 0
                     ;;
                 --url)
@@ -923,6 +947,14 @@ _flux() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --asr-model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --asr-workers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --format)
                     COMPREPLY=($(compgen -W "live text jsonl srt vtt" -- "${cur}"))
                     return 0
@@ -947,7 +979,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__load)
-            opts="-n -q -h -V --streams --ramp --duration --loops --assert-p95-eot-ms --assert-errors --jsonl --quiet --provider --url --api-key-file --access-token-file --account-id --gateway --endpoint --region --sagemaker-controls --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --config --profile --help --version"
+            opts="-n -q -h -V --streams --ramp --duration --loops --assert-p95-eot-ms --assert-errors --jsonl --quiet --provider --url --api-key-file --access-token-file --account-id --gateway --endpoint --region --sagemaker-controls --header --allow-insecure --ca-cert --no-force-end-turn --max-reconnects --stall-timeout --control --model --sample-rate --chunk-ms --eot-threshold --eager-eot-threshold --eot-timeout-ms --keyterm --keyterm-file --language-hint --tag --numerals --profanity-filter --redact --mip-opt-out --language --prompt --temperature --asr-model --asr-workers --config --profile --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -982,7 +1014,7 @@ _flux() {
                     return 0
                     ;;
                 --provider)
-                    COMPREPLY=($(compgen -W "deepgram cloudflare fireworks sagemaker" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "deepgram cloudflare fireworks sagemaker local" -- "${cur}"))
                     return 0
                     ;;
                 --url)
@@ -1086,6 +1118,14 @@ _flux() {
                     return 0
                     ;;
                 --temperature)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --asr-model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --asr-workers)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

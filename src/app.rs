@@ -44,6 +44,7 @@ mod files;
 mod fireworks;
 mod keys;
 mod load;
+mod local;
 mod output_watch;
 mod pipeline;
 mod replay;
@@ -338,12 +339,14 @@ struct Plan {
 impl Plan {
     fn new(stream: &StreamArgs, pace: &PaceArgs) -> Result<Plan, FluxError> {
         fireworks::refuse_own_flags(stream)?;
+        local::refuse_own_flags(stream)?;
         let dialect = match stream.provider {
             Provider::Deepgram => Dialect::Deepgram,
             // Fireworks takes no Flux parameter: `fireworks::endpoint` refuses every one given.
             Provider::Cloudflare | Provider::Fireworks => Dialect::Cloudflare,
-            // SageMaker passes Deepgram's dialect through to the container untouched.
-            Provider::Sagemaker => Dialect::Deepgram,
+            // SageMaker passes Deepgram's dialect through to the container untouched; the
+            // local recognizer is flux serve's /v2/listen.
+            Provider::Sagemaker | Provider::Local => Dialect::Deepgram,
         };
         let mut params = stream_params(stream, dialect);
         params
@@ -482,6 +485,7 @@ fn endpoint(stream: &StreamArgs, params: &StreamParams) -> Result<Endpoint, Flux
         ),
         Provider::Fireworks => fireworks::endpoint(stream).map(|(e, _)| e),
         Provider::Sagemaker => sagemaker_endpoint(stream, params),
+        Provider::Local => local::endpoint(stream, params),
     }
 }
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 mod doctor;
 mod load;
+pub mod local;
 mod serve;
 mod sides;
 pub use doctor::{ConfigArgs, DoctorArgs};
@@ -280,7 +281,8 @@ fn parse_pace(s: &str) -> Result<f64, String> {
 #[command(next_help_heading = "Connection")]
 pub struct StreamArgs {
     /// Where Flux runs: Deepgram (/v2/listen), Cloudflare Workers AI (@cf/deepgram/flux) or
-    /// an AWS SageMaker endpoint (--endpoint NAME); or Fireworks streaming ASR.
+    /// an AWS SageMaker endpoint (--endpoint NAME); or Fireworks streaming ASR; or `local`,
+    /// the offline recognizer inside flux (no key; docs/providers.md#local).
     #[arg(long, value_name = "PROVIDER", default_value = "deepgram", env = "FLUX_PROVIDER", value_parser = ProviderParser)]
     pub provider: Provider,
     /// Send to this server instead. Deepgram: a base URL such as a `flux serve` address
@@ -422,6 +424,8 @@ pub struct StreamArgs {
     /// Fireworks: decoding temperature, 0 to 1 (server default 0).
     #[arg(long, value_name = "X", help_heading = "Fireworks")]
     pub temperature: Option<f64>,
+    #[command(flatten)]
+    pub local: local::LocalArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -434,6 +438,8 @@ pub enum Provider {
     Fireworks,
     /// An AWS SageMaker endpoint running Flux (HTTP/2 bidirectional stream, AWS credentials).
     Sagemaker,
+    /// The local recognizer inside flux: offline, no key (scripts/fetch-model.sh first).
+    Local,
 }
 
 /// `--provider`, parsed as clap parses any value list, except that a bad value taken from

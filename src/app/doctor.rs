@@ -122,11 +122,12 @@ pub(super) async fn run(args: DoctorArgs) -> anyhow::Result<u8> {
         Provider::Deepgram => Dialect::Deepgram,
         // Fireworks takes no Flux parameter: its endpoint checks its own flags.
         Provider::Cloudflare | Provider::Fireworks => Dialect::Cloudflare,
-        // SageMaker passes Deepgram's dialect through to the container.
-        Provider::Sagemaker => Dialect::Deepgram,
+        // SageMaker passes Deepgram's dialect through to the container; local is flux serve's.
+        Provider::Sagemaker | Provider::Local => Dialect::Deepgram,
     };
     let params = stream_params(stream, dialect);
     super::fireworks::refuse_own_flags(stream)?;
+    super::local::refuse_own_flags(stream)?;
     if stream.provider == Provider::Fireworks {
         super::fireworks::refuse_flux_flags(stream)?;
     } else {
@@ -141,11 +142,15 @@ pub(super) async fn run(args: DoctorArgs) -> anyhow::Result<u8> {
 
     let mut checks = vec![devices_check(), config_check()];
     let creds = credentials_check(stream, &real);
-    let creds_ok = creds.ok;
+    let (creds_ok, creds_name) = (creds.ok, creds.name);
     checks.push(creds);
     let target = Target::of(&located.url);
     let mut network_ok = false;
     match &target {
+        _ if stream.provider == Provider::Local => {
+            checks.push(super::local::network_check());
+            network_ok = true;
+        }
         None => checks.push(Check::fail(
             "dns",
             format!(
@@ -187,7 +192,7 @@ pub(super) async fn run(args: DoctorArgs) -> anyhow::Result<u8> {
     }
     let handshake = match (&real, creds_ok, network_ok) {
         (Ok(endpoint), true, true) => handshake(endpoint.clone(), &params, timeout).await,
-        (_, false, _) => Check::not_tried("handshake", "credentials"),
+        (_, false, _) => Check::not_tried("handshake", creds_name),
         _ => {
             // The first network step that failed is the one to fix.
             let blocker = checks
@@ -272,6 +277,8 @@ fn located_endpoint(stream: &StreamArgs, params: &StreamParams) -> Result<Endpoi
         }),
         // AWS credentials are not part of the endpoint: the region and address are all.
         Provider::Sagemaker => super::sagemaker_endpoint(stream, params),
+        // Where it is, without loading the model: `real` loads it, for the model check.
+        Provider::Local => super::local::located(stream, params),
     };
     let mut endpoint = built?;
     if !stream.ca_certs.is_empty() {
@@ -372,6 +379,7 @@ fn credentials_check(stream: &StreamArgs, real: &Result<Endpoint, FluxError>) ->
         Provider::Cloudflare => (TOKEN_ENV, "API token"),
         Provider::Fireworks => (fireworks::KEY_ENV, "API key"),
         Provider::Sagemaker => return aws_credentials_check(),
+        Provider::Local => return super::local::model_check(stream, real),
     };
     let mut present: Vec<String> = Vec::new();
     match (&file, set(key_env)) {
@@ -438,6 +446,7 @@ fn provider_name(stream: &StreamArgs) -> &'static str {
         Provider::Cloudflare => "Cloudflare",
         Provider::Fireworks => "Fireworks",
         Provider::Sagemaker => "AWS SageMaker",
+        Provider::Local => "local",
     }
 }
 
@@ -496,7 +505,7 @@ impl Sink for HandshakeSink {
 async fn handshake(endpoint: Endpoint, params: &StreamParams, timeout: Duration) -> Check {
     let frame_bytes = (SAMPLE_RATE * FRAME_MS / 1000) as usize * 2;
     let sends_connected = endpoint.capabilities.sends_connected;
-    let transport = crate::transport::for_url(&endpoint.url);
+    let transport = endpoint.transport();
     let opts = SessionOptions {
         endpoint,
         model: params.model_or_default().to_string(),

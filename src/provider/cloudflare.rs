@@ -115,6 +115,7 @@ pub fn endpoint(opts: CloudflareOptions<'_>, params: &StreamParams) -> Result<En
         tls: None,
         hints,
         adapter: None,
+        transport: None,
     })
 }
 

@@ -103,6 +103,7 @@ pub fn endpoint_with(
                 .into(),
         },
         adapter: None,
+        transport: None,
     })
 }
 

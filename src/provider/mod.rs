@@ -6,6 +6,7 @@
 pub mod cloudflare;
 pub mod deepgram;
 pub mod fireworks;
+pub mod local;
 pub mod sagemaker;
 mod secret;
 
@@ -47,6 +48,17 @@ impl std::fmt::Debug for Adapter {
     }
 }
 
+/// A transport an endpoint brings itself (`--provider local`'s in-process pipe), where its
+/// URL does not say how to reach it.
+#[derive(Clone)]
+pub struct Carrier(pub std::sync::Arc<dyn crate::transport::Transport>);
+
+impl std::fmt::Debug for Carrier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Carrier")
+    }
+}
+
 /// Everything needed to open one connection.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
@@ -65,6 +77,8 @@ pub struct Endpoint {
     pub hints: RefusalHints,
     /// The provider's adapter, where its messages are not Flux's.
     pub adapter: Option<Adapter>,
+    /// The endpoint's own transport; `None`: the one its URL calls for.
+    pub transport: Option<Carrier>,
 }
 
 /// A provider's advice for refused connections, by status.
@@ -88,6 +102,14 @@ impl Endpoint {
             _ => return None,
         };
         (!hint.is_empty()).then_some(hint.as_str())
+    }
+
+    /// The transport that reaches this endpoint: its own, or the one its URL calls for.
+    pub fn transport(&self) -> std::sync::Arc<dyn crate::transport::Transport> {
+        match &self.transport {
+            Some(carrier) => carrier.0.clone(),
+            None => crate::transport::for_url(&self.url),
+        }
     }
 
     /// The request that opens one connection to this endpoint.

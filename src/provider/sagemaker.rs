@@ -75,6 +75,7 @@ pub fn endpoint(opts: SageMakerOptions<'_>, params: &StreamParams) -> Result<End
             clear_state: false,
         },
         adapter: None,
+        transport: None,
         tls: None,
         hints: RefusalHints {
             unauthorized: "flux found no AWS credentials: set AWS_ACCESS_KEY_ID and \

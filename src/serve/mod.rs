@@ -6,12 +6,15 @@
 //! text from a script or from a real recognizer (`--asr moonshine`), and can misbehave on
 //! purpose (`--fault`). See docs/serve.md.
 //!
-//! Layout: this file accepts connections and routes them through the upgrade;
-//! `handshake` decides each upgrade, `session` runs an accepted connection, `audio` decodes,
+//! Layout: this file accepts connections and routes them to the upgrade (`accept`, which also
+//! serves in-process connections: `local`, for `--provider local`); `handshake` decides each
+//! upgrade, `session` runs an accepted connection over `link` (the
+//! connection plumbing every WebSocket dialect shares), `audio` decodes,
 //! `vad` and `turns` find the turns, `config` holds what `Configure` changes, `script` the
 //! text, `asr` the recognizer, `fault` the misbehaviour and `log` the record of what clients
 //! sent.
 
+mod accept;
 pub mod asr;
 pub mod audio;
 pub mod config;
@@ -20,6 +23,7 @@ pub mod fireworks;
 pub mod grant;
 pub mod handshake;
 pub mod link;
+pub mod local;
 pub mod log;
 pub mod replay;
 pub mod sagemaker;
@@ -43,16 +47,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
-use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Largest request head accepted (the upgrade request with its headers).
 const MAX_HEAD: usize = 16 * 1024;
 /// A client has this long to send its upgrade request.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest WebSocket message and frame a client may send (audio frames are ~2.5 KiB).
-const MAX_MESSAGE: usize = 1 << 20;
 
 /// What `flux serve` is asked to do.
 #[derive(Debug, Clone, Default)]
@@ -435,65 +434,7 @@ async fn connection(mut tcp: TcpStream, conn: u64, shared: Arc<Shared>) {
         let _ = tcp.shutdown().await;
         return;
     }
-    let faults = fault::ConnFaults::for_conn(&shared.faults, conn);
-    let mut accepted = None;
-    // tungstenite's callback signature returns its (large) ErrorResponse by value.
-    #[allow(clippy::result_large_err)]
-    let callback = |req: &Request, mut resp: Response| {
-        let head = RequestHead::from_request(req);
-        let verdict = handshake::evaluate_with_tokens(
-            &head,
-            shared.api_key.as_ref().map(Secret::expose),
-            &|token| shared.grants.check(token, Instant::now()),
-            faults.reject.as_ref(),
-            &request_id,
-        );
-        match verdict {
-            Ok(acc) => {
-                log_handshake(&shared, conn, &head, 101, &request_id);
-                let headers = resp.headers_mut();
-                if let Ok(v) = HeaderValue::from_str(&request_id) {
-                    headers.insert(crate::protocol::REQUEST_ID_HEADER, v);
-                }
-                if let Some(p) = acc.subprotocol.as_deref()
-                    && let Ok(v) = HeaderValue::from_str(p)
-                {
-                    headers.insert("sec-websocket-protocol", v);
-                }
-                accepted = Some(acc);
-                Ok(resp)
-            }
-            Err(refusal) => {
-                log_handshake(&shared, conn, &head, refusal.status, &request_id);
-                Err(handshake::error_response(&refusal, &request_id))
-            }
-        }
-    };
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(MAX_MESSAGE))
-        .max_frame_size(Some(MAX_MESSAGE))
-        .read_buffer_size(16 * 1024)
-        .write_buffer_size(0);
-    let ws = tokio_tungstenite::accept_hdr_async_with_config(tcp, callback, Some(config)).await;
-    let (Ok(ws), Some(accepted)) = (ws, accepted) else {
-        return;
-    };
-    let setup = session::Setup {
-        conn,
-        request_id,
-        accepted,
-        faults,
-        script: shared.script.clone(),
-        log: shared.log.clone(),
-        asr: shared.asr.clone(),
-        idle_timeout: shared.idle_timeout,
-        replay: shared.replay.clone().map(replay::Replayer::new),
-    };
-    if setup.accepted.fireworks.is_some() {
-        fireworks::session::run(ws, setup).await;
-    } else {
-        session::run(ws, setup).await;
-    }
+    accept::upgrade(tcp, conn, shared, request_id).await;
 }
 
 fn log_handshake(shared: &Shared, conn: u64, head: &RequestHead, status: u16, request_id: &str) {

@@ -133,7 +133,7 @@ pub async fn run(
     controls: mpsc::Receiver<Control>,
     tap: Option<Box<dyn tap::Tap>>,
 ) -> Outcome {
-    let transport = crate::transport::for_url(&opts.endpoint.url);
+    let transport = opts.endpoint.transport();
     run_over(transport, opts, feed, sink, controls, tap).await
 }
 

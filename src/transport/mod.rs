@@ -3,14 +3,16 @@
 //!
 //! The session speaks Flux over whatever [`Transport`] it is given and never names the
 //! library underneath. Implementations: [`websocket`] (tokio-tungstenite, rustls with
-//! `--ca-cert`) and [`memory`] (an in-process pipe whose far end a test drives, so the
-//! session's state machine runs on tokio's paused clock). A future HTTP/2 event stream
+//! `--ca-cert`), [`local`] (the same WebSocket over an in-memory byte stream to a server in
+//! the same process: `--provider local`) and [`memory`] (an in-process pipe whose far end a
+//! test drives, so the session's state machine runs on tokio's paused clock). A future HTTP/2 event stream
 //! (AWS SageMaker) fits the same shape: a request with headers, a handshake status, then two
 //! independent directions of messages.
 //!
 //! The pipe comes in two halves ([`PipeTx`], [`PipeRx`]) because the session reads and writes
 //! at the same time; both are async and boxed so the session can hold any implementation.
 
+pub mod local;
 pub mod memory;
 pub mod sagemaker;
 pub mod tls;

@@ -1,18 +1,18 @@
 //! The WebSocket pipe, over tokio-tungstenite with flux's own rustls setup (webpki roots plus
-//! `--ca-cert`, see [`super::tls`]). Pings are answered by tungstenite itself.
+//! `--ca-cert`, see [`super::tls`]). Pings are answered by tungstenite itself. The same
+//! handshake and message handling also run over an in-process byte stream ([`open_over`]).
 
 use super::{Broken, Message, OpenError, Pipe, PipeRx, PipeTx, Refusal, Request, Transport};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::{Request as ClientRequest, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderMap, HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream, tungstenite};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use tokio_tungstenite::{Connector, WebSocketStream, tungstenite};
 
 /// Largest server message accepted. Real messages are a few KiB; the cap keeps a hostile or
 /// broken server from growing the client's memory without bound.
@@ -32,6 +32,41 @@ impl Transport for WebSocket {
 
 async fn open(request: Request) -> Result<Pipe, OpenError> {
     let host = request.host_port();
+    let upgrade = upgrade_request(&request, &host)?;
+    // Always flux's own rustls setup (webpki roots plus --ca-cert), never the library's default.
+    let tls = match request.tls {
+        Some(tls) => tls,
+        None => super::tls::default_config().map_err(|e| OpenError::Tls(e.to_string()))?,
+    };
+    let attempt = tokio_tungstenite::connect_async_tls_with_config(
+        upgrade,
+        Some(config()),
+        true,
+        Some(Connector::Rustls(tls)),
+    );
+    match attempt.await {
+        Ok((ws, response)) => Ok(pipe(ws, &response)),
+        Err(e) => Err(classify(e, &host)),
+    }
+}
+
+/// Completes the WebSocket client handshake over a byte stream that is already open (the
+/// in-process pipe, [`super::local`]): the same request, limits and message handling as over
+/// a socket.
+pub(super) async fn open_over<S>(request: Request, stream: S) -> Result<Pipe, OpenError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let host = request.host_port();
+    let upgrade = upgrade_request(&request, &host)?;
+    match tokio_tungstenite::client_async_with_config(upgrade, stream, Some(config())).await {
+        Ok((ws, response)) => Ok(pipe(ws, &response)),
+        Err(e) => Err(classify(e, &host)),
+    }
+}
+
+/// The upgrade request: the URL with the request's headers.
+fn upgrade_request(request: &Request, host: &str) -> Result<ClientRequest, OpenError> {
     let mut upgrade = request
         .url
         .as_str()
@@ -48,36 +83,32 @@ async fn open(request: Request) -> Result<Pipe, OpenError> {
         })?;
         upgrade.headers_mut().insert(header, value);
     }
+    Ok(upgrade)
+}
+
+/// The connection's limits.
+fn config() -> WebSocketConfig {
     // tungstenite zero-fills its whole read buffer before every read, including the ones
     // that find nothing: at the default 128 KiB that was a visible share of the session's
     // CPU. Flux's messages are a few hundred bytes; longer ones still arrive whole (the
     // buffer grows to the frame's length).
-    let config = WebSocketConfig::default()
+    WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(Some(MAX_MESSAGE_BYTES))
-        .max_frame_size(Some(MAX_MESSAGE_BYTES));
-    // Always flux's own rustls setup (webpki roots plus --ca-cert), never the library's default.
-    let tls = match request.tls {
-        Some(tls) => tls,
-        None => super::tls::default_config().map_err(|e| OpenError::Tls(e.to_string()))?,
-    };
-    let attempt = tokio_tungstenite::connect_async_tls_with_config(
-        upgrade,
-        Some(config),
-        true,
-        Some(Connector::Rustls(tls)),
-    );
-    match attempt.await {
-        Ok((ws, response)) => {
-            let (tx, rx) = ws.split();
-            Ok(Pipe {
-                tx: Box::new(WsTx(tx)),
-                rx: Box::new(WsRx(rx)),
-                status: response.status().as_u16(),
-                headers: headers(response.headers()),
-            })
-        }
-        Err(e) => Err(classify(e, &host)),
+        .max_frame_size(Some(MAX_MESSAGE_BYTES))
+}
+
+/// An open connection as the session's two halves.
+fn pipe<S>(ws: WebSocketStream<S>, response: &Response) -> Pipe
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (tx, rx) = ws.split();
+    Pipe {
+        tx: Box::new(WsTx(tx)),
+        rx: Box::new(WsRx(rx)),
+        status: response.status().as_u16(),
+        headers: headers(response.headers()),
     }
 }
 
@@ -110,14 +141,17 @@ fn classify(err: tungstenite::Error, host: &str) -> OpenError {
     }
 }
 
-struct WsTx(SplitSink<Ws, tungstenite::Message>);
-struct WsRx(SplitStream<Ws>);
+struct WsTx<S>(SplitSink<WebSocketStream<S>, tungstenite::Message>);
+struct WsRx<S>(SplitStream<WebSocketStream<S>>);
 
 fn broken(e: tungstenite::Error) -> Broken {
     Broken(e.to_string())
 }
 
-impl PipeTx for WsTx {
+impl<S> PipeTx for WsTx<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
     fn send(&mut self, message: Message) -> BoxFuture<'_, Result<(), Broken>> {
         let message = match message {
             Message::Text(t) => tungstenite::Message::Text(t.into()),
@@ -142,7 +176,10 @@ impl PipeTx for WsTx {
     }
 }
 
-impl PipeRx for WsRx {
+impl<S> PipeRx for WsRx<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
     fn recv(&mut self) -> BoxFuture<'_, Option<Result<Message, Broken>>> {
         async move {
             loop {

@@ -9,7 +9,7 @@ use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-fn model_dir() -> Option<PathBuf> {
+pub(crate) fn model_dir() -> Option<PathBuf> {
     let dir = flux::serve::asr::default_model_dir();
     if flux::serve::asr::model_present(&dir) {
         return Some(dir);
@@ -31,7 +31,7 @@ fn serve_asr(dir: &Path) -> Serve {
 }
 
 /// Lower case, letters, digits and apostrophes only.
-fn normalize(s: &str) -> String {
+pub(crate) fn normalize(s: &str) -> String {
     s.split_whitespace()
         .map(|w| {
             w.chars()

@@ -25,6 +25,8 @@ mod live;
 mod load;
 #[cfg(feature = "local-asr")]
 mod local_asr;
+#[cfg(feature = "local-asr")]
+mod local_provider;
 mod mic;
 mod output;
 mod profiles;

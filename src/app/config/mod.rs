@@ -43,6 +43,7 @@ const PATH_KEYS: &[&str] = &[
     "keyterm_file",
     "ca_cert",
     "control",
+    "asr_model",
 ];
 
 /// Where a setting was written in the config file.

@@ -184,6 +184,7 @@ pub fn endpoint(opts: FireworksOptions<'_>) -> Result<Endpoint, FluxError> {
             ),
         },
         adapter: Some(super::Adapter(adapter::wrap)),
+        transport: None,
     })
 }
 
