@@ -137,6 +137,7 @@ pub(super) async fn run(args: DoctorArgs) -> anyhow::Result<u8> {
     }
     // Bad flags (a malformed --url, an unreadable --ca-cert) are usage errors, as for every
     // command; only credentials are the report's business.
+    super::endpoint::refuse_foreign_flags(stream)?;
     let located = located_endpoint(stream, &params)?;
     let real = configured(endpoint(stream, &params), stream)?;
 
@@ -276,7 +277,7 @@ fn located_endpoint(stream: &StreamArgs, params: &StreamParams) -> Result<Endpoi
             temperature: stream.temperature,
         }),
         // AWS credentials are not part of the endpoint: the region and address are all.
-        Provider::Sagemaker => super::sagemaker_endpoint(stream, params),
+        Provider::Sagemaker => super::endpoint::sagemaker_endpoint(stream, params),
         // Where it is, without loading the model: `real` loads it, for the model check.
         Provider::Local => super::local::located(stream, params),
     };
@@ -299,7 +300,7 @@ fn configured(
         // file unreadable).
         Err(e) => return Ok(Err(e)),
     };
-    super::with_user_settings(&mut endpoint, stream)?;
+    super::endpoint::with_user_settings(&mut endpoint, stream)?;
     Ok(Ok(endpoint))
 }
 
