@@ -35,7 +35,12 @@ mod imp {
             // than its per-process maximum) leaves the limit as it was, which is read back.
             let _ = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) };
         }
-        get().map(|l| u64::try_from(l.rlim_cur).unwrap_or(u64::MAX))
+        get().map(|l| widen(l.rlim_cur))
+    }
+
+    /// `rlim_t` as u64 (it is narrower on some 32-bit systems; "unlimited" stays the largest).
+    pub fn widen<T: TryInto<u64>>(n: T) -> u64 {
+        n.try_into().unwrap_or(u64::MAX)
     }
 }
 
@@ -71,6 +76,6 @@ mod tests {
         assert_eq!(read().rlim_cur, hard - 1);
         let after = super::raise_open_files().expect("Linux reports its limits");
         assert_eq!(read().rlim_cur, hard);
-        assert_eq!(after, u64::try_from(hard).unwrap());
+        assert_eq!(after, super::imp::widen(hard));
     }
 }

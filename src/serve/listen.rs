@@ -140,7 +140,13 @@ mod tests {
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
             libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
         }
-        u64::try_from(lim.rlim_cur).unwrap_or(u64::MAX)
+        widen(lim.rlim_cur)
+    }
+
+    /// `rlim_t` as u64 (narrower on some 32-bit systems).
+    #[cfg(unix)]
+    fn widen<T: TryInto<u64>>(n: T) -> u64 {
+        n.try_into().unwrap_or(u64::MAX)
     }
 
     #[test]
