@@ -37,6 +37,7 @@ mod doctor;
 mod doctor_cert;
 mod doctor_net;
 mod endpoint;
+mod fdlimit;
 mod files;
 mod fireworks;
 mod keys;
@@ -81,6 +82,8 @@ fn print_completions(args: CompletionsArgs) -> anyhow::Result<u8> {
 }
 
 async fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
+    // Each client holds a descriptor: a thousand of them pass the usual soft limit of 1,024.
+    fdlimit::raise_open_files();
     serve::run(serve::ServeOptions {
         listen: args.listen,
         api_key: args.api_key,

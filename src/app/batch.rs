@@ -389,7 +389,8 @@ async fn one_file(path: PathBuf, name: String, shared: Arc<Shared>) -> (u8, bool
             Labelled::new(io::stderr(), who.clone()).after("flux: "),
         )));
     }
-    // Sinks run on a writer thread of their own: a stalled reader never holds up a session.
+    // Sinks run on the output thread every session of the process shares (app/writer.rs): a
+    // stalled reader never holds up a session, and 100 streams cost one thread, not 100.
     let (mut forward, writer) = writer::spawn(None, Fanout(sinks), shared.quiet);
     let mut recorder = recorder_for(&shared.expect);
     let (mut outcome, wall) = run_session(

@@ -185,8 +185,19 @@ impl Decoder {
             self.carry.clear();
         }
         let whole = bytes.len() - bytes.len() % frame;
-        for chunk in bytes[..whole].chunks_exact(frame) {
-            emit(chunk);
+        match (kind, channels) {
+            // The common case, 16-bit mono, in a loop the compiler vectorizes: the same
+            // values as `emit` (a sum of one sample, divided by one), several times faster.
+            (SampleKind::I16, 1) => out.extend(
+                bytes[..whole]
+                    .chunks_exact(2)
+                    .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0),
+            ),
+            _ => {
+                for chunk in bytes[..whole].chunks_exact(frame) {
+                    emit(chunk);
+                }
+            }
         }
         self.carry.extend_from_slice(&bytes[whole..]);
         Ok(())
@@ -356,6 +367,14 @@ mod tests {
         }
         let back: Vec<i16> = out.iter().map(|s| (s * 32768.0) as i16).collect();
         assert_eq!(back, samples);
+        // Whole frames (the vectorized 16-bit mono path) give exactly the per-sample values.
+        let mut whole = Vec::new();
+        d.decode(&bytes, &mut whole).unwrap();
+        let exact: Vec<u32> = samples
+            .iter()
+            .map(|&s| (f32::from(s) / 32768.0).to_bits())
+            .collect();
+        assert_eq!(whole.iter().map(|s| s.to_bits()).collect::<Vec<_>>(), exact);
     }
 
     #[test]

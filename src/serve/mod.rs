@@ -6,9 +6,9 @@
 //! text from a script or from a real recognizer (`--asr moonshine`), and can misbehave on
 //! purpose (`--fault`). See docs/serve.md.
 //!
-//! Layout: this file accepts connections and routes them to the upgrade (`accept`, which also
-//! serves in-process connections: `local`, for `--provider local`); `handshake` decides each
-//! upgrade, `session` runs an accepted connection over `link` (the
+//! Layout: `listen` binds and accepts connections, this file routes them to the upgrade
+//! (`accept`, which also serves in-process connections: `local`, for `--provider local`);
+//! `handshake` decides each upgrade, `session` runs an accepted connection over `link` (the
 //! connection plumbing every WebSocket dialect shares), `audio` decodes,
 //! `vad` and `turns` find the turns, `config` holds what `Configure` changes, `script` the
 //! text, `asr` the recognizer, `fault` the misbehaviour and `log` the record of what clients
@@ -23,6 +23,7 @@ pub mod fireworks;
 pub mod grant;
 pub mod handshake;
 pub mod link;
+mod listen;
 pub mod local;
 pub mod log;
 pub mod replay;
@@ -41,12 +42,12 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 /// Largest request head accepted (the upgrade request with its headers).
 const MAX_HEAD: usize = 16 * 1024;
@@ -186,7 +187,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<ServerHandle> {
         Some(path) => Some(Arc::new(log::Logger::create(path, started)?)),
         None => None,
     };
-    let listener = TcpListener::bind(&opts.listen).await.map_err(|e| {
+    let listener = listen::bind(&opts.listen).await.map_err(|e| {
         FluxError::Usage(format!(
             "cannot listen on `{}`: {e}; --listen takes HOST:PORT, e.g. 127.0.0.1:8080 (port 0 \
              picks a free one)",
@@ -224,7 +225,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<ServerHandle> {
         None => None,
     };
     let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(accept_loop(listener, shared, stopped));
+    let task = tokio::spawn(listen::accept_loop(listener, shared, stopped));
     Ok(ServerHandle {
         addr,
         stop: Some(stop),
@@ -387,29 +388,6 @@ async fn wait_for_stop_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut stopped: oneshot::Receiver<()>,
-) {
-    let mut sessions = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = &mut stopped => break,
-            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _peer)) => {
-                    let conn = shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
-                    sessions.spawn(connection(tcp, conn, shared.clone()));
-                }
-                // Out of file descriptors and the like: wait instead of spinning.
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            },
-        }
-    }
-    sessions.shutdown().await;
 }
 
 async fn connection(mut tcp: TcpStream, conn: u64, shared: Arc<Shared>) {

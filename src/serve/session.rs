@@ -263,7 +263,9 @@ impl Session {
             asr.push(&samples);
         }
         let settings = self.settings();
-        for &sample in &samples {
+        // A hop at a time (the phase changes only when a hop's events are handled).
+        let mut rest: &[f32] = &samples;
+        while !rest.is_empty() {
             if self.link.phase != Phase::Open {
                 // Stalled sessions skip the work: nothing they find would be sent.
                 break;
@@ -271,7 +273,9 @@ impl Session {
             let Some((vad, turns)) = &mut self.vad else {
                 break;
             };
-            let Some(voiced) = vad.push(sample) else {
+            let (taken, verdict) = vad.push_until_hop(rest);
+            rest = &rest[taken..];
+            let Some(voiced) = verdict else {
                 continue;
             };
             let events = turns.on_hop(voiced, &settings);

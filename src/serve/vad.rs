@@ -132,6 +132,35 @@ impl Vad {
         Some(self.classify(energy_db))
     }
 
+    /// Feeds samples until a hop ends or they run out: how many it took, and whether the hop
+    /// that ended (if one did) was speech. The same arithmetic, in the same order, as
+    /// [`Vad::push`] sample by sample, so the same verdicts; but the filters' state stays in
+    /// locals for the whole run instead of being stored and reloaded around every sample,
+    /// which made the filters' recurrences wait on memory (a server of 1,000 streams runs this
+    /// for 16,000 samples per stream-second).
+    pub fn push_until_hop(&mut self, samples: &[f32]) -> (usize, Option<bool>) {
+        let take = (self.hop_len - self.in_hop).min(samples.len());
+        let mut filters = self.filters;
+        let mut power = self.power;
+        for &sample in &samples[..take] {
+            let mut y = f64::from(sample);
+            for f in &mut filters {
+                y = f.run(y);
+            }
+            power += y * y;
+        }
+        self.filters = filters;
+        self.power = power;
+        self.in_hop += take;
+        if self.in_hop < self.hop_len {
+            return (take, None);
+        }
+        let energy_db = 10.0 * (self.power / self.in_hop as f64 + 1e-10).log10();
+        self.power = 0.0;
+        self.in_hop = 0;
+        (take, Some(self.classify(energy_db)))
+    }
+
     fn classify(&mut self, energy_db: f64) -> bool {
         if energy_db >= DIGITAL_SILENCE_DB {
             let floor = self.floor_db.get_or_insert(energy_db);
@@ -204,6 +233,33 @@ mod tests {
         let background = feed(&mut vad, hiss(2.0, 8000, 0.001));
         let voiced = background.iter().filter(|v| **v).count();
         assert!(voiced <= 3, "{voiced} hops of hiss counted as speech");
+    }
+
+    #[test]
+    fn runs_of_samples_give_the_verdicts_of_one_sample_at_a_time() {
+        let audio: Vec<f32> = hiss(0.7, 16000, 0.001)
+            .chain(tone(16000, 0.4, 0.3))
+            .chain(hiss(0.9, 16000, 0.002))
+            .collect();
+        let mut one = Vad::new(16000);
+        let want = feed(&mut one, audio.iter().copied());
+        assert!(want.iter().any(|v| *v) && want.iter().any(|v| !*v));
+        // Runs of every length, crossing hop boundaries anywhere.
+        for run in [1, 7, 160, 161, 1280, 5000] {
+            let mut vad = Vad::new(16000);
+            let mut got = Vec::new();
+            for chunk in audio.chunks(run) {
+                let mut rest = chunk;
+                while !rest.is_empty() {
+                    let (taken, verdict) = vad.push_until_hop(rest);
+                    assert!(taken > 0 && taken <= 160);
+                    rest = &rest[taken..];
+                    got.extend(verdict);
+                }
+            }
+            assert_eq!(got, want, "runs of {run}");
+            assert_eq!(vad.power.to_bits(), one.power.to_bits());
+        }
     }
 
     #[test]

@@ -308,10 +308,14 @@ fn the_config_file_is_a_check_naming_its_problem_or_its_profile() {
 fn another_providers_flag_is_a_usage_error_not_a_failed_check() {
     let dir = tempfile::tempdir().unwrap();
     for (flag, value) in [("--region", "eu-west-1"), ("--account-id", "abc")] {
-        let out = doctor("mic.conf", &dir, &["--url", "ws://127.0.0.1:9", flag, value])
-            .env("DEEPGRAM_API_KEY", KEY)
-            .output()
-            .unwrap();
+        let out = doctor(
+            "mic.conf",
+            &dir,
+            &["--url", "ws://127.0.0.1:9", flag, value],
+        )
+        .env("DEEPGRAM_API_KEY", KEY)
+        .output()
+        .unwrap();
         assert_eq!(out.status.code(), Some(2), "{flag}: {}", stderr(&out));
         assert!(stderr(&out).contains(flag), "{flag}: {}", stderr(&out));
         assert!(stdout(&out).is_empty(), "no report: {}", stdout(&out));

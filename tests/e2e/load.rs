@@ -33,11 +33,14 @@ fn report(lines: &[Value]) -> (Value, Vec<Value>) {
 
 #[test]
 fn a_run_with_faults_reports_what_the_server_logged() {
-    // The second handshake is refused, the third connection dropped after 1 s of its audio,
-    // and every message comes 300 ms late (a slow server).
+    // A share of the handshakes refused (the 2nd with 429, the 5th with 503), the 3rd
+    // connection dropped after 1 s of its audio, and every message 300 ms late (a slow
+    // server).
     let serve = Serve::start(&[
         "--fault",
         "reject:status=429,conn=2",
+        "--fault",
+        "reject:status=503,conn=5",
         "--fault",
         "drop:at=1.0,conn=3",
         "--fault",
@@ -48,20 +51,20 @@ fn a_run_with_faults_reports_what_the_server_logged() {
             &serve,
             &[
                 "--streams",
-                "3",
+                "6",
                 "--ramp",
-                "0.6",
+                "1.2",
                 "--duration",
                 "4",
                 "--assert-p95-eot-ms",
                 "100",
                 "--assert-errors",
-                "2",
+                "3",
             ],
         ),
         None,
     );
-    // The slow server breaks the latency assertion; the two errors are allowed.
+    // The slow server breaks the latency assertion; the three errors are allowed.
     assert_eq!(code(&out), 7, "stderr: {}", stderr(&out));
     assert!(
         stderr(&out).contains("assertion failed: p95_eot_ms"),
@@ -69,7 +72,7 @@ fn a_run_with_faults_reports_what_the_server_logged() {
         stderr(&out)
     );
     let (summary, streams) = report(&jsonl(&out));
-    assert_eq!(streams.len(), 3);
+    assert_eq!(streams.len(), 6);
     let handshakes = serve.log_kind("handshake");
     let status = |s: u64| handshakes.iter().filter(|h| h["status"] == s).count() as u64;
     let drops = serve
@@ -80,20 +83,27 @@ fn a_run_with_faults_reports_what_the_server_logged() {
     assert_eq!(summary["attempts"], handshakes.len() as u64, "{summary}");
     assert_eq!(summary["connections"], status(101), "{summary}");
     assert_eq!(summary["errors"]["handshake 429"], status(429), "{summary}");
+    assert_eq!(summary["errors"]["handshake 503"], status(503), "{summary}");
     assert_eq!(summary["errors"]["dropped"], drops, "{summary}");
-    assert_eq!((status(429), drops), (1, 1));
-    assert_eq!(summary["error_count"], 2);
+    assert_eq!((status(429), status(503), drops), (1, 1, 1));
+    assert_eq!(summary["error_count"], 3);
+    // The dropped stream reconnected; the refused ones retried their first connection, which
+    // is not a reconnection (their refusals are in `errors` and `attempts`).
     assert_eq!(summary["reconnects"], 1);
     assert_eq!(
         (summary["ok"].as_u64(), summary["failed"].as_u64()),
-        (Some(3), Some(0))
+        (Some(6), Some(0))
     );
     // Every upgraded connection's request id is one the server gave.
-    let mut ours: Vec<String> = streams
-        .iter()
-        .flat_map(|s| s["request_ids"].as_array().unwrap().clone())
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
+    let ids = |s: &Value| -> Vec<String> {
+        s["request_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut ours: Vec<String> = streams.iter().flat_map(ids).collect();
     let mut theirs: Vec<String> = handshakes
         .iter()
         .filter(|h| h["status"] == 101)
@@ -102,14 +112,53 @@ fn a_run_with_faults_reports_what_the_server_logged() {
     ours.sort();
     theirs.sort();
     assert_eq!(ours, theirs);
-    // 4 s of audio per stream, in 80 ms frames, all of it new audio the server received
-    // (it also received the replayed audio after the drop).
-    assert_eq!(summary["frames_sent"], 150);
-    assert!(serve.audio_bytes() >= 150 * 2560, "{}", serve.audio_bytes());
+    // Stream by stream, through the request ids: its attempts are its upgrades plus its
+    // refusals, and the server received at least its frames on its connections (more after
+    // a drop: the replayed audio).
+    let conn_of = |id: &str| {
+        handshakes
+            .iter()
+            .find(|h| h["request_id"] == id)
+            .map(|h| h["conn"].as_u64().unwrap())
+            .unwrap()
+    };
+    let audio = serve.log_kind("audio");
+    for s in &streams {
+        let refused: u64 = ["handshake 429", "handshake 503"]
+            .iter()
+            .map(|k| s["errors"][*k].as_u64().unwrap_or(0))
+            .sum();
+        let mine = ids(s);
+        assert_eq!(s["attempts"], mine.len() as u64 + refused, "{s}");
+        let conns: Vec<u64> = mine.iter().map(|id| conn_of(id)).collect();
+        let received: u64 = audio
+            .iter()
+            .filter(|a| conns.contains(&a["conn"].as_u64().unwrap()))
+            .map(|a| a["bytes"].as_u64().unwrap())
+            .sum();
+        let frames = s["frames_sent"].as_u64().unwrap();
+        assert_eq!(frames, 50, "{s}");
+        assert!(
+            received >= frames * 2560,
+            "{s}: the server got {received} bytes"
+        );
+        // Every stream's audio went whole: ForceEndTurn and CloseStream on its last connection.
+        let last = *conns.last().unwrap();
+        let controls: Vec<String> = serve
+            .log_kind("control")
+            .iter()
+            .filter(|c| c["conn"] == last)
+            .map(|c| c["message"]["type"].as_str().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(controls, ["ForceEndTurn", "CloseStream"], "{s}");
+    }
+    // 4 s of audio per stream, in 80 ms frames, all of it new audio.
+    assert_eq!(summary["frames_sent"], 300);
+    assert!(serve.audio_bytes() >= 300 * 2560, "{}", serve.audio_bytes());
     assert_eq!(summary["time_to_connected"]["count"], status(101));
     // Every EndOfTurn came at least the server's delay after its audio went.
     let eot = &summary["eot_latency"];
-    assert!(eot["count"].as_u64().unwrap() >= 3, "{summary}");
+    assert!(eot["count"].as_u64().unwrap() >= 6, "{summary}");
     assert!(eot["p50_ms"].as_f64().unwrap() >= 300.0, "{summary}");
     let checks = summary["assertions"].as_array().unwrap();
     assert_eq!(checks[0]["name"], "p95_eot_ms");

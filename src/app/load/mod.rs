@@ -73,6 +73,18 @@ pub(super) async fn run(args: LoadArgs) -> anyhow::Result<u8> {
     };
     let recordings = audio::load_all(&args.paths, plan.session.sample_rate, plan.chunk_ms)?;
     let streams = args.streams as usize;
+    // A socket per stream: past the usual soft limit of 1,024 from about 950 streams.
+    let needed = args.streams as u64 + super::fdlimit::BASE;
+    if let Some(limit) = super::fdlimit::raise_open_files()
+        && limit < needed
+    {
+        eprintln!(
+            "flux load: warning: {streams} streams need about {needed} open files, and this \
+             process may open {limit} (the hard limit, `ulimit -Hn`); streams past it fail to \
+             connect (counted as `connect` errors). Raise the hard limit as root, or run fewer \
+             streams per process"
+        );
+    }
     if !args.quiet {
         let secs: f64 = recordings
             .iter()
