@@ -119,7 +119,7 @@ fn polyphase_prototype_with(
     let Plan { rate, reach } = plan(up, down);
     let n = taps * up - 1;
     let n0 = (taps * rate).checked_sub(1 + reach)?;
-    if n0 > MAX_DESIGN_TAPS || n0 < 3 {
+    if !(3..=MAX_DESIGN_TAPS).contains(&n0) {
         return None;
     }
     let r = rate as f64;
