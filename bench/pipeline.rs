@@ -45,7 +45,10 @@ cargo bench --bench pipeline -- [OPTIONS]
   --streams N        concurrent real-time streams for the many-streams check (default 100;
                      0 skips it)
   --no-compare       skip the sox|websocat comparison
-  --audio-dir DIR    where generated inputs live (default target/bench-audio)
+  --audio-dir DIR    where generated inputs live (default $FLUX_BENCH_AUDIO, else
+                     target/bench-audio); existing inputs are used in place
+  --only TEXT        only the inputs whose label contains TEXT (repeatable: any of them),
+                     e.g. --only '1 h 44.1k' --only '1 h 48k'
   --audio-only       only the audio path in this process (WAV read, downmix, resample,
                      quantize, frame; no network, no threads), CPU per input
   --sink-only        just run the sink and print its URL (for profiling flux by hand:
@@ -93,6 +96,7 @@ struct Options {
     streams: usize,
     compare: bool,
     audio_dir: PathBuf,
+    only: Vec<String>,
     sink_only: bool,
     audio_only: bool,
 }
@@ -132,7 +136,10 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         serve: false,
         streams: 100,
         compare: true,
-        audio_dir: target.join("bench-audio"),
+        audio_dir: std::env::var_os("FLUX_BENCH_AUDIO")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| target.join("bench-audio")),
+        only: Vec::new(),
         sink_only: false,
         audio_only: false,
     };
@@ -152,6 +159,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             "--url" => o.url = Some(value()?),
             "--serve" => o.serve = true,
             "--audio-dir" => o.audio_dir = value()?.into(),
+            "--only" => o.only.push(value()?),
             "--help" | "-h" => return Err("usage:".into()),
             other => return Err(format!("unknown option {other}")),
         }
@@ -177,7 +185,10 @@ fn run(opts: &Options) -> Result<(), String> {
     need_tool("sox")?;
     need_tool("/usr/bin/time")?;
     std::fs::create_dir_all(&opts.audio_dir).map_err(|e| e.to_string())?;
-    let inputs = make_inputs(&fixture, &opts.audio_dir, opts.quick)?;
+    let mut inputs = make_inputs(&fixture, &opts.audio_dir, opts.quick)?;
+    if !opts.only.is_empty() {
+        inputs.retain(|i| opts.only.iter().any(|o| i.label.contains(o.as_str())));
+    }
     audio_only(&inputs)?;
     if opts.audio_only {
         return Ok(());
@@ -261,21 +272,30 @@ fn run_all(
     );
     let mut per_hour: Vec<(String, String, f64, f64)> = Vec::new();
     for input in inputs {
-        for (name, bin) in &binaries {
-            let reps = if input.frames / u64::from(input.rate) > 5000 {
-                1
-            } else {
-                opts.reps.max(1)
-            };
-            let mut runs = Vec::new();
-            let mut last = None;
-            for _ in 0..reps {
+        let reps = if input.frames / u64::from(input.rate) > 5000 {
+            1
+        } else {
+            opts.reps.max(1)
+        };
+        // Repetitions alternate the binaries (in swapped order every other round), so a change
+        // in the machine's load falls on both alike.
+        let mut runs: Vec<Vec<Usage>> = vec![Vec::new(); binaries.len()];
+        let mut last = vec![None; binaries.len()];
+        for rep in 0..reps {
+            for k in 0..binaries.len() {
+                let b = if rep % 2 == 0 {
+                    k
+                } else {
+                    binaries.len() - 1 - k
+                };
                 state.lock().unwrap().conns.clear();
-                let (usage, summary) = run_flux_file(bin, &input.path, url)?;
+                let (usage, summary) = run_flux_file(&binaries[b].1, &input.path, url)?;
                 let sink_frames = state.lock().unwrap().conns.first().map(|c| c.frames);
-                runs.push(usage);
-                last = Some((summary, sink_frames));
+                runs[b].push(usage);
+                last[b] = Some((summary, sink_frames));
             }
+        }
+        for (((name, _), mut runs), last) in binaries.iter().zip(runs).zip(last) {
             runs.sort_by(|a, b| a.cpu.total_cmp(&b.cpu));
             let u = runs[runs.len() / 2].clone();
             let peak = runs.iter().map(|r| r.max_rss_kb).max().unwrap_or(0);
@@ -293,8 +313,12 @@ fn run_all(
             } else {
                 0.0
             };
+            let all: Vec<String> = runs
+                .iter()
+                .map(|r| format!("{:.2}", r.cpu / audio.max(1e-9) * 3600.0))
+                .collect();
             println!(
-                "{:<10} {:<26} {:>8.1} {:>17} {:>7.2} {:>7.2} {:>8.3} {:>8.1}",
+                "{:<10} {:<26} {:>8.1} {:>17} {:>7.2} {:>7.2} {:>8.3} {:>8.1}  (runs: {})",
                 name,
                 input.label,
                 audio,
@@ -302,11 +326,13 @@ fn run_all(
                 u.wall,
                 u.cpu,
                 cph,
-                peak as f64 / 1024.0
+                peak as f64 / 1024.0,
+                all.join(" ")
             );
             per_hour.push((name.to_string(), input.label.to_string(), cph, peak as f64));
         }
     }
+    println!("after the table: {}", load_average());
     memory_flatness(&per_hour);
 
     if opts.compare && !own_sink {
@@ -383,7 +409,14 @@ fn machine() -> String {
         .map_or(String::from("?"), |kb| {
             format!("{:.0} GiB", kb as f64 / 1048576.0)
         });
-    format!("machine: {cpu}, {cores} cores, {mem}")
+    format!("machine: {cpu}, {cores} cores, {mem}; {}", load_average())
+}
+
+/// The 1, 5 and 15 minute load averages: how busy the shared machine was.
+fn load_average() -> String {
+    let avg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let avg: Vec<&str> = avg.split_whitespace().take(3).collect();
+    format!("load average {}", avg.join(" "))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
-//! Design of the decimation filter: an equiripple lowpass by the Parks–McClellan (Remez
-//! exchange) method, with a Kaiser-windowed sinc as the fallback. Runs once per factor and
-//! process (see `decimate::polyphase_filter`); nothing here is on the audio path.
+//! Design of the resamplers' filters: an equiripple lowpass by the Parks–McClellan (Remez
+//! exchange) method, with a Kaiser-windowed sinc as the decimator's fallback, and the rational
+//! resampler's many-phase prototype interpolated from a short equiripple design. Runs once per
+//! ratio and process (see `decimate::polyphase_filter`, `polyphase::prototype`); nothing here
+//! is on the audio path.
 
 use super::fir::FIR_SLAB;
 
@@ -20,18 +22,149 @@ pub(super) fn decimation_filter(factor: usize) -> Vec<f64> {
 fn decimation_filter_with(factor: usize, max_iterations: usize) -> Vec<f64> {
     let m = factor as f64;
     let (pass, stop) = (0.45 / m, 0.55 / m);
-    remez_lowpass(
-        FIR_SLAB * factor - 1,
-        pass,
-        stop,
-        REMEZ_STOP_WEIGHT,
-        max_iterations,
-    )
-    // The equiripple error is the passband's deviation from unity gain; the stopband's is
-    // that divided by the weight. Both with some room for the response between grid points.
-    .filter(|&(_, err)| err <= 0.01 && err / REMEZ_STOP_WEIGHT <= 2.5e-4)
-    .map(|(h, _)| h)
-    .unwrap_or_else(|| kaiser_lowpass(2 * FIR_SLAB * factor - 1, 0.5 / m, 10.0))
+    equiripple_lowpass(FIR_SLAB * factor - 1, pass, stop, max_iterations)
+        .unwrap_or_else(|| kaiser_lowpass(2 * FIR_SLAB * factor - 1, 0.5 / m, 10.0))
+}
+
+/// The equiripple lowpass of `n` taps (odd) with the given band edges (cycles per sample), or
+/// `None` if the exchange does not converge or its error misses the specification.
+fn equiripple_lowpass(n: usize, pass: f64, stop: f64, max_iterations: usize) -> Option<Vec<f64>> {
+    remez_lowpass(n, pass, stop, REMEZ_STOP_WEIGHT, max_iterations)
+        // The equiripple error is the passband's deviation from unity gain; the stopband's is
+        // that divided by the weight. Both with some room for the response between grid points.
+        .filter(|&(_, err)| err <= 0.01 && err / REMEZ_STOP_WEIGHT <= 2.5e-4)
+        .map(|(h, _)| h)
+}
+
+/// Taps per output period of the narrower rate: the decimation filter's 32 per phase, so the
+/// rational path meets the same specification at about the same cost.
+const TAPS_PER_PERIOD: f64 = 32.0;
+
+/// Longest filter the exchange is asked to design for the rational path; a ratio that needs
+/// more is left to the FFT resampler.
+const MAX_DESIGN_TAPS: usize = 1600;
+
+/// How a rational resampler's prototype is designed: at `rate` × the input rate, then (when
+/// `rate` < L) interpolated to L × with a windowed sinc of `reach` samples of the designed
+/// filter.
+struct Plan {
+    rate: usize,
+    reach: usize,
+}
+
+/// The interpolator's stopband, in dB: with the designed filter's own stopband of 74 dB, a
+/// tone's images are then rejected by the designed filter alone.
+const INTERPOLATOR_DB: f64 = 95.0;
+
+/// The design rate is the smallest of 2, 4, 8 at which the interpolator has room for its
+/// transition band (at least 0.6 of the designed filter's rate between the stopband edge and
+/// its first image); the fewer the phases designed, the fewer of a tone's images reach the
+/// output (at 2, only those around the input rate itself) and the cheaper the exchange.
+fn plan(up: usize, down: usize) -> Plan {
+    let stop_in = 0.55 * (up as f64 / down as f64).min(1.0);
+    let rate = [2, 4, 8]
+        .into_iter()
+        .find(|&r| 1.0 - 2.0 * stop_in / r as f64 >= 0.6)
+        .unwrap_or(8);
+    if up <= rate {
+        return Plan { rate: up, reach: 0 };
+    }
+    let gap = 1.0 - 2.0 * stop_in / rate as f64;
+    // Kaiser's estimate of a windowed sinc's length for a stopband and transition width.
+    let reach = ((INTERPOLATOR_DB - 7.95) / (14.36 * gap)).ceil() as usize;
+    Plan {
+        rate,
+        reach: reach.next_multiple_of(2),
+    }
+}
+
+/// K, the rational resampler's taps per phase for L/M (`up`/`down`): enough for the
+/// specification's transition band (a tenth of the narrower rate), plus what the interpolator
+/// takes, as whole vectors of `lanes`.
+pub(super) fn polyphase_taps(up: usize, down: usize, lanes: usize) -> usize {
+    let periods = (down as f64 / up as f64).max(1.0);
+    let p = plan(up, down);
+    let lost = p.reach as f64 / p.rate as f64;
+    ((TAPS_PER_PERIOD * periods - 1.0 + lost).ceil() as usize).next_multiple_of(lanes)
+}
+
+/// The prototype lowpass of a rational resampler by `up`/`down` (L/M) with `taps` (K) taps per
+/// phase: `K·L − 1` coefficients at L × the input rate, DC gain L (so each phase sums to about
+/// 1). Same specification as the decimation filter, relative to the narrower of the two rates:
+/// flat within 0.1 dB to 0.45 and at least 70 dB down from 0.55 of `min(in, out)` (44.1 → 16 kHz:
+/// passband to 7.2 kHz, stopband from 8.8 kHz). `None` if the design fails or would be too
+/// long (the caller then uses the FFT resampler).
+///
+/// An equiripple design of K·L taps is out of reach for many phases (15 359 taps at 44.1 →
+/// 16 kHz: the exchange's cost grows with the square of the length). The filter is designed
+/// at R × the input rate instead ([`plan`]: 2 at 44.1 → 16 kHz, 183 taps, a few milliseconds),
+/// and evaluated at the L phases by bandlimited interpolation (a Kaiser-windowed sinc): the
+/// designed filter has nothing above its stopband edge but its own images at multiples of R ×
+/// the input rate, which the interpolator removes. The designed filter is shortened by the
+/// interpolator's reach so that the result fits K·L − 1 taps exactly (no truncation). When
+/// L ≤ R, the filter is designed directly at L × the input rate.
+pub(super) fn polyphase_prototype(up: usize, down: usize, taps: usize) -> Option<Vec<f64>> {
+    polyphase_prototype_with(up, down, taps, REMEZ_MAX_ITERATIONS)
+}
+
+fn polyphase_prototype_with(
+    up: usize,
+    down: usize,
+    taps: usize,
+    max_iterations: usize,
+) -> Option<Vec<f64>> {
+    // Band edges relative to the input rate.
+    let narrow = (up as f64 / down as f64).min(1.0);
+    let (pass_in, stop_in) = (0.45 * narrow, 0.55 * narrow);
+    let Plan { rate, reach } = plan(up, down);
+    let n = taps * up - 1;
+    let n0 = (taps * rate).checked_sub(1 + reach)?;
+    if !(3..=MAX_DESIGN_TAPS).contains(&n0) {
+        return None;
+    }
+    let r = rate as f64;
+    let p = equiripple_lowpass(n0, pass_in / r, stop_in / r, max_iterations)?;
+    if reach == 0 {
+        return Some(p.iter().map(|v| v * r).collect());
+    }
+    // Tap k of the prototype sits at t = (k − c)·R/L + c0 in samples of `p`. The taps of one
+    // phase (k = φ + q·L) sit R apart, so they share their offsets from the samples of `p`
+    // within reach: the interpolator is evaluated once per phase.
+    let (c, c0) = ((n - 1) as f64 / 2.0, (n0 - 1) as f64 / 2.0);
+    let half = reach as f64 / 2.0;
+    let beta = 0.1102 * (INTERPOLATOR_DB - 8.7);
+    let i0_beta = bessel_i0(beta);
+    let g = |u: f64| {
+        let s = u / half;
+        if s.abs() >= 1.0 {
+            return 0.0;
+        }
+        let sinc = if u == 0.0 {
+            1.0
+        } else {
+            (std::f64::consts::PI * u).sin() / (std::f64::consts::PI * u)
+        };
+        sinc * bessel_i0(beta * (1.0 - s * s).sqrt()) / i0_beta
+    };
+    let mut h = vec![0.0; n];
+    for phase in 0..up {
+        let t0 = (phase as f64 - c) * r / up as f64 + c0;
+        let first = (t0 - half).ceil();
+        let weights: Vec<f64> = (0..=reach).map(|m| g(t0 - first - m as f64)).collect();
+        for (q, tap) in h.iter_mut().skip(phase).step_by(up).enumerate() {
+            let j0 = first + (q * rate) as f64;
+            *tap = weights
+                .iter()
+                .enumerate()
+                .filter_map(|(m, w)| {
+                    let j = j0 + m as f64;
+                    (j >= 0.0 && j < n0 as f64).then(|| p[j as usize] * w)
+                })
+                .sum::<f64>()
+                * r;
+        }
+    }
+    Some(h)
 }
 
 /// Weight of stopband error against passband error in the equiripple design: the passband

@@ -1,5 +1,6 @@
-//! Rate changes that are not an integer decimation (44.1 kHz → 16 kHz, any upsampling):
-//! rubato's FFT resampler, with its delay compensated and the output length exact.
+//! Rate changes neither polyphase path takes (odd rates such as 44 101 Hz or 7 999 Hz, whose
+//! reduced ratio has thousands of phases): rubato's FFT resampler, with its delay compensated
+//! and the output length exact.
 
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Indexing, Resampler, WindowFunction};
