@@ -49,6 +49,8 @@ type Body = BoxBody<Bytes, BoxError>;
 /// The route's last segment, after `/endpoints/NAME/`.
 const ROUTE_SUFFIX: &str = crate::transport::sagemaker::ROUTE_SUFFIX;
 const EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
+/// How long the request body is read after its end envelope, for the client's END_STREAM.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// HTTP/2's initial flow-control window (RFC 9113 §6.9.2).
 const DEFAULT_WINDOW: u32 = 65_535;
 
@@ -350,8 +352,13 @@ async fn bridge(
                         }
                     }
                     // The empty envelope ends the input: SageMaker closes the WebSocket.
+                    // The request body is read on to its END_STREAM, which some clients
+                    // send in a frame of its own (awscrt): dropping the body first would
+                    // reset a stream the client is still ending, and fail its last write.
                     Ok(None) => {
                         let _ = ws_tx.send(tungstenite::Message::Close(None)).await;
+                        let drain = async { while let Some(Ok(_)) = body.frame().await {} };
+                        let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
                         return;
                     }
                     Err(_) => {
