@@ -146,8 +146,9 @@ impl Run<'_> {
                 ));
             }
             self.finish_unconfirmed("server_error");
+            // How it closed says more on some providers (SageMaker's ModelStreamError code).
             self.outcome.error = Some(FluxError::Server(format!(
-                "the server ended the stream with an error: {}{}",
+                "the server ended the stream with an error: {}, and closed {how}{}",
                 sanitize(&fatal.summary(), 300),
                 self.request_suffix()
             )));

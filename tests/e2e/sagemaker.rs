@@ -681,7 +681,14 @@ fn a_model_stream_error_is_reported_with_its_code_or_retried_when_retryable() {
         &[],
     );
     assert_eq!(code(&out), 6, "{}", stderr(&out));
-    assert_says(&out, &["MODEL_BROKE", "the model gave up"]);
+    assert_says(
+        &out,
+        &[
+            "MODEL_BROKE",
+            "the model gave up",
+            "closed with code 4001 (SageMaker ModelStreamError 4001",
+        ],
+    );
     assert_clean("model error", &out, &serve);
 
     // A server-side failure (close 1011) is retried: the second stream finishes the file.
