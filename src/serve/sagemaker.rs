@@ -238,7 +238,13 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
             .as_deref()
             .and_then(signing_region)
             .unwrap_or("us-east-1");
-        return platform_answer(platform, &name, region).await;
+        if platform == fault::Platform::NoAnswer {
+            // Held while the client waits (its stream stays open), let go when it gives up.
+            let mut body = req.into_body();
+            let waiting = async { while let Some(Ok(_)) = body.frame().await {} };
+            let _ = tokio::time::timeout(answers::NO_ANSWER_HOLD, waiting).await;
+        }
+        return platform_answer(platform, &name, region);
     }
     if header("content-type").as_deref() != Some(EVENT_STREAM) {
         return aws_error(

@@ -10,8 +10,8 @@ use hyper::{Response, StatusCode};
 
 /// The account the emulator's answers name (AWS's documentation placeholder form).
 pub const ACCOUNT: &str = "000000000000";
-/// How long a `sagemaker-no-answer` request is held before a 504.
-const NO_ANSWER_HOLD: std::time::Duration = std::time::Duration::from_secs(600);
+/// How long a `sagemaker-no-answer` request is held (while the client waits) before a 504.
+pub const NO_ANSWER_HOLD: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// An AWS JSON error: status, `x-amzn-errortype` (which the SDKs read the error's kind
 /// from) and `{"message": …}`, with a request id as SageMaker sends one.
@@ -93,7 +93,7 @@ pub fn signing_region(authorization: &str) -> Option<&str> {
 /// unknown endpoint's answer is SageMaker Runtime's for `InvokeEndpoint` (400
 /// `ValidationError`, "Endpoint NAME of account ACCOUNT not found."); AWS does not document
 /// the bidirectional stream's, so this is assumed to match.
-pub async fn platform_answer(platform: Platform, name: &str, region: &str) -> Response<Body> {
+pub fn platform_answer(platform: Platform, name: &str, region: &str) -> Response<Body> {
     let action = "sagemaker:InvokeEndpointWithBidirectionalStream";
     match platform {
         Platform::ExpiredToken => aws_error(
@@ -116,14 +116,12 @@ pub async fn platform_answer(platform: Platform, name: &str, region: &str) -> Re
                 name.to_ascii_lowercase()
             ),
         ),
-        Platform::NoAnswer => {
-            tokio::time::sleep(NO_ANSWER_HOLD).await;
-            aws_error(
-                504,
-                "InternalServerError",
-                "flux serve: sagemaker-no-answer",
-            )
-        }
+        // What comes after the hold (see `NO_ANSWER_HOLD`), if the client still waits.
+        Platform::NoAnswer => aws_error(
+            504,
+            "InternalServerError",
+            "flux serve: sagemaker-no-answer",
+        ),
     }
 }
 
@@ -151,14 +149,14 @@ mod tests {
         assert_eq!(status(Some(&wrong_service), Some("d"), None), 403);
     }
 
-    #[tokio::test]
-    async fn platform_answers_carry_aws_error_types() {
+    #[test]
+    fn platform_answers_carry_aws_error_types() {
         for (platform, status, kind) in [
             (Platform::ExpiredToken, 403, "ExpiredTokenException"),
             (Platform::UnknownEndpoint, 400, "ValidationError"),
             (Platform::AccessDenied, 403, "AccessDeniedException"),
         ] {
-            let r = platform_answer(platform, "My-Flux", "eu-west-1").await;
+            let r = platform_answer(platform, "My-Flux", "eu-west-1");
             assert_eq!(r.status().as_u16(), status);
             assert_eq!(r.headers()["x-amzn-errortype"], kind);
         }
