@@ -513,10 +513,13 @@ fn turn_ends(out: &Output) -> Vec<(u64, String)> {
 
 #[test]
 fn a_rotation_before_the_cap_carries_on_with_nothing_lost() {
-    // SageMaker's 30-minute cap, seen mid-file: flux gives each stream 3 s of wall time
+    // SageMaker's 30-minute cap, seen mid-file: flux gives each stream 4 s of wall time
     // (FLUX_SAGEMAKER_ROTATE_AFTER, for tests) while the file plays at 4x, so it moves to a
-    // new stream about every 12 s of audio. Every turn must come out once, where it ends in
-    // the audio, numbered as in one stream.
+    // new stream about every 16 s of audio. Every turn must come out once, where it ends in
+    // the audio, numbered as in one stream. Rotations count as reconnects, so the budget is
+    // raised: on a loaded machine a stream may need more of its time to replay.
+    //
+    // The trigger is wall time, as SageMaker's cap is; the assertions are not.
     let serve = SmServe::start(&[]);
     let wav = fixture("two_cities.wav");
     let mut reference = aws_clean(serve.dir.path());
@@ -527,8 +530,12 @@ fn a_rotation_before_the_cap_carries_on_with_nothing_lost() {
     let reference = run(reference, None);
     assert_eq!(code(&reference), 0, "{}", stderr(&reference));
 
-    let mut cmd = sm_file(&serve, &wav, &["--jsonl", "--pace", "4"]);
-    cmd.env("FLUX_SAGEMAKER_ROTATE_AFTER", "3");
+    let mut cmd = sm_file(
+        &serve,
+        &wav,
+        &["--jsonl", "--pace", "4", "--max-reconnects", "20"],
+    );
+    cmd.env("FLUX_SAGEMAKER_ROTATE_AFTER", "4");
     let out = run(cmd, None);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let rotations = jsonl(&out)
@@ -540,7 +547,7 @@ fn a_rotation_before_the_cap_carries_on_with_nothing_lost() {
     assert!(
         rotations
             .iter()
-            .all(|r| r.contains("moving to the next stream after 3s, before the cap")),
+            .all(|r| r.contains("moving to the next stream after 4s, before the cap")),
         "{rotations:?}"
     );
     assert_eq!(serve.log_kind("handshake").len(), 2 + rotations.len());
