@@ -49,7 +49,8 @@ type Body = BoxBody<Bytes, BoxError>;
 /// The route's last segment, after `/endpoints/NAME/`.
 const ROUTE_SUFFIX: &str = crate::transport::sagemaker::ROUTE_SUFFIX;
 const EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
-/// How long the request body is read after its end envelope, for the client's END_STREAM.
+/// How long the request body is read after the input has ended (the end envelope, the cap,
+/// the container gone), for the client to read its answers and end the stream.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// HTTP/2's initial flow-control window (RFC 9113 §6.9.2).
 const DEFAULT_WINDOW: u32 = 65_535;
@@ -350,26 +351,21 @@ async fn bridge(
                                 capped.store(true, std::sync::atomic::Ordering::SeqCst);
                                 let close = r#"{"type":"CloseStream"}"#;
                                 let _ = ws_tx.send(tungstenite::Message::Text(close.into())).await;
-                                return;
+                                break;
                             }
                         }
                         if ws_tx.send(frame).await.is_err() {
-                            return;
+                            break;
                         }
                     }
                     // The empty envelope ends the input: SageMaker closes the WebSocket.
-                    // The request body is read on to its END_STREAM, which some clients
-                    // send in a frame of its own (awscrt): dropping the body first would
-                    // reset a stream the client is still ending, and fail its last write.
                     Ok(None) => {
                         let _ = ws_tx.send(tungstenite::Message::Close(None)).await;
-                        let drain = async { while let Some(Ok(_)) = body.frame().await {} };
-                        let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
-                        return;
+                        break;
                     }
                     Err(_) => {
                         let _ = ws_tx.send(tungstenite::Message::Close(None)).await;
-                        return;
+                        break;
                     }
                 },
                 Ok(DecodedFrame::Incomplete) => match body.frame().await {
@@ -381,16 +377,23 @@ async fn bridge(
                     // The client went away, or its stream ended without the end envelope.
                     _ => {
                         let _ = ws_tx.send(tungstenite::Message::Close(None)).await;
-                        return;
+                        break;
                     }
                 },
                 // A frame with a bad CRC or length: the stream cannot be trusted further.
                 Err(_) => {
                     let _ = ws_tx.send(tungstenite::Message::Close(None)).await;
-                    return;
+                    break;
                 }
             }
         }
+        // The request body is read on (and dropped) to its END_STREAM, whatever ended the
+        // input: dropping it first makes hyper reset a stream the client is still sending
+        // on, so its sends fail before it has read the answers queued for it (the
+        // container's last messages, a ModelStreamError, the cap's error), and awscrt, which
+        // sends END_STREAM in a frame of its own after the end envelope, fails its last write.
+        let drain = async { while let Some(Ok(_)) = body.frame().await {} };
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
     };
     let output = async move {
         while let Some(item) = ws_rx.next().await {
