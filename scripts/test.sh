@@ -20,3 +20,5 @@ echo "== Deepgram's official Python SDK, unchanged, against flux serve"
 python3 -m venv target/sdk-venv
 target/sdk-venv/bin/pip install --quiet --disable-pip-version-check 'deepgram-sdk==7.17.0'
 target/sdk-venv/bin/python tests/sdk/deepgram_python_sdk.py target/debug/flux
+echo "== The AWS SDK for Python (aws-sdk-sagemaker-runtime-http2), unchanged, against flux serve's SageMaker front end"
+./scripts/sagemaker-python-sdk.sh target/debug/flux

@@ -84,10 +84,10 @@ pub fn endpoint(opts: SageMakerOptions<'_>, params: &StreamParams) -> Result<End
                 .into(),
             payment: String::new(),
             forbidden: format!(
-                "The AWS identity may not stream to this endpoint: its policy must allow \
+                "If the credentials are current and the region is right, the AWS identity \
+                 may not stream to this endpoint: its policy must allow \
                  `sagemaker:InvokeEndpointWithBidirectionalStream` on \
-                 arn:aws:sagemaker:{region}:ACCOUNT:endpoint/{}; check also that the \
-                 credentials are current and the region is right",
+                 arn:aws:sagemaker:{region}:ACCOUNT:endpoint/{}",
                 name.to_ascii_lowercase()
             ),
         },

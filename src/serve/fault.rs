@@ -12,9 +12,11 @@ use std::time::Duration;
 /// Shown with every bad spec.
 pub const FORMS: &str = "valid forms: reject[:status=429][,body=TEXT] | drop:at=SECONDS | \
      error:at=SECONDS[,code=CODE][,close=1011][,description=TEXT] | stall:at=SECONDS | \
-     malformed:at=SECONDS | unknown:at=SECONDS | typeless | delay:ms=MILLIS; each also takes \
-     conn=N (1-based) to hit only that connection; body= and description= take the rest of \
-     the spec";
+     malformed:at=SECONDS | unknown:at=SECONDS | typeless | delay:ms=MILLIS | \
+     sagemaker-expired-token | sagemaker-unknown-endpoint | sagemaker-access-denied | \
+     sagemaker-no-answer; each also takes conn=N (1-based) to hit only that connection (for \
+     the sagemaker- faults, the Nth SageMaker request); body= and description= take the rest \
+     of the spec";
 
 pub const DEFAULT_REJECT_STATUS: u16 = 429;
 pub const DEFAULT_ERROR_CODE: &str = "INTERNAL_SERVER_ERROR";
@@ -31,6 +33,22 @@ pub enum Kind {
     Typeless,
     /// Send every message this long after it was produced.
     Delay(Duration),
+    /// How AWS answers a SageMaker request it refuses, or one it never answers; only the
+    /// SageMaker front end (`--sagemaker-listen`) does these.
+    SageMaker(Platform),
+}
+
+/// SageMaker Runtime's own answers, before any container is involved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    /// 403 `ExpiredTokenException`: the request's temporary credentials have expired.
+    ExpiredToken,
+    /// 400 `ValidationError`: no endpoint of that name in the account and region.
+    UnknownEndpoint,
+    /// 403 `AccessDeniedException`: the identity may not invoke the endpoint.
+    AccessDenied,
+    /// No response headers at all (the request hangs), for clients' request timeouts.
+    NoAnswer,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +112,10 @@ impl Fault {
             "error" => &["at", "code", "close", "description"],
             "typeless" => &[],
             "delay" => &["ms"],
+            "sagemaker-expired-token"
+            | "sagemaker-unknown-endpoint"
+            | "sagemaker-access-denied"
+            | "sagemaker-no-answer" => &[],
             other => return Err(fail(format!("unknown fault `{other}`"))),
         };
         let mut conn = None;
@@ -193,6 +215,10 @@ impl Fault {
                     })?;
                 Kind::Delay(Duration::from_millis(ms))
             }
+            "sagemaker-expired-token" => Kind::SageMaker(Platform::ExpiredToken),
+            "sagemaker-unknown-endpoint" => Kind::SageMaker(Platform::UnknownEndpoint),
+            "sagemaker-access-denied" => Kind::SageMaker(Platform::AccessDenied),
+            "sagemaker-no-answer" => Kind::SageMaker(Platform::NoAnswer),
             _ => unreachable!("names were checked above"),
         };
         Ok(Fault { kind, conn })
@@ -201,6 +227,28 @@ impl Fault {
     pub fn applies_to(&self, conn: u64) -> bool {
         self.conn.is_none_or(|n| n == conn)
     }
+}
+
+/// The SageMaker platform answer for the `request`th SageMaker request (1-based), if any.
+pub fn platform_for(faults: &[Fault], request: u64) -> Option<Platform> {
+    faults
+        .iter()
+        .filter(|f| f.applies_to(request))
+        .find_map(|f| match f.kind {
+            Kind::SageMaker(p) => Some(p),
+            _ => None,
+        })
+}
+
+/// A `sagemaker-` fault without the SageMaker front end would silently do nothing.
+pub fn check_platform(faults: &[Fault], sagemaker_listen: bool) -> Result<(), FluxError> {
+    if !sagemaker_listen && faults.iter().any(|f| matches!(f.kind, Kind::SageMaker(_))) {
+        return Err(FluxError::Usage(
+            "the sagemaker- faults act on the SageMaker front end: add --sagemaker-listen ADDR"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 fn timed(at: f64, action: Action) -> Kind {
@@ -239,6 +287,8 @@ impl ConnFaults {
                 Kind::Timed { at, action } => out.timed.push((*at, action.clone())),
                 Kind::Typeless => out.typeless = true,
                 Kind::Delay(d) => out.delay = out.delay.max(*d),
+                // The SageMaker front end answers these before any container connection.
+                Kind::SageMaker(_) => {}
             }
         }
         // Earliest first; equal times keep the order they were given in.
@@ -302,6 +352,15 @@ mod tests {
             Fault::parse("delay:ms=200").unwrap().kind,
             Kind::Delay(Duration::from_millis(200))
         );
+        assert_eq!(
+            Fault::parse("sagemaker-expired-token").unwrap().kind,
+            Kind::SageMaker(Platform::ExpiredToken)
+        );
+        let only_second = [Fault::parse("sagemaker-no-answer:conn=2").unwrap()];
+        assert_eq!(platform_for(&only_second, 1), None);
+        assert_eq!(platform_for(&only_second, 2), Some(Platform::NoAnswer));
+        assert!(check_platform(&only_second, false).is_err());
+        assert!(check_platform(&only_second, true).is_ok());
         assert!(Fault::parse("stall:at=3,conn=1").unwrap().applies_to(1));
         assert!(!Fault::parse("stall:at=3,conn=1").unwrap().applies_to(2));
     }
@@ -320,6 +379,7 @@ mod tests {
             "stall:at",
             "drop:conn=0",
             "drop:at=1,at=2",
+            "sagemaker-access-denied:at=1",
         ] {
             let err = Fault::parse(bad).unwrap_err();
             let FluxError::Usage(msg) = err else {

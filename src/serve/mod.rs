@@ -155,6 +155,7 @@ struct Shared {
 /// Validates options, binds, and returns a running server.
 pub async fn start(opts: ServeOptions) -> anyhow::Result<ServerHandle> {
     let faults = fault::parse_all(&opts.faults)?;
+    fault::check_platform(&faults, opts.sagemaker_listen.is_some())?;
     if opts
         .api_key
         .as_ref()
@@ -267,6 +268,7 @@ async fn start_sagemaker(
         loopback_if_unspecified(container),
         shared.api_key.clone(),
         session_cap,
+        shared.faults.clone(),
     ));
     Ok((addr, task))
 }

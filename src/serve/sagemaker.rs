@@ -8,22 +8,30 @@
 //! the container refuses (a bad parameter, a wrong path, `--fault reject`) reaches the client
 //! as SageMaker's HTTP 424. Each request `PayloadPart` becomes one WebSocket frame (`DataType`
 //! `UTF8` → text, `BINARY` or none → binary), each container frame one response part; a
-//! close with a code other than 1000 becomes a `ModelStreamError`, a container that goes away
-//! without a close resets the HTTP/2 stream.
+//! close with a code other than 1000 becomes a `ModelStreamError`, and a container that goes
+//! away without a close an `InternalStreamFailure` (SageMaker's retryable platform fault;
+//! what AWS sends then is not documented). Both come after every answer the container gave:
+//! resetting the HTTP/2 stream instead would make hyper discard the answers still queued
+//! for the client (h2 clears a stream's send queue on reset), so turn ends in flight when
+//! the container dropped were lost.
 //!
 //! Requests must carry a SigV4 `Authorization` header in form (`AWS4-HMAC-SHA256
 //! Credential=…, SignedHeaders=…, Signature=…`) and `x-amz-date`; signatures are NOT verified
 //! (there is no secret to verify them with). With `--api-key KEY` the access key id in
 //! `Credential=` must be KEY, else the answer is AWS's `UnrecognizedClientException` (403).
 
+mod answers;
+mod events;
+
 use crate::provider::Secret;
-use aws_smithy_eventstream::frame::{
-    DecodedFrame, MessageFrameDecoder, read_message_from, write_message_to,
-};
-use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+use crate::serve::fault::{self, Fault};
+use answers::{aws_error, check_sigv4, platform_answer, signing_region};
+use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
 use bytes::Bytes;
+use events::{encode, internal_stream_failure, model_stream_error, model_stream_error_text};
+use events::{payload_part, unwrap_envelope};
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use http_body_util::{BodyExt, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -41,8 +49,11 @@ type Body = BoxBody<Bytes, BoxError>;
 /// The route's last segment, after `/endpoints/NAME/`.
 const ROUTE_SUFFIX: &str = crate::transport::sagemaker::ROUTE_SUFFIX;
 const EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
-/// Payload parts larger than this are refused, as SageMaker refuses oversized events.
-const MAX_PART: usize = 1 << 20;
+/// How long the request body is read after the input has ended (the end envelope, the cap,
+/// the container gone), for the client to read its answers and end the stream.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// HTTP/2's initial flow-control window (RFC 9113 §6.9.2).
+const DEFAULT_WINDOW: u32 = 65_535;
 
 /// What every stream shares.
 struct Shared {
@@ -51,6 +62,10 @@ struct Shared {
     api_key: Option<Secret>,
     /// `--sagemaker-session-cap`: seconds of audio a stream may carry.
     session_cap: Option<f64>,
+    /// `--fault`: the `sagemaker-` ones are answered here.
+    faults: Vec<Fault>,
+    /// SageMaker requests so far (what a `sagemaker-` fault's `conn=N` counts).
+    requests: std::sync::atomic::AtomicU64,
 }
 
 /// A stream's cap in audio bytes: its seconds, and the bytes one second of its audio takes
@@ -135,11 +150,14 @@ pub async fn accept_loop(
     container: SocketAddr,
     api_key: Option<Secret>,
     session_cap: Option<f64>,
+    faults: Vec<Fault>,
 ) {
     let shared = Arc::new(Shared {
         container,
         api_key,
         session_cap,
+        faults,
+        requests: std::sync::atomic::AtomicU64::new(0),
     });
     let mut connections = tokio::task::JoinSet::new();
     loop {
@@ -168,22 +186,16 @@ async fn connection(
         let shared = shared.clone();
         async move { Ok::<_, std::convert::Infallible>(handle(req, &shared).await) }
     });
+    // The stream window stays at HTTP/2's default (65,535 bytes) instead of hyper's 1 MiB: a
+    // client may start sending before it has read these SETTINGS, and one that then keeps
+    // the default (awscrt, under the AWS SDK for Python, sometimes does) waits for a
+    // WINDOW_UPDATE that a server with a 1 MiB window sends only after 512 KiB: the stream
+    // stalls after ~64 KiB of audio. With the default window both sides agree from the first
+    // byte, and an update follows every 32 KiB read.
     let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .initial_stream_window_size(DEFAULT_WINDOW)
         .serve_connection(TokioIo::new(stream), service)
         .await;
-}
-
-/// An AWS JSON error: status, `x-amzn-errortype` (which the SDKs read the error's kind
-/// from) and `{"message": …}`, with a request id as SageMaker sends one.
-fn aws_error(status: u16, kind: &str, message: &str) -> Response<Body> {
-    let body = serde_json::json!({ "message": message }).to_string();
-    Response::builder()
-        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .header("content-type", "application/json")
-        .header("x-amzn-errortype", kind)
-        .header("x-amzn-requestid", uuid::Uuid::new_v4().to_string())
-        .body(Full::new(Bytes::from(body)).map_err(|e| match e {}).boxed())
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).map_err(|e| match e {}).boxed()))
 }
 
 async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
@@ -210,12 +222,30 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
+    let request = shared
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        + 1;
+    let authorization = header("authorization");
     if let Err(refusal) = check_sigv4(
-        header("authorization").as_deref(),
+        authorization.as_deref(),
         header("x-amz-date").as_deref(),
-        shared,
+        shared.api_key.as_ref(),
     ) {
-        return refusal;
+        return *refusal;
+    }
+    if let Some(platform) = fault::platform_for(&shared.faults, request) {
+        let region = authorization
+            .as_deref()
+            .and_then(signing_region)
+            .unwrap_or("us-east-1");
+        if platform == fault::Platform::NoAnswer {
+            // Held while the client waits (its stream stays open), let go when it gives up.
+            let mut body = req.into_body();
+            let waiting = async { while let Some(Ok(_)) = body.frame().await {} };
+            let _ = tokio::time::timeout(answers::NO_ANSWER_HOLD, waiting).await;
+        }
+        return platform_answer(platform, &name, region);
     }
     if header("content-type").as_deref() != Some(EVENT_STREAM) {
         return aws_error(
@@ -259,61 +289,6 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
         .unwrap_or_else(|_| aws_error(500, "InternalServerError", "cannot build the response"))
 }
 
-/// SigV4 in form only: the scheme, `Credential=AKID/DATE/REGION/sagemaker/aws4_request`,
-/// `SignedHeaders=`, `Signature=`, and `x-amz-date`. With `--api-key`, AKID must match it.
-#[allow(clippy::result_large_err)]
-fn check_sigv4(
-    authorization: Option<&str>,
-    date: Option<&str>,
-    shared: &Shared,
-) -> Result<(), Response<Body>> {
-    let missing = |what: &str| {
-        aws_error(
-            403,
-            "IncompleteSignatureException",
-            &format!("Authorization header requires {what} (SigV4)"),
-        )
-    };
-    let Some(auth) = authorization else {
-        return Err(aws_error(
-            403,
-            "MissingAuthenticationTokenException",
-            "Missing Authentication Token",
-        ));
-    };
-    let Some(rest) = auth.strip_prefix("AWS4-HMAC-SHA256 ") else {
-        return Err(missing("the AWS4-HMAC-SHA256 scheme"));
-    };
-    let field = |key: &str| {
-        rest.split(',')
-            .map(str::trim)
-            .find_map(|p| p.strip_prefix(key))
-            .filter(|v| !v.is_empty())
-    };
-    let credential = field("Credential=").ok_or_else(|| missing("a Credential"))?;
-    field("SignedHeaders=").ok_or_else(|| missing("SignedHeaders"))?;
-    field("Signature=").ok_or_else(|| missing("a Signature"))?;
-    if date.is_none_or(str::is_empty) {
-        return Err(missing("an x-amz-date header"));
-    }
-    let scope: Vec<&str> = credential.split('/').collect();
-    if scope.len() != 5 || scope[3] != "sagemaker" || scope[4] != "aws4_request" {
-        return Err(missing(
-            "a Credential scope AKID/DATE/REGION/sagemaker/aws4_request",
-        ));
-    }
-    if let Some(key) = &shared.api_key
-        && scope[0] != key.expose()
-    {
-        return Err(aws_error(
-            403,
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
-        ));
-    }
-    Ok(())
-}
-
 type ContainerWs =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -346,54 +321,6 @@ async fn open_container(target: &str, shared: &Shared) -> Result<ContainerWs, St
     }
 }
 
-/// One response event: a payload part, or a `ModelStreamError` exception.
-fn encode(message: &Message) -> Result<Frame<Bytes>, BoxError> {
-    let mut buf = Vec::new();
-    write_message_to(message, &mut buf)?;
-    Ok(Frame::data(Bytes::from(buf)))
-}
-
-fn payload_part(bytes: Bytes, data_type: &'static str) -> Message {
-    Message::new(bytes)
-        .add_header(Header::new(
-            ":message-type",
-            HeaderValue::String("event".into()),
-        ))
-        .add_header(Header::new(
-            ":event-type",
-            HeaderValue::String("PayloadPart".into()),
-        ))
-        .add_header(Header::new(
-            ":content-type",
-            HeaderValue::String("application/octet-stream".into()),
-        ))
-        .add_header(Header::new(
-            "DataType",
-            HeaderValue::String(data_type.into()),
-        ))
-}
-
-fn model_stream_error(code: u16, reason: &str) -> Message {
-    model_stream_error_text(&code.to_string(), reason)
-}
-
-fn model_stream_error_text(code: &str, reason: &str) -> Message {
-    let body = serde_json::json!({ "ErrorCode": code, "Message": reason }).to_string();
-    Message::new(Bytes::from(body))
-        .add_header(Header::new(
-            ":message-type",
-            HeaderValue::String("exception".into()),
-        ))
-        .add_header(Header::new(
-            ":exception-type",
-            HeaderValue::String("ModelStreamError".into()),
-        ))
-        .add_header(Header::new(
-            ":content-type",
-            HeaderValue::String("application/json".into()),
-        ))
-}
-
 /// Copies both directions until the container is done: request events → WebSocket frames,
 /// WebSocket frames → response events.
 async fn bridge(
@@ -424,21 +351,21 @@ async fn bridge(
                                 capped.store(true, std::sync::atomic::Ordering::SeqCst);
                                 let close = r#"{"type":"CloseStream"}"#;
                                 let _ = ws_tx.send(tungstenite::Message::Text(close.into())).await;
-                                return;
+                                break;
                             }
                         }
                         if ws_tx.send(frame).await.is_err() {
-                            return;
+                            break;
                         }
                     }
                     // The empty envelope ends the input: SageMaker closes the WebSocket.
                     Ok(None) => {
                         let _ = ws_tx.send(tungstenite::Message::Close(None)).await;
-                        return;
+                        break;
                     }
                     Err(_) => {
                         let _ = ws_tx.send(tungstenite::Message::Close(None)).await;
-                        return;
+                        break;
                     }
                 },
                 Ok(DecodedFrame::Incomplete) => match body.frame().await {
@@ -450,16 +377,23 @@ async fn bridge(
                     // The client went away, or its stream ended without the end envelope.
                     _ => {
                         let _ = ws_tx.send(tungstenite::Message::Close(None)).await;
-                        return;
+                        break;
                     }
                 },
                 // A frame with a bad CRC or length: the stream cannot be trusted further.
                 Err(_) => {
                     let _ = ws_tx.send(tungstenite::Message::Close(None)).await;
-                    return;
+                    break;
                 }
             }
         }
+        // The request body is read on (and dropped) to its END_STREAM, whatever ended the
+        // input: dropping it first makes hyper reset a stream the client is still sending
+        // on, so its sends fail before it has read the answers queued for it (the
+        // container's last messages, a ModelStreamError, the cap's error), and awscrt, which
+        // sends END_STREAM in a frame of its own after the end envelope, fails its last write.
+        let drain = async { while let Some(Ok(_)) = body.frame().await {} };
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
     };
     let output = async move {
         while let Some(item) = ws_rx.next().await {
@@ -491,10 +425,10 @@ async fn bridge(
                 }
                 Ok(_) => continue,
                 Err(e) => {
-                    // The container went away without a close: reset the HTTP/2 stream.
-                    let _ = out
-                        .send(Err(format!("the container connection failed: {e}").into()))
-                        .await;
+                    let failure = internal_stream_failure(&format!(
+                        "the model container's connection failed: {e}"
+                    ));
+                    let _ = out.send(encode(&failure)).await;
                     return;
                 }
             };
@@ -502,43 +436,9 @@ async fn bridge(
                 return;
             }
         }
-        let _ = out
-            .send(Err("the container connection ended without a close".into()))
-            .await;
+        let failure =
+            internal_stream_failure("the model container's connection ended without a close");
+        let _ = out.send(encode(&failure)).await;
     };
     tokio::join!(input, output);
-}
-
-/// The WebSocket frame inside one SigV4 envelope (`:date`, `:chunk-signature`, payload =
-/// the event); `None` for the empty envelope that ends the input.
-fn unwrap_envelope(envelope: &Message) -> Result<Option<tungstenite::Message>, String> {
-    let has = |name: &str| envelope.headers().iter().any(|h| h.name().as_str() == name);
-    if !has(":date") || !has(":chunk-signature") {
-        return Err("an event without its SigV4 envelope".into());
-    }
-    if envelope.payload().is_empty() {
-        return Ok(None);
-    }
-    let event = read_message_from(&mut envelope.payload().clone()).map_err(|e| e.to_string())?;
-    let header = |name: &str| {
-        event
-            .headers()
-            .iter()
-            .find(|h| h.name().as_str() == name)
-            .and_then(|h| h.value().as_string().ok())
-            .map(|s| s.as_str().to_string())
-    };
-    if header(":event-type").as_deref() != Some("PayloadPart") {
-        return Err("an event that is not a PayloadPart".into());
-    }
-    let payload = event.payload().clone();
-    if payload.len() > MAX_PART {
-        return Err("a payload part over 1 MiB".into());
-    }
-    match header("DataType").as_deref() {
-        Some("UTF8") => String::from_utf8(payload.to_vec())
-            .map(|t| Some(tungstenite::Message::Text(t.into())))
-            .map_err(|_| "a UTF8 part that is not UTF-8".into()),
-        _ => Ok(Some(tungstenite::Message::Binary(payload))),
-    }
 }

@@ -146,8 +146,9 @@ impl Run<'_> {
                 ));
             }
             self.finish_unconfirmed("server_error");
+            // How it closed says more on some providers (SageMaker's ModelStreamError code).
             self.outcome.error = Some(FluxError::Server(format!(
-                "the server ended the stream with an error: {}{}",
+                "the server ended the stream with an error: {}, and closed {how}{}",
                 sanitize(&fatal.summary(), 300),
                 self.request_suffix()
             )));
@@ -160,6 +161,15 @@ impl Run<'_> {
             self.finish_unconfirmed("stream_closed");
             return Flow::Stop;
         }
+        if self.close_sent && self.owes_more() {
+            // Cut off after CloseStream (SageMaker's cap, a container that failed) with a
+            // turn still owed: a new connection gets its audio again and ends it properly.
+            self.close_sent = false;
+            self.phase = Phase::Streaming;
+            return Flow::Reconnect(format!(
+                "the server closed the connection {how} before the open turn ended"
+            ));
+        }
         if self.close_sent {
             self.finish_unconfirmed("connection_lost");
             self.outcome.error = Some(FluxError::Connection(format!(
@@ -171,6 +181,12 @@ impl Run<'_> {
         Flow::Reconnect(format!(
             "the server closed the connection unexpectedly {how}"
         ))
+    }
+
+    /// A turn is open, or audio sent has not been reported on yet.
+    fn owes_more(&self) -> bool {
+        let unheard = self.turns.heard_until() + 0.3 < self.sent_until - self.padding_sent;
+        self.turns.is_open() || unheard
     }
 
     fn on_lost(&mut self, detail: &str) -> Flow {

@@ -45,7 +45,8 @@ impl Run<'_> {
             // What was configured on the lost connection is configured again, first.
             self.configures.reconnected();
             // Whatever ending had begun starts again once the replayed audio is through
-            // (a reconnect never happens after CloseStream went out).
+            // (after CloseStream, a reconnect happens only for a turn still owed: see
+            // `on_close`).
             self.phase = Phase::Streaming;
             self.padding_sent = 0.0;
             self.force_end_answered = false;

@@ -6,7 +6,8 @@
 //! frame, so the pipe maps one to one: a text message goes as a `UTF8` part (the container
 //! reads control messages only from text frames), binary as `BINARY`; answers come back the
 //! same way. The container closing its WebSocket arrives as a `ModelStreamError`; after
-//! `CloseStream` that is the normal end (AWS does not document which of the two it sends).
+//! `CloseStream`, one with a normal close code (1000, 1005, none) is the normal end (AWS
+//! does not document which of the two it sends), any other code stays an error.
 //!
 //! What to open comes in the [`Request`] the provider builds: the URL is
 //! `https://HOST[:PORT]/endpoints/NAME/invocations-bidirectional-stream?FLUX-QUERY` (the SDK
@@ -43,6 +44,30 @@ const QUEUE: usize = 32;
 /// SageMaker ends a stream at 30 minutes; flux moves to the next one a minute before, through
 /// the session's reconnect (the open turn's audio is replayed, times and indices continue).
 const ROTATE_AFTER: std::time::Duration = std::time::Duration::from_secs(29 * 60);
+/// Tests only (docs/serve.md, "Testing"): rotate after this many seconds instead, so a
+/// rotation can be seen mid-file. Not a flag: a longer value would run into the cap, so only
+/// shorter ones are taken.
+pub const ROTATE_ENV: &str = "FLUX_SAGEMAKER_ROTATE_AFTER";
+
+/// When a stream is given up for the next: [`ROTATE_AFTER`], or [`ROTATE_ENV`]'s seconds.
+fn rotate_after() -> Result<std::time::Duration, OpenError> {
+    let Some(value) = std::env::var_os(ROTATE_ENV) else {
+        return Ok(ROTATE_AFTER);
+    };
+    let text = value.to_string_lossy();
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= ROTATE_AFTER.as_secs_f64())
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| {
+            OpenError::Invalid(format!(
+                "{ROTATE_ENV}=`{text}` is not a number of seconds above 0 and at most {} (it \
+                 is for tests; unset it to rotate a minute before SageMaker's 30-minute cap)",
+                ROTATE_AFTER.as_secs()
+            ))
+        })
+}
 
 /// Opens SageMaker streams. The AWS configuration (credential chain, profile) is loaded on
 /// the first connection and shared by every reconnect after it.
@@ -121,6 +146,7 @@ fn tls_for(request: &Request) -> Result<Arc<rustls::ClientConfig>, OpenError> {
 
 async fn open(aws: &OnceCell<aws_config::SdkConfig>, request: Request) -> Result<Pipe, OpenError> {
     let target = Target::from_request(&request)?;
+    let rotate_after = rotate_after()?;
     let tls = tls_for(&request)?;
     let http = http::client(&tls);
     let shared = aws
@@ -172,7 +198,8 @@ async fn open(aws: &OnceCell<aws_config::SdkConfig>, request: Request) -> Result
             body: output.body,
             closing,
             done: false,
-            rotate_at: tokio::time::Instant::now() + ROTATE_AFTER,
+            rotate_at: tokio::time::Instant::now() + rotate_after,
+            rotate_after,
         }),
         status: 200,
         headers,
@@ -241,6 +268,7 @@ struct Rx {
     done: bool,
     /// When to give this stream up for the next, ahead of SageMaker's cap.
     rotate_at: tokio::time::Instant,
+    rotate_after: std::time::Duration,
 }
 
 impl PipeRx for Rx {
@@ -256,11 +284,11 @@ impl PipeRx for Rx {
                 event = self.body.recv() => event,
                 _ = tokio::time::sleep_until(self.rotate_at), if rotate => {
                     self.done = true;
-                    return Some(Err(Broken(
+                    return Some(Err(Broken(format!(
                         "SageMaker caps a stream at 30 minutes: moving to the next stream \
-                         before the cap"
-                            .into(),
-                    )));
+                         after {:.0}s, before the cap",
+                        self.rotate_after.as_secs_f64()
+                    ))));
                 }
             };
             let message = self.translate(event);
@@ -314,8 +342,10 @@ impl Rx {
             ResponseStreamEventError::ModelStreamError(m) => {
                 let code = m.error_code().unwrap_or("");
                 let message = m.message().unwrap_or("");
-                if self.closing.load(Ordering::SeqCst) {
-                    // After CloseStream the container closing is the end asked for.
+                if self.closing.load(Ordering::SeqCst) && normal_close(code) {
+                    // After CloseStream the container closing normally is the end asked
+                    // for. Any other code (SageMaker's cap, the container failing) is not:
+                    // the session may still owe a turn and reconnects for it.
                     return Ok(Message::Close {
                         code: Some(1000),
                         reason: String::new(),
@@ -339,6 +369,12 @@ impl Rx {
             ))),
         }
     }
+}
+
+/// A `ModelStreamError` code that is a WebSocket close without trouble: normal (1000), no
+/// status (1005), or none given.
+fn normal_close(code: &str) -> bool {
+    matches!(code.trim(), "" | "1000" | "1005")
 }
 
 /// Every message in an error's source chain, joined: the SDK's own top-level text is often

@@ -121,7 +121,8 @@ fn aws_clean(dir: &Path) -> Command {
     c
 }
 
-/// `flux file WAV --provider sagemaker` to the front end, trusting its CA, with canary keys.
+/// `flux file WAV --provider sagemaker` to the front end, trusting its CA, with canary keys;
+/// `--fast` unless `extra` paces it.
 fn sm_file(serve: &SmServe, wav: &Path, extra: &[&str]) -> Command {
     sm_file_trusting(serve, wav, extra, true)
 }
@@ -138,7 +139,10 @@ fn sm_file_trusting(serve: &SmServe, wav: &Path, extra: &[&str], trust: bool) ->
             "--region",
             "us-east-2",
         ])
-        .args(["--url", &serve.https_url, "--fast"]);
+        .args(["--url", &serve.https_url]);
+    if !extra.contains(&"--pace") {
+        c.arg("--fast");
+    }
     if trust {
         c.arg("--ca-cert").arg(&serve.ca);
     }
@@ -253,8 +257,6 @@ fn opting_in_sends_force_end_turn() {
 }
 
 #[test]
-#[ignore = "issue 15 is open: over the SageMaker bridge a drop under --fast loses the turn ends \
-            in flight, so the events differ from the WebSocket reference"]
 fn a_dropped_stream_reconnects_and_replays_like_the_deepgram_dialect() {
     // The emulator's script starts again on each connection, so the reference is the same
     // drop over the Deepgram dialect: SageMaker's stream must give exactly its events.
@@ -301,12 +303,17 @@ fn a_dropped_stream_reconnects_and_replays_like_the_deepgram_dialect() {
     assert_eq!(indices, (0..indices.len() as u64).collect::<Vec<_>>());
     // The replayed audio reached the container on the second connection.
     assert!(dropping.log_kind("audio").iter().any(|a| a["conn"] == 2));
+    // The container's drop reached flux as SageMaker's retryable platform fault, after
+    // every answer the container had given.
+    assert!(
+        stderr(&out).contains("InternalStreamFailure"),
+        "{}",
+        stderr(&out)
+    );
     assert_clean("drop", &out, &dropping);
 }
 
 #[test]
-#[ignore = "issue 15 is open: when the cap falls in the final silence the last turn is \
-            reported unconfirmed instead of being finished in the next stream"]
 fn a_capped_stream_moves_on_with_a_continuous_timeline() {
     // Each stream ends after 15 s of audio (SageMaker's 30-minute cap, shortened); flux goes
     // on in the next stream, replaying the open turn.
@@ -487,4 +494,216 @@ fn sagemaker_flags_need_their_provider_and_an_endpoint() {
         "{}",
         stderr(&out)
     );
+}
+
+/// `(turn_index, audio_window_end)` of every EndOfTurn: where each turn ends in the audio,
+/// which does not depend on how the stream was split into connections.
+fn turn_ends(out: &Output) -> Vec<(u64, String)> {
+    jsonl(out)
+        .iter()
+        .filter(|e| e["type"] == "TurnInfo" && e["event"] == "EndOfTurn")
+        .map(|e| {
+            (
+                e["turn_index"].as_u64().unwrap(),
+                e["audio_window_end"].to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_rotation_before_the_cap_carries_on_with_nothing_lost() {
+    // SageMaker's 30-minute cap, seen mid-file: flux gives each stream 4 s of wall time
+    // (FLUX_SAGEMAKER_ROTATE_AFTER, for tests) while the file plays at 4x, so it moves to a
+    // new stream about every 16 s of audio. Every turn must come out once, where it ends in
+    // the audio, numbered as in one stream. Rotations count as reconnects, so the budget is
+    // raised: on a loaded machine a stream may need more of its time to replay.
+    //
+    // The trigger is wall time, as SageMaker's cap is; the assertions are not.
+    let serve = SmServe::start(&[]);
+    let wav = fixture("two_cities.wav");
+    let mut reference = aws_clean(serve.dir.path());
+    reference
+        .arg("file")
+        .arg(&wav)
+        .args(["--url", &serve.ws_url, "--fast", "--jsonl"]);
+    let reference = run(reference, None);
+    assert_eq!(code(&reference), 0, "{}", stderr(&reference));
+
+    let mut cmd = sm_file(
+        &serve,
+        &wav,
+        &["--jsonl", "--pace", "4", "--max-reconnects", "20"],
+    );
+    cmd.env("FLUX_SAGEMAKER_ROTATE_AFTER", "4");
+    let out = run(cmd, None);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let rotations = jsonl(&out)
+        .iter()
+        .filter(|e| e["type"] == "flux.reconnecting")
+        .map(|e| e["reason"].as_str().unwrap().to_string())
+        .collect::<Vec<_>>();
+    assert!(rotations.len() >= 2, "{rotations:?}");
+    assert!(
+        rotations
+            .iter()
+            .all(|r| r.contains("moving to the next stream after 4s, before the cap")),
+        "{rotations:?}"
+    );
+    assert_eq!(serve.log_kind("handshake").len(), 2 + rotations.len());
+    assert_eq!(
+        turn_ends(&out),
+        turn_ends(&reference),
+        "every turn once, at its place in the audio, numbered as in one stream"
+    );
+    let summary = jsonl(&out)
+        .into_iter()
+        .find(|e| e["type"] == "flux.summary")
+        .unwrap();
+    assert_eq!(summary["unconfirmed_turns"], 0);
+    assert_clean("rotation", &out, &serve);
+
+    // The knob takes only shorter-than-default values, as a usage error otherwise.
+    for bad in ["0", "3600", "soon"] {
+        let mut cmd = sm_file(&serve, &wav, &["--text"]);
+        cmd.env("FLUX_SAGEMAKER_ROTATE_AFTER", bad);
+        let out = run(cmd, None);
+        assert_eq!(code(&out), 2, "{bad}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("FLUX_SAGEMAKER_ROTATE_AFTER"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+/// `flux file … --text` against a front end with these serve arguments: its output.
+fn refused_run(serve_args: &[&str], extra: &[&str]) -> (Output, SmServe) {
+    let serve = SmServe::start(serve_args);
+    let mut args = if extra.contains(&"--jsonl") {
+        vec![]
+    } else {
+        vec!["--text"]
+    };
+    args.extend_from_slice(extra);
+    let out = run(sm_file(&serve, &fixture("two_cities.wav"), &args), None);
+    (out, serve)
+}
+
+fn assert_says(out: &Output, needles: &[&str]) {
+    let err = stderr(out);
+    for needle in needles {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn expired_credentials_are_exit_3_saying_to_refresh_them() {
+    let (out, serve) = refused_run(&["--fault", "sagemaker-expired-token"], &[]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert_says(
+        &out,
+        &[
+            "403",
+            "ExpiredTokenException",
+            "the AWS credentials have expired",
+            "aws sso login",
+        ],
+    );
+    assert!(
+        serve.log_kind("handshake").is_empty(),
+        "nothing reached the container"
+    );
+    assert_clean("expired", &out, &serve);
+}
+
+#[test]
+fn an_unknown_endpoint_is_exit_2_naming_the_endpoint_and_region() {
+    let (out, serve) = refused_run(&["--fault", "sagemaker-unknown-endpoint"], &[]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_says(
+        &out,
+        &[
+            "400",
+            "ValidationError",
+            "Endpoint my-flux of account 000000000000 not found",
+            "check --endpoint `my-flux` and --region `us-east-2`",
+            "aws sagemaker list-endpoints --region us-east-2",
+        ],
+    );
+    assert_clean("unknown endpoint", &out, &serve);
+}
+
+#[test]
+fn access_denied_is_exit_3_naming_the_iam_action_and_the_endpoint() {
+    let (out, serve) = refused_run(&["--fault", "sagemaker-access-denied"], &[]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert_says(
+        &out,
+        &[
+            "403",
+            "AccessDeniedException",
+            "sagemaker:InvokeEndpointWithBidirectionalStream",
+            "arn:aws:sagemaker:us-east-2:ACCOUNT:endpoint/my-flux",
+        ],
+    );
+    assert_clean("denied", &out, &serve);
+}
+
+#[test]
+fn a_request_that_is_never_answered_times_out_with_exit_4() {
+    let (out, serve) = refused_run(&["--fault", "sagemaker-no-answer"], &[]);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert_says(&out, &["timed out after 15s connecting to 127.0.0.1:"]);
+    assert!(serve.log_kind("handshake").is_empty());
+    assert_clean("no answer", &out, &serve);
+}
+
+#[test]
+fn a_stream_without_connected_is_given_up_with_exit_4() {
+    // The container answers everything 12 s late, so Flux's `Connected` does not come within
+    // the 10 s flux waits for it.
+    let (out, serve) = refused_run(&["--fault", "delay:ms=12000"], &["--max-reconnects", "0"]);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert_says(
+        &out,
+        &[
+            "sent no Connected message within 10s",
+            "reconnecting is disabled",
+        ],
+    );
+    assert_clean("no connected", &out, &serve);
+}
+
+#[test]
+fn a_model_stream_error_is_reported_with_its_code_or_retried_when_retryable() {
+    // The container fails with a code flux cannot fix by retrying: exit 6 with its words and
+    // SageMaker's ModelStreamError code.
+    let (out, serve) = refused_run(
+        &[
+            "--fault",
+            "error:at=6,code=MODEL_BROKE,close=4001,description=the model gave up",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert_says(
+        &out,
+        &[
+            "MODEL_BROKE",
+            "the model gave up",
+            "closed with code 4001 (SageMaker ModelStreamError 4001",
+        ],
+    );
+    assert_clean("model error", &out, &serve);
+
+    // A server-side failure (close 1011) is retried: the second stream finishes the file.
+    let (out, serve) = refused_run(&["--fault", "error:at=6,conn=1"], &["--jsonl"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_says(&out, &["ModelStreamError 1011", "reconnecting"]);
+    assert_eq!(serve.log_kind("handshake").len(), 2);
+    let texts = end_of_turn_texts(&out);
+    assert!(texts.len() >= 10, "{texts:?}");
+    assert_clean("retried", &out, &serve);
 }

@@ -184,3 +184,86 @@ async fn a_server_that_closes_with_a_turn_open_leaves_it_unconfirmed() {
     assert!(sink.client().iter().any(|c| matches!(c,
         ClientEvent::UnconfirmedTurn { reason, .. } if reason == "connection_lost")));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_close_with_an_error_after_close_stream_replays_the_open_turn_on_a_new_connection() {
+    // SageMaker's cap (or a failing container) can end a stream after CloseStream went out
+    // while a turn is still open: the turn is owed, so flux reconnects and replays it instead
+    // of reporting it unconfirmed.
+    let (outcome, sink) = session(
+        deepgram_opts(),
+        finished_feed(1.0),
+        no_controls(),
+        |mut server| async move {
+            let mut peer = server.accept(&[]).await.unwrap();
+            peer.send_text(CONNECTED);
+            peer.send_text(&turn("StartOfTurn", 0, 0.0, 0.5, "open words"));
+            loop {
+                match peer.recv().await.expect("the client left") {
+                    Seen::Message(Message::Binary(_)) => {}
+                    Seen::Message(Message::Text(t)) if t.contains("ForceEndTurn") => {
+                        peer.send_text(r#"{"type":"Warning","code":"W","description":"x"}"#)
+                    }
+                    Seen::Message(Message::Text(t)) if t.contains("CloseStream") => {
+                        peer.close(Some(1008), "the stream reached its maximum duration");
+                        break;
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            let mut peer = server.accept(&[]).await.unwrap();
+            peer.send_text(CONNECTED);
+            let (replayed, _) = read_frames(&mut peer, 16).await;
+            assert_eq!(
+                replayed,
+                (0..16).collect::<Vec<u16>>(),
+                "the open turn again"
+            );
+            peer.send_text(&turn("EndOfTurn", 0, 0.0, 1.0, "open words done"));
+            finish(
+                &mut peer,
+                r#"{"type":"Warning","code":"FORCE_END_TURN_NO_ACTIVE_TURN","description":"x"}"#,
+            )
+            .await;
+        },
+    )
+    .await;
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(outcome.totals.reconnects, 1);
+    assert_eq!(
+        (outcome.totals.turns, outcome.totals.unconfirmed_turns),
+        (1, 0)
+    );
+    assert!(
+        sink.server_raw()
+            .iter()
+            .any(|r| r["event"] == "EndOfTurn" && r["transcript"] == "open words done")
+    );
+
+    // With nothing owed, the same close is still an error: it says the stream did not end
+    // as asked.
+    let (outcome, _) = session(
+        deepgram_opts(),
+        finished_feed(1.0),
+        no_controls(),
+        |mut server| async move {
+            let mut peer = server.accept(&[]).await.unwrap();
+            peer.send_text(CONNECTED);
+            loop {
+                match peer.recv().await.expect("the client left") {
+                    Seen::Message(Message::Binary(_)) => {}
+                    Seen::Message(Message::Text(t)) if t.contains("ForceEndTurn") => {
+                        peer.send_text(&turn("EndOfTurn", 0, 0.0, 1.0, "all of it"))
+                    }
+                    Seen::Message(Message::Text(t)) if t.contains("CloseStream") => {
+                        peer.close(Some(1011), "gone");
+                        break;
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        },
+    )
+    .await;
+    assert_eq!(outcome.error.unwrap().exit_code(), 4);
+}
