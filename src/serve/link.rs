@@ -169,6 +169,16 @@ pub trait Dialect: Send {
 
     fn on_wake(&mut self, wake: Self::Wake) -> impl Future<Output = ()> + Send;
 
+    /// When the connection counts as idle (no audio for the idle timeout); `None` never.
+    fn idle_deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    /// The connection went idle: the dialect's error and close.
+    fn on_idle(&mut self) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+
     /// The dialect's fatal error message, then its close.
     fn fail(
         &mut self,
@@ -251,9 +261,18 @@ where
     pub async fn drive<D: Dialect>(mut self, mut d: D) {
         let mut writer_done = false;
         let mut close_deadline: Option<Instant> = None;
+        // One idle timer for the connection, checked lazily: audio moves the deadline on
+        // without touching the timer; when it fires early, it is set to the real deadline.
+        let idle = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(idle);
+        let mut idle_armed = false;
         while d.link().phase != Phase::Dropping {
             if d.link().phase == Phase::Closing && close_deadline.is_none() {
                 close_deadline = Some(Instant::now() + CLOSE_GRACE);
+            }
+            if !idle_armed && let Some(at) = d.idle_deadline() {
+                idle.as_mut().reset(at);
+                idle_armed = true;
             }
             let closing = async move {
                 match close_deadline {
@@ -269,7 +288,10 @@ where
                     None => std::future::pending().await,
                 }
             };
+            // In this order: a server that fell behind reads the audio waiting for it before
+            // it would call the connection idle.
             tokio::select! {
+                biased;
                 _ = &mut self.writer => {
                     // The writer stops only when the socket failed: the client is gone.
                     writer_done = true;
@@ -290,6 +312,11 @@ where
                         }
                     }
                     Some(Ok(m)) => d.on_message(m).await,
+                },
+                () = &mut idle, if idle_armed => match d.idle_deadline() {
+                    Some(at) if at <= Instant::now() => d.on_idle().await,
+                    Some(at) => idle.as_mut().reset(at),
+                    None => idle_armed = false,
                 },
             }
         }

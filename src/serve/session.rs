@@ -62,13 +62,9 @@ where
     connection.drive(s).await;
 }
 
-/// What the session waits for besides the socket.
-enum Wake {
-    /// No audio for the idle timeout.
-    Idle,
-    /// The recognizer finished a deferred `Update` (or found it stale: `None`).
-    Asr(Option<Box<TurnInfo>>),
-}
+/// The recognizer finished a deferred `Update` (or found it stale: `None`): what the session
+/// waits for besides the socket.
+struct Wake(Option<Box<TurnInfo>>);
 
 struct Session {
     request_id: String,
@@ -121,24 +117,6 @@ impl Session {
             last_audio: Instant::now(),
             replay,
         }
-    }
-
-    /// When the connection counts as idle, while it is still one the server would close.
-    fn idle_deadline(&self) -> Option<Instant> {
-        let open = matches!(self.link.phase, Phase::Open | Phase::Stalled);
-        self.idle_timeout
-            .filter(|_| open)
-            .map(|t| self.last_audio + t)
-    }
-
-    /// No audio for the idle timeout: the service's fatal `Error`, then its close.
-    async fn on_idle(&mut self) {
-        let secs = self.idle_timeout.unwrap_or_default().as_secs_f64();
-        let description = format!(
-            "No audio received for {secs} s, so the connection was closed. Keep sending audio \
-             (silence during pauses) to keep a stream open."
-        );
-        self.fail(IDLE_CODE, &description, Some(IDLE_CLOSE)).await;
     }
 
     fn received_seconds(&self) -> f64 {
@@ -393,37 +371,31 @@ impl Dialect for Session {
     }
 
     fn wake(&mut self) -> Option<impl Future<Output = Wake> + Send> {
-        let idle = self.idle_deadline();
-        let asr = self.asr.as_mut().filter(|a| a.has_pending());
-        if idle.is_none() && asr.is_none() {
-            return None;
-        }
-        Some(async move {
-            let idle = async move {
-                match idle {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let ready = async move {
-                match asr {
-                    Some(asr) => asr.ready().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                () = idle => Wake::Idle,
-                update = ready => Wake::Asr(update.map(Box::new)),
-            }
-        })
+        let asr = self.asr.as_mut().filter(|a| a.has_pending())?;
+        Some(async move { Wake(asr.ready().await.map(Box::new)) })
     }
 
-    async fn on_wake(&mut self, wake: Wake) {
-        match wake {
-            Wake::Idle => self.on_idle().await,
-            Wake::Asr(Some(info)) => self.emit(ServerMessage::TurnInfo(*info)).await,
-            Wake::Asr(None) => {}
+    async fn on_wake(&mut self, Wake(update): Wake) {
+        if let Some(info) = update {
+            self.emit(ServerMessage::TurnInfo(*info)).await;
         }
+    }
+
+    fn idle_deadline(&self) -> Option<Instant> {
+        let open = self.link.receiving();
+        self.idle_timeout
+            .filter(|_| open)
+            .map(|t| self.last_audio + t)
+    }
+
+    /// No audio for the idle timeout: the service's fatal `Error`, then its close.
+    async fn on_idle(&mut self) {
+        let secs = self.idle_timeout.unwrap_or_default().as_secs_f64();
+        let description = format!(
+            "No audio received for {secs} s, so the connection was closed. Keep sending audio \
+             (silence during pauses) to keep a stream open."
+        );
+        self.fail(IDLE_CODE, &description, Some(IDLE_CLOSE)).await;
     }
 
     /// Sends a fatal `Error`, then closes (without a status when `close` is `None`).
