@@ -334,12 +334,12 @@ mod tests {
         let thinned_before = pool.thinned();
         assert!(pool.try_submit_partial(vec![0.0; 2], vec![]).is_none());
         assert_eq!(pool.thinned(), thinned_before + 1);
+        let finals_before = timings(Pass::Final);
         let f1 = pool.submit_final(vec![0.0; 3], vec![]);
         let f2 = pool.submit_final(vec![0.0; 4], vec![]);
         for _ in 0..3 {
             release_tx.send(()).unwrap();
         }
-        let finals_before = timings(Pass::Final);
         let text = |r: Reply| r.blocking_recv().unwrap().unwrap().words[0].text.clone();
         assert_eq!(text(first), "Partial1");
         assert_eq!(text(f1), "Final3");

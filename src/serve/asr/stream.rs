@@ -5,7 +5,8 @@
 //!   starts a partial decode and its `Update` is sent when the text is ready, so an Update's
 //!   `audio_window_end` is the audio its text was decoded from. A tick that finds the stream's
 //!   decode still running is owed, not answered with stale text: when the decode is done, the
-//!   latest owed tick (a later one replaces an earlier) starts the next decode at once. A tick
+//!   latest owed tick (a later one replaces an earlier) starts the next decode at once, unless
+//!   another stream's tick was refused meanwhile (then the worker is left to it). A tick
 //!   the pool refuses (every worker busy with other streams) sends the previous text, so a
 //!   stream keeps hearing from the server when Updates thin under load. A tick with no new
 //!   speech since a decode that already had [`TAIL_HOPS`] of silence after the last word (the
@@ -45,6 +46,8 @@ struct Pending {
     from: u64,
     to: u64,
     speech_end: u64,
+    /// The pool's refused partials when this one started.
+    thinned: u64,
 }
 
 pub struct AsrStream {
@@ -136,6 +139,7 @@ impl AsrStream {
             from,
             to,
             speech_end,
+            thinned,
             ..
         } = self.pending.take()?;
         let owed = self.owed.take();
@@ -153,9 +157,12 @@ impl AsrStream {
         info.audio_window_end = info.audio_window_end.max(self.last_end);
         self.last_end = info.audio_window_end;
         // The owed tick's decode, if the pool takes it (refused, the next tick tries again; its
-        // previous-text Update would only repeat this one).
+        // previous-text Update would only repeat this one). Not when another stream was refused
+        // while this decode ran: the freed worker goes to its next tick instead of this stream
+        // holding it from decode to decode.
         if let Some((tick, span)) = owed
             && tick.turn_index == turn
+            && self.recognizer.pool.thinned() == thinned
             && !self.nothing_new(&span)
         {
             self.start_partial(&tick, &span);
@@ -167,6 +174,7 @@ impl AsrStream {
     /// the pool refused (every worker busy).
     fn start_partial(&mut self, info: &TurnInfo, span: &Span) -> bool {
         let audio = self.segment(self.piece_start, span.hops);
+        let thinned = self.recognizer.pool.thinned();
         let Some(reply) = self
             .recognizer
             .pool
@@ -181,6 +189,7 @@ impl AsrStream {
             from: self.piece_start,
             to: span.hops,
             speech_end: span.speech_end,
+            thinned,
         });
         true
     }
@@ -562,6 +571,54 @@ mod tests {
         between.open = false;
         assert!(s.on_event(&mut idle, &between).await);
         assert_eq!(idle.transcript, "");
+    }
+
+    #[tokio::test]
+    async fn an_owed_tick_yields_the_worker_to_a_refused_stream() {
+        let (calls_tx, calls) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        let rec = Arc::new(
+            Recognizer::with(vec![Box::new(Gate {
+                calls: calls_tx,
+                release: Arc::new(Mutex::new(release_rx)),
+            })])
+            .unwrap(),
+        );
+        while rec.pool.idle_workers() == 0 {
+            tokio::task::yield_now().await;
+        }
+        let mut a = AsrStream::new(rec.clone(), 16_000, 160);
+        let mut b = AsrStream::new(rec.clone(), 16_000, 160);
+        for s in [&mut a, &mut b] {
+            s.push(&vec![0.1; 48_000]);
+            let mut start = info(TurnEvent::StartOfTurn);
+            assert!(s.on_event(&mut start, &span(30, 30)).await);
+        }
+        // A's decode runs; its next tick is owed; B's tick is refused (the one worker is busy).
+        assert!(
+            !a.on_event(&mut info(TurnEvent::Update), &span(110, 110))
+                .await
+        );
+        assert_eq!(calls.recv().unwrap().0, 17_600);
+        assert!(
+            !a.on_event(&mut info(TurnEvent::Update), &span(135, 135))
+                .await
+        );
+        assert!(
+            b.on_event(&mut info(TurnEvent::Update), &span(110, 110))
+                .await
+        );
+        release.send(()).unwrap();
+        assert_eq!(a.ready().await.unwrap().transcript, "w1 w2");
+        // A leaves the worker to B's next tick.
+        assert!(!a.has_pending());
+        assert!(
+            !b.on_event(&mut info(TurnEvent::Update), &span(135, 135))
+                .await
+        );
+        assert_eq!(calls.recv().unwrap().0, 21_600);
+        release.send(()).unwrap();
+        assert_eq!(b.ready().await.unwrap().transcript, "w1 w2");
     }
 
     #[tokio::test]
