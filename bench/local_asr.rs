@@ -12,11 +12,18 @@
 //! - Audio goes as 16 kHz linear16 in 80 ms frames paced in real time (two_cities.wav is
 //!   converted with sox first), then 2 s of silence so the last turn ends by itself.
 //! - Update latency: from sending the frame that completes an `Update`'s audio window to
-//!   receiving that Update, for the Updates of open turns with text.
+//!   receiving that Update, for the Updates of open turns with new text (one whose text repeats
+//!   the TurnInfo before it tells the user nothing new): on loopback, from the moment the audio
+//!   the Update's text was decoded from arrived at the server to the text reaching the client
+//!   (the server sends an Update's `audio_window_end` as the end of the audio its text covers).
+//! - Decode times: the pool's own histograms (`flux::serve::asr::pool::timings`): how long
+//!   decodes waited for a worker and how long they ran, per kind.
 //! - Time to first Update: from before the model loads to the first Update with text, with
 //!   the stream started as soon as the server listens.
 //! - Resident memory: this process's peak (VmHWM) at the end.
 
+use flux::serve::asr::Pass;
+use flux::serve::asr::pool::Timings;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -79,6 +86,9 @@ struct Run {
     latencies_ms: Vec<f64>,
     finals: Vec<String>,
     updates_with_text: usize,
+    /// Updates with the same text as the TurnInfo before (a refused tick's, or a decode that
+    /// found nothing new): not in the latency figures.
+    repeats: usize,
     first_update: Option<Instant>,
 }
 
@@ -118,15 +128,21 @@ async fn stream(url: &str, samples: &[i16]) -> Run {
     }
     let (sent, _tx) = sender.await.unwrap();
     let mut run = Run::default();
+    let mut last_text = "";
     for (at, v) in &received {
         if v["type"] != "TurnInfo" {
             continue;
         }
         let text = v["transcript"].as_str().unwrap_or("");
+        let repeat = text == std::mem::replace(&mut last_text, text);
         match v["event"].as_str() {
             Some("Update") if !text.is_empty() => {
                 run.updates_with_text += 1;
                 run.first_update.get_or_insert(*at);
+                if repeat {
+                    run.repeats += 1;
+                    continue;
+                }
                 let end = v["audio_window_end"].as_f64().unwrap_or(0.0);
                 let frame = ((end / 0.08).ceil() as usize).saturating_sub(1);
                 if let Some(s) = sent.get(frame) {
@@ -146,6 +162,39 @@ async fn stream(url: &str, samples: &[i16]) -> Run {
         }
     }
     run
+}
+
+/// The pool's decode times since `before`, one line.
+fn decode_times(before: &[Timings; 2]) -> String {
+    use flux::serve::asr::pool::{quantile, timings};
+    let ms = |h: &[u64], p: f64| quantile(h, p).1.map_or("-".into(), |v| v.to_string());
+    let mut out = Vec::new();
+    for (pass, earlier) in [Pass::Partial, Pass::Final].into_iter().zip(before) {
+        let t = timings(pass).since(earlier);
+        let (n, _) = quantile(&t.ran, 0.5);
+        let long: u64 = t.ran[240..].iter().sum();
+        out.push(format!(
+            "{n} {pass:?} decodes: ran p50 {} / p90 {} / max {} ms, waited p50 {} / p90 {} ms{}",
+            ms(&t.ran, 0.5),
+            ms(&t.ran, 0.9),
+            ms(&t.ran, 1.0),
+            ms(&t.waited, 0.5),
+            ms(&t.waited, 0.9),
+            if pass == Pass::Partial {
+                format!(", {long} ran 240 ms or longer")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    out.join("; ")
+}
+
+fn snapshot() -> [Timings; 2] {
+    [
+        flux::serve::asr::pool::timings(Pass::Partial),
+        flux::serve::asr::pool::timings(Pass::Final),
+    ]
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -179,6 +228,8 @@ async fn main() {
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
+    let loadavg = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average at the start: {}", loadavg().trim());
     let dir = flux::serve::asr::default_model_dir();
     if !flux::serve::asr::model_present(&dir) {
         eprintln!("no model at {}: run scripts/fetch-model.sh", dir.display());
@@ -218,6 +269,7 @@ async fn main() {
                 None => srv.url(),
             };
             let cpu_start = cpu_seconds();
+            let times = snapshot();
             let mut run = stream(&url, samples).await;
             run.cpu = cpu_seconds() - cpu_start;
             let reference = std::fs::read_to_string(fixtures.join(format!("{name}.txt"))).unwrap();
@@ -228,7 +280,7 @@ async fn main() {
                 "finals only"
             };
             println!(
-                "{name} ({mode}): WER {:.1}% ({} errors / {} words); CPU {:.2} s for {:.1} s of speech = {:.3} CPU-s per speech-s; {} Updates with text; Update latency p50 {:.0} ms, p90 {:.0} ms, max {:.0} ms",
+                "{name} ({mode}): WER {:.1}% ({} errors / {} words); CPU {:.2} s for {:.1} s of speech = {:.3} CPU-s per speech-s; {} Updates with text ({} repeating the text before); Update latency p50 {:.0} ms, p90 {:.0} ms, max {:.0} ms",
                 wer.rate() * 100.0,
                 wer.errors(),
                 wer.reference.len(),
@@ -236,10 +288,12 @@ async fn main() {
                 run.speech,
                 run.cpu / run.speech.max(0.001),
                 run.updates_with_text,
+                run.repeats,
                 pct(&mut run.latencies_ms.clone(), 0.5),
                 pct(&mut run.latencies_ms.clone(), 0.9),
                 pct(&mut run.latencies_ms, 1.0),
             );
+            println!("  {}", decode_times(&times));
             if partials
                 && *name == "two_cities"
                 && let Some(first) = run.first_update
@@ -261,6 +315,7 @@ async fn main() {
         rss_mb("VmRSS:")
     );
     if quick {
+        println!("load average at the end: {}", loadavg().trim());
         return;
     }
     // Concurrent real-time streams of beckett.wav on one pool: Updates thin, finals stay.
@@ -270,6 +325,7 @@ async fn main() {
             let url = srv.url();
             let samples = clips[1].1.clone();
             let reference = std::fs::read_to_string(fixtures.join("beckett.txt")).unwrap();
+            let times = snapshot();
             let runs = futures_util::future::join_all((0..n).map(|_| {
                 let url = url.clone();
                 let s = samples.clone();
@@ -288,10 +344,12 @@ async fn main() {
                 pct(&mut lat, 0.9),
                 worst_wer * 100.0,
             );
+            println!("  {}", decode_times(&times));
         }
         println!(
             "resident memory with this server too ({workers} worker(s)): {:.0} MB",
             rss_mb("VmRSS:")
         );
     }
+    println!("load average at the end: {}", loadavg().trim());
 }

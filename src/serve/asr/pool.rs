@@ -6,12 +6,85 @@
 //!   served first: a turn's last words are never dropped;
 //! - partials (the text of `Update`s) are accepted only when a worker is idle right now, so
 //!   under load Updates are thinned instead of queueing behind each other and going stale.
+//!
+//! Every decode's wait for a worker and its run are counted in process-wide histograms
+//! ([`timings`]): the benchmark reads them to split an `Update`'s latency into its parts.
 
 use super::{Decoded, Pass, Transcriber};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+/// Histogram buckets: one per millisecond, the last for everything slower.
+const BUCKETS: usize = 2_001;
+
+/// Counts per millisecond of decodes' waits and runs, `[partial, final]`.
+static WAITED: [[AtomicU64; BUCKETS]; 2] = [const { [const { AtomicU64::new(0) }; BUCKETS] }; 2];
+static RAN: [[AtomicU64; BUCKETS]; 2] = [const { [const { AtomicU64::new(0) }; BUCKETS] }; 2];
+
+fn slot(pass: Pass) -> usize {
+    match pass {
+        Pass::Partial => 0,
+        Pass::Final => 1,
+    }
+}
+
+fn count(histogram: &[AtomicU64; BUCKETS], d: Duration) {
+    let ms = usize::try_from(d.as_millis()).unwrap_or(usize::MAX);
+    histogram[ms.min(BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);
+}
+
+/// One kind of decode's times since the process started (every pool in it): how many
+/// waited or ran each whole number of milliseconds (the last bucket: 2 s or more).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timings {
+    /// From being handed to the pool to a worker starting it.
+    pub waited: Vec<u64>,
+    /// The worker's time on it (the model's compute, on a loaded machine its waits for a core).
+    pub ran: Vec<u64>,
+}
+
+/// The decode times of `pass` so far.
+pub fn timings(pass: Pass) -> Timings {
+    let read = |h: &[AtomicU64; BUCKETS]| h.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    Timings {
+        waited: read(&WAITED[slot(pass)]),
+        ran: read(&RAN[slot(pass)]),
+    }
+}
+
+impl Timings {
+    /// The times added since `earlier` (a snapshot taken before).
+    pub fn since(&self, earlier: &Timings) -> Timings {
+        let minus =
+            |a: &[u64], b: &[u64]| a.iter().zip(b).map(|(x, y)| x.saturating_sub(*y)).collect();
+        Timings {
+            waited: minus(&self.waited, &earlier.waited),
+            ran: minus(&self.ran, &earlier.ran),
+        }
+    }
+}
+
+/// How many were counted in `histogram`, and its `p` quantile (0 to 1) in milliseconds
+/// (`None` when empty).
+pub fn quantile(histogram: &[u64], p: f64) -> (u64, Option<u64>) {
+    let n: u64 = histogram.iter().sum();
+    if n == 0 {
+        return (0, None);
+    }
+    // The rank of the quantile among the n values, 1-based, as `pct` rounds in the bench.
+    let rank = ((n - 1) as f64 * p.clamp(0.0, 1.0)).round() as u64 + 1;
+    let mut seen = 0;
+    for (ms, c) in histogram.iter().enumerate() {
+        seen += c;
+        if seen >= rank {
+            return (n, Some(ms as u64));
+        }
+    }
+    (n, Some(histogram.len() as u64 - 1))
+}
 
 /// What a decode comes back as.
 pub type Reply = oneshot::Receiver<Result<Decoded, String>>;
@@ -20,6 +93,7 @@ struct Job {
     audio: Vec<f32>,
     hint: Vec<i64>,
     pass: Pass,
+    submitted: Instant,
     reply: oneshot::Sender<Result<Decoded, String>>,
 }
 
@@ -92,6 +166,7 @@ impl Pool {
             audio,
             hint,
             pass: Pass::Final,
+            submitted: Instant::now(),
             reply,
         });
         drop(q);
@@ -112,6 +187,7 @@ impl Pool {
             audio,
             hint,
             pass: Pass::Partial,
+            submitted: Instant::now(),
             reply,
         });
         drop(q);
@@ -156,6 +232,8 @@ fn work(shared: Arc<Shared>, mut transcriber: Box<dyn Transcriber>) {
         };
         q.idle -= 1;
         drop(q);
+        let started = Instant::now();
+        count(&WAITED[slot(job.pass)], started - job.submitted);
         // The stream may have moved on (its reply dropped): skip work nobody will read.
         let result = if job.reply.is_closed() {
             Err("cancelled".to_string())
@@ -166,10 +244,13 @@ fn work(shared: Arc<Shared>, mut transcriber: Box<dyn Transcriber>) {
             }))
             .unwrap_or_else(|_| Err("the recognizer failed on this audio".to_string()))
         };
+        count(&RAN[slot(job.pass)], started.elapsed());
         shared.decoded.fetch_add(1, Ordering::Relaxed);
-        let _ = job.reply.send(result);
+        // Idle before the reply goes out: the stream that gets it may start its next partial
+        // at once (an owed tick), and must not find this worker still counted busy.
         q = shared.lock();
         q.idle += 1;
+        let _ = job.reply.send(result);
     }
 }
 
@@ -207,6 +288,32 @@ mod tests {
     }
 
     #[test]
+    fn quantiles_of_a_millisecond_histogram() {
+        assert_eq!(quantile(&[0, 0, 0], 0.5), (0, None));
+        // Times 1, 1, 2, 5 ms.
+        let h = [0, 2, 1, 0, 0, 1];
+        assert_eq!(quantile(&h, 0.0), (4, Some(1)));
+        assert_eq!(quantile(&h, 0.5), (4, Some(2)));
+        assert_eq!(quantile(&h, 0.9), (4, Some(5)));
+        assert_eq!(quantile(&h, 1.0), (4, Some(5)));
+        let later = Timings {
+            waited: vec![1, 3],
+            ran: vec![0, 5],
+        };
+        let earlier = Timings {
+            waited: vec![1, 1],
+            ran: vec![0, 2],
+        };
+        assert_eq!(
+            later.since(&earlier),
+            Timings {
+                waited: vec![0, 2],
+                ran: vec![0, 3]
+            }
+        );
+    }
+
+    #[test]
     fn partials_thin_under_load_and_finals_queue_first() {
         let (started_tx, started) = mpsc::channel();
         let (release_tx, release_rx) = mpsc::channel();
@@ -227,6 +334,7 @@ mod tests {
         let thinned_before = pool.thinned();
         assert!(pool.try_submit_partial(vec![0.0; 2], vec![]).is_none());
         assert_eq!(pool.thinned(), thinned_before + 1);
+        let finals_before = timings(Pass::Final);
         let f1 = pool.submit_final(vec![0.0; 3], vec![]);
         let f2 = pool.submit_final(vec![0.0; 4], vec![]);
         for _ in 0..3 {
@@ -238,5 +346,9 @@ mod tests {
         assert_eq!(text(f2), "Final4");
         assert_eq!(started.recv().unwrap(), 3);
         assert_eq!(started.recv().unwrap(), 4);
+        // Both finals' waits and runs were counted (other tests' decodes may add more).
+        let finals = timings(Pass::Final).since(&finals_before);
+        assert!(quantile(&finals.waited, 1.0).0 >= 2);
+        assert!(quantile(&finals.ran, 1.0).0 >= 2);
     }
 }

@@ -2,10 +2,16 @@
 //! and final decodes, and how they fill the turn engine's `TurnInfo`s.
 //!
 //! - `Update`s on the turn engine's cadence re-decode the open turn (latest wins): the tick
-//!   starts a partial decode and its `Update` is sent when the text is ready; a tick that finds
-//!   a decode still running starts none (never queued) and sends the previous text, as does a
-//!   tick the pool refuses (every worker busy), so the client hears from the server on the
-//!   usual cadence however slow the decoding.
+//!   starts a partial decode and its `Update` is sent when the text is ready, so an Update's
+//!   `audio_window_end` is the audio its text was decoded from. A tick that finds the stream's
+//!   decode still running is owed, not answered with stale text: when the decode is done, the
+//!   latest owed tick (a later one replaces an earlier) starts the next decode at once, unless
+//!   another stream's tick was refused meanwhile (then the worker is left to it). A tick
+//!   the pool refuses (every worker busy with other streams) sends the previous text, so a
+//!   stream keeps hearing from the server when Updates thin under load. A tick with no new
+//!   speech since a decode that already had [`TAIL_HOPS`] of silence after the last word (the
+//!   pause before the end of a turn) repeats that text without decoding: more silence does not
+//!   change it, and the pause is when the final decode is about to need the worker.
 //! - `EagerEndOfTurn` and `EndOfTurn` wait for a final decode of the turn's speech (an
 //!   `EndOfTurn` right after an `EagerEndOfTurn` with no speech between reuses its text).
 //! - A turn longer than [`PIECE_SECONDS`] is committed in pieces: the model was trained on
@@ -36,9 +42,12 @@ struct Pending {
     reply: Reply,
     info: TurnInfo,
     turn: u64,
-    /// Where the decoded audio started (hops) and the turn's speech span at the time.
+    /// Where the decoded audio started and ended (hops) and the turn's speech end then.
     from: u64,
+    to: u64,
     speech_end: u64,
+    /// The pool's refused partials when this one started.
+    thinned: u64,
 }
 
 pub struct AsrStream {
@@ -57,6 +66,10 @@ pub struct AsrStream {
     /// The tokens of the latest decode of the uncommitted part: the next decode's hint.
     hint: Vec<i64>,
     pending: Option<Pending>,
+    /// The latest tick that came while `pending` ran, and the turn engine's span then.
+    owed: Option<(TurnInfo, Span)>,
+    /// The audio of the latest partial text: (from, to, speech end), in hops.
+    decoded: Option<(u64, u64, u64)>,
     /// The latest `audio_window_end` sent in an `Update`: a deferred one never goes back.
     last_end: f64,
     /// The last final decode: (turn, speech end in hops, words).
@@ -77,6 +90,8 @@ impl AsrStream {
             latest: Vec::new(),
             hint: Vec::new(),
             pending: None,
+            owed: None,
+            decoded: None,
             last_end: 0.0,
             final_text: None,
         }
@@ -114,6 +129,7 @@ impl AsrStream {
 
     /// Waits for the pending partial decode; returns its `Update`, or `None` when the text
     /// came too late to matter (cancel-safe: the decode stays pending until it is ready).
+    /// An owed tick's decode starts as soon as this one is done.
     pub async fn ready(&mut self) -> Option<TurnInfo> {
         let pending = self.pending.as_mut()?;
         let result = (&mut pending.reply).await;
@@ -121,13 +137,17 @@ impl AsrStream {
             mut info,
             turn,
             from,
+            to,
             speech_end,
+            thinned,
             ..
         } = self.pending.take()?;
+        let owed = self.owed.take();
         if self.turn != Some(turn) || from != self.piece_start {
             return None;
         }
         if let Ok(Ok(decoded)) = result {
+            self.decoded = Some((from, to, speech_end));
             self.hint = decoded.token_ids.clone();
             let mut words = self.committed.clone();
             words.extend(self.spread(&decoded, from, speech_end));
@@ -136,7 +156,52 @@ impl AsrStream {
         fill(&mut info, &self.latest);
         info.audio_window_end = info.audio_window_end.max(self.last_end);
         self.last_end = info.audio_window_end;
+        // The owed tick's decode, if the pool takes it (refused, the next tick tries again; its
+        // previous-text Update would only repeat this one). Not when another stream was refused
+        // while this decode ran: the freed worker goes to its next tick instead of this stream
+        // holding it from decode to decode.
+        if let Some((tick, span)) = owed
+            && tick.turn_index == turn
+            && self.recognizer.pool.thinned() == thinned
+            && !self.nothing_new(&span)
+        {
+            self.start_partial(&tick, &span);
+        }
         Some(info)
+    }
+
+    /// Starts the partial decode for a tick, whose `Update` then waits for it; `false` when
+    /// the pool refused (every worker busy).
+    fn start_partial(&mut self, info: &TurnInfo, span: &Span) -> bool {
+        let audio = self.segment(self.piece_start, span.hops);
+        let thinned = self.recognizer.pool.thinned();
+        let Some(reply) = self
+            .recognizer
+            .pool
+            .try_submit_partial(audio, self.hint.clone())
+        else {
+            return false;
+        };
+        self.pending = Some(Pending {
+            reply,
+            info: info.clone(),
+            turn: info.turn_index,
+            from: self.piece_start,
+            to: span.hops,
+            speech_end: span.speech_end,
+            thinned,
+        });
+        true
+    }
+
+    /// Whether the latest partial text already covers this span's speech and enough silence
+    /// after it that decoding again would give the same text.
+    fn nothing_new(&self, span: &Span) -> bool {
+        self.decoded.is_some_and(|(from, to, speech_end)| {
+            from == self.piece_start
+                && speech_end == span.speech_end
+                && to >= speech_end + TAIL_HOPS
+        })
     }
 
     /// Fills a turn engine event with recognized words. Returns `false` when the event must
@@ -150,39 +215,30 @@ impl AsrStream {
                 self.latest.clear();
                 self.hint.clear();
                 self.pending = None;
+                self.owed = None;
+                self.decoded = None;
                 self.final_text = None;
                 fill(info, &self.latest);
                 true
             }
             TurnEvent::Update if span.open => {
                 self.commit_long_piece(span).await;
-                if self.pending.is_some() || !self.recognizer.partials {
+                if !self.recognizer.partials {
                     fill(info, &self.latest);
                     self.last_end = info.audio_window_end;
                     return true;
                 }
-                let audio = self.segment(self.piece_start, span.hops);
-                match self
-                    .recognizer
-                    .pool
-                    .try_submit_partial(audio, self.hint.clone())
-                {
-                    Some(reply) => {
-                        self.pending = Some(Pending {
-                            reply,
-                            info: info.clone(),
-                            turn: info.turn_index,
-                            from: self.piece_start,
-                            speech_end: span.speech_end,
-                        });
-                        false
-                    }
-                    None => {
-                        fill(info, &self.latest);
-                        self.last_end = info.audio_window_end;
-                        true
-                    }
+                if self.pending.is_some() {
+                    // Latest wins: this tick replaces any earlier one owed.
+                    self.owed = Some((info.clone(), *span));
+                    return false;
                 }
+                if !self.nothing_new(span) && self.start_partial(info, span) {
+                    return false;
+                }
+                fill(info, &self.latest);
+                self.last_end = info.audio_window_end;
+                true
             }
             TurnEvent::Update => {
                 fill(info, &[]);
@@ -200,6 +256,7 @@ impl AsrStream {
                     self.committed.clear();
                     self.latest.clear();
                     self.hint.clear();
+                    self.decoded = None;
                     self.final_text = None;
                 } else {
                     self.latest = words;
@@ -223,8 +280,9 @@ impl AsrStream {
     }
 
     async fn final_words(&mut self, turn_index: u64, span: &Span) -> Vec<Word> {
-        // A partial in flight is stale now.
+        // A partial in flight, and a tick owed one, are stale now.
         self.pending = None;
+        self.owed = None;
         if let Some((turn, end, words)) = &self.final_text
             && *turn == turn_index
             && *end == span.speech_end
@@ -257,6 +315,7 @@ impl AsrStream {
             self.piece_start = cut;
             self.hint.clear();
             self.pending = None;
+            self.owed = None;
         }
     }
 
@@ -446,7 +505,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_running_decode_is_not_queued_behind_and_the_final_waits() {
+    async fn a_tick_during_a_decode_is_owed_latest_wins_and_the_final_waits() {
         let (calls_tx, calls) = mpsc::channel();
         let (release, release_rx) = mpsc::channel();
         let rec = Arc::new(
@@ -467,24 +526,35 @@ mod tests {
         assert_eq!(start.transcript, "");
         // The tick starts a decode of the turn so far (from 0.1 s early) and waits for it.
         let mut tick = info(TurnEvent::Update);
+        tick.audio_window_end = 1.1;
         assert!(!s.on_event(&mut tick, &span(110, 110)).await);
         assert!(s.has_pending());
         assert_eq!(calls.recv().unwrap(), (17_600, Pass::Partial, vec![]));
-        // The next tick finds it running: nothing new submitted, the previous (empty) text sent.
-        let mut skipped = info(TurnEvent::Update);
-        skipped.audio_window_end = 1.35;
-        assert!(s.on_event(&mut skipped, &span(135, 135)).await);
-        assert_eq!(skipped.transcript, "");
+        // The next ticks find it running: nothing submitted, nothing sent; the latest is owed.
+        for hops in [135, 160] {
+            let mut owed = info(TurnEvent::Update);
+            owed.audio_window_end = hops as f64 / 100.0;
+            assert!(!s.on_event(&mut owed, &span(hops, hops)).await);
+        }
+        assert!(calls.try_recv().is_err());
         release.send(()).unwrap();
         let update = s.ready().await.expect("the deferred Update");
         assert_eq!(update.transcript, "w1 w2");
-        // Sent after the skipped tick's Update, it does not go back in audio time.
-        assert_eq!(update.audio_window_end, 1.35);
+        // Its window is the audio its text was decoded from.
+        assert_eq!(update.audio_window_end, 1.1);
         assert_eq!(update.words[0].confidence, 0.9);
         assert_eq!(
             (update.words[0].start, update.words[1].end),
             (Some(0.1), Some(1.1))
         );
+        // The owed tick (the latest, 1.6 s) is decoded at once, hinted with the text so far.
+        assert!(s.has_pending());
+        assert_eq!(calls.recv().unwrap(), (25_600, Pass::Partial, vec![1, 2]));
+        release.send(()).unwrap();
+        let update = s.ready().await.expect("the owed tick's Update");
+        assert_eq!(update.transcript, "w1 w2 w3");
+        assert_eq!(update.audio_window_end, 1.6);
+        assert!(!s.has_pending());
         assert!(calls.try_recv().is_err());
         // The end of the turn waits for a final decode, hinted with the last tokens.
         let releaser = std::thread::spawn(move || release.send(()).unwrap());
@@ -493,7 +563,7 @@ mod tests {
         ended.open = false;
         assert!(s.on_event(&mut end, &ended).await);
         releaser.join().unwrap();
-        assert_eq!(calls.recv().unwrap(), (30_400, Pass::Final, vec![1, 2]));
+        assert_eq!(calls.recv().unwrap(), (30_400, Pass::Final, vec![1, 2, 3]));
         assert_eq!(end.transcript, "w1 w2 w3");
         // Between turns, Updates are empty and decode nothing.
         let mut idle = info(TurnEvent::Update);
@@ -501,6 +571,99 @@ mod tests {
         between.open = false;
         assert!(s.on_event(&mut idle, &between).await);
         assert_eq!(idle.transcript, "");
+    }
+
+    #[tokio::test]
+    async fn an_owed_tick_yields_the_worker_to_a_refused_stream() {
+        let (calls_tx, calls) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        let rec = Arc::new(
+            Recognizer::with(vec![Box::new(Gate {
+                calls: calls_tx,
+                release: Arc::new(Mutex::new(release_rx)),
+            })])
+            .unwrap(),
+        );
+        while rec.pool.idle_workers() == 0 {
+            tokio::task::yield_now().await;
+        }
+        let mut a = AsrStream::new(rec.clone(), 16_000, 160);
+        let mut b = AsrStream::new(rec.clone(), 16_000, 160);
+        for s in [&mut a, &mut b] {
+            s.push(&vec![0.1; 48_000]);
+            let mut start = info(TurnEvent::StartOfTurn);
+            assert!(s.on_event(&mut start, &span(30, 30)).await);
+        }
+        // A's decode runs; its next tick is owed; B's tick is refused (the one worker is busy).
+        assert!(
+            !a.on_event(&mut info(TurnEvent::Update), &span(110, 110))
+                .await
+        );
+        assert_eq!(calls.recv().unwrap().0, 17_600);
+        assert!(
+            !a.on_event(&mut info(TurnEvent::Update), &span(135, 135))
+                .await
+        );
+        assert!(
+            b.on_event(&mut info(TurnEvent::Update), &span(110, 110))
+                .await
+        );
+        release.send(()).unwrap();
+        assert_eq!(a.ready().await.unwrap().transcript, "w1 w2");
+        // A leaves the worker to B's next tick.
+        assert!(!a.has_pending());
+        assert!(
+            !b.on_event(&mut info(TurnEvent::Update), &span(135, 135))
+                .await
+        );
+        assert_eq!(calls.recv().unwrap().0, 21_600);
+        release.send(()).unwrap();
+        assert_eq!(b.ready().await.unwrap().transcript, "w1 w2");
+    }
+
+    #[tokio::test]
+    async fn silence_after_the_last_word_is_not_decoded_again() {
+        let (calls_tx, calls) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        let rec = Arc::new(
+            Recognizer::with(vec![Box::new(Gate {
+                calls: calls_tx,
+                release: Arc::new(Mutex::new(release_rx)),
+            })])
+            .unwrap(),
+        );
+        while rec.pool.idle_workers() == 0 {
+            tokio::task::yield_now().await;
+        }
+        let mut s = AsrStream::new(rec.clone(), 16_000, 160);
+        s.push(&vec![0.1; 48_000]);
+        let mut start = info(TurnEvent::StartOfTurn);
+        assert!(s.on_event(&mut start, &span(30, 30)).await);
+        // Speech until hop 80, decoded to hop 90: too little silence after it to be sure.
+        let mut tick = info(TurnEvent::Update);
+        assert!(!s.on_event(&mut tick, &span(90, 80)).await);
+        assert_eq!(calls.recv().unwrap().0, 14_400);
+        release.send(()).unwrap();
+        assert_eq!(s.ready().await.unwrap().transcript, "w1");
+        // Still no new speech, now decoded with 0.2 s of silence after it.
+        let mut tick = info(TurnEvent::Update);
+        assert!(!s.on_event(&mut tick, &span(100, 80)).await);
+        assert_eq!(calls.recv().unwrap().0, 16_000);
+        release.send(()).unwrap();
+        assert_eq!(s.ready().await.unwrap().transcript, "w1 w2");
+        // More silence: the text is repeated at once, nothing decoded.
+        let mut pause = info(TurnEvent::Update);
+        pause.audio_window_end = 1.25;
+        assert!(s.on_event(&mut pause, &span(125, 80)).await);
+        assert_eq!(pause.transcript, "w1 w2");
+        assert!(!s.has_pending());
+        assert!(calls.try_recv().is_err());
+        // Speech again: decoded.
+        let mut tick = info(TurnEvent::Update);
+        assert!(!s.on_event(&mut tick, &span(150, 140)).await);
+        assert_eq!(calls.recv().unwrap().0, 24_000);
+        release.send(()).unwrap();
+        assert_eq!(s.ready().await.unwrap().transcript, "w1 w2 w3");
     }
 
     #[test]
