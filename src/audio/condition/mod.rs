@@ -72,8 +72,10 @@ pub const DEFAULT_CHUNK_MS: u32 = 80;
 /// Longest frame we agree to build (10 s); longer makes no sense for live streaming.
 pub const MAX_CHUNK_MS: u32 = 10_000;
 
-/// Input frames downmixed at a time: bounds the scratch buffers whatever the block size.
-const MIX_CHUNK: usize = 8192;
+/// Input frames downmixed at a time: bounds the scratch buffers whatever the block size. A
+/// WAV file's whole read block (`wav::READ_BYTES` of 16-bit stereo), so the rational
+/// resampler gets it in one piece (see its `CHUNK`).
+const MIX_CHUNK: usize = 32768;
 
 /// One frame of conditioned audio: mono, i16 little-endian, at `sample_rate`.
 #[derive(Debug, Clone, PartialEq, Eq)]
