@@ -16,9 +16,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// Workers when `--asr-workers` is not given: `flux serve`'s default. One keeps up with two
-/// real-time streams (a call's two sides) before Updates thin (docs/performance.md), and each
-/// more costs about 150 MB; a partial decode overtaken by a final gives way between steps.
+/// Workers when `--asr-workers` is not given: `flux serve`'s default. One gives one real-time
+/// stream Updates at full cadence; with more streams every final is still exact but Updates
+/// thin (docs/performance.md). Each more costs about 150 MB.
 const DEFAULT_WORKERS: usize = 1;
 
 /// The recognizer of this process, with the options it was loaded with.

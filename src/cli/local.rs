@@ -13,8 +13,8 @@ pub struct LocalArgs {
     #[arg(long, value_name = "DIR")]
     pub asr_model: Option<PathBuf>,
     /// Decoding threads, each with its own copy of the model (about 150 MB each), shared by
-    /// every stream of the run [default: 1, as for flux serve; one keeps up with two real-time
-    /// streams; more can shorten --fast batches on idle cores].
+    /// every stream of the run [default: 1, as for flux serve; one gives one real-time stream
+    /// Updates at full cadence, two give a call's two sides theirs on two cores].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub asr_workers: Option<u16>,
 }
