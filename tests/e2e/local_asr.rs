@@ -31,6 +31,21 @@ fn serve_asr(dir: &Path) -> Serve {
 }
 
 /// Lower case, letters, digits and apostrophes only.
+/// The first turn's messages, and its Updates' texts that are not empty, normalized.
+pub(crate) fn first_turn_updates(events: &[Value]) -> (Vec<&Value>, Vec<String>) {
+    let first_turn: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "TurnInfo" && e["turn_index"] == 0)
+        .collect();
+    let updates = first_turn
+        .iter()
+        .filter(|e| e["event"] == "Update")
+        .map(|e| normalize(e["transcript"].as_str().unwrap()))
+        .filter(|t| !t.is_empty())
+        .collect();
+    (first_turn, updates)
+}
+
 pub(crate) fn normalize(s: &str) -> String {
     s.split_whitespace()
         .map(|w| {
@@ -92,16 +107,7 @@ fn updates_grow_and_the_final_decode_ends_the_turn() {
     let out = run(cmd, None);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let events = jsonl(&out);
-    let first_turn: Vec<&Value> = events
-        .iter()
-        .filter(|e| e["type"] == "TurnInfo" && e["turn_index"] == 0)
-        .collect();
-    let updates: Vec<String> = first_turn
-        .iter()
-        .filter(|e| e["event"] == "Update")
-        .map(|e| normalize(e["transcript"].as_str().unwrap()))
-        .filter(|t| !t.is_empty())
-        .collect();
+    let (first_turn, updates) = first_turn_updates(&events);
     // The text grows as the turn goes on: past the first words, and the last Update leads
     // into the final text (early partials of a word or two may be misheard, or repeated).
     assert!(updates.len() >= 2, "too few Updates with text: {updates:?}");

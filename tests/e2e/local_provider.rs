@@ -9,7 +9,7 @@
 //! each loads the model once.
 
 use crate::common::*;
-use crate::local_asr::{model_dir, normalize};
+use crate::local_asr::{first_turn_updates, model_dir, normalize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -106,16 +106,7 @@ fn updates_grow_into_the_end_of_turn_and_beckett_is_within_the_bound() {
         stderr(&out)
     );
     let events = jsonl(&out);
-    let first_turn: Vec<&Value> = events
-        .iter()
-        .filter(|e| e["type"] == "TurnInfo" && e["turn_index"] == 0)
-        .collect();
-    let updates: Vec<String> = first_turn
-        .iter()
-        .filter(|e| e["event"] == "Update")
-        .map(|e| normalize(e["transcript"].as_str().unwrap()))
-        .filter(|t| !t.is_empty())
-        .collect();
+    let (first_turn, updates) = first_turn_updates(&events);
     assert!(updates.len() >= 2, "too few Updates with text: {updates:?}");
     let words = |t: &str| t.split(' ').map(str::to_string).collect::<Vec<_>>();
     assert!(

@@ -352,20 +352,16 @@ fn a_capped_stream_moves_on_with_a_continuous_timeline() {
 
 #[test]
 fn refused_credentials_are_exit_3_naming_the_iam_action() {
-    let serve = SmServe::start(&["--api-key", "AKIDSOMEONEELSE"]);
-    let out = run(
-        sm_file(&serve, &fixture("two_cities.wav"), &["--text"]),
-        None,
-    );
+    let (out, serve) = refused_run(&["--api-key", "AKIDSOMEONEELSE"], &[]);
     assert_eq!(code(&out), 3, "{}", stderr(&out));
-    let err = stderr(&out);
-    for needle in [
-        "403",
-        "UnrecognizedClientException",
-        "sagemaker:InvokeEndpointWithBidirectionalStream",
-    ] {
-        assert!(err.contains(needle), "{needle}: {err}");
-    }
+    assert_says(
+        &out,
+        &[
+            "403",
+            "UnrecognizedClientException",
+            "sagemaker:InvokeEndpointWithBidirectionalStream",
+        ],
+    );
     assert_clean("refused", &out, &serve);
 }
 
@@ -398,20 +394,16 @@ fn missing_credentials_are_exit_3_before_anything_is_sent() {
 
 #[test]
 fn a_container_refusal_is_sagemakers_424_with_what_to_check() {
-    let serve = SmServe::start(&["--fault", "reject:status=400"]);
-    let out = run(
-        sm_file(&serve, &fixture("two_cities.wav"), &["--text"]),
-        None,
-    );
+    let (out, serve) = refused_run(&["--fault", "reject:status=400"], &[]);
     assert_eq!(code(&out), 6, "{}", stderr(&out));
-    let err = stderr(&out);
-    for needle in [
-        "424",
-        "Failed to establish WebSocket connection",
-        "listen_v2",
-    ] {
-        assert!(err.contains(needle), "{needle}: {err}");
-    }
+    assert_says(
+        &out,
+        &[
+            "424",
+            "Failed to establish WebSocket connection",
+            "listen_v2",
+        ],
+    );
     assert_clean("424", &out, &serve);
 }
 
