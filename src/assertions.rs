@@ -200,6 +200,19 @@ impl Sink for Recording<'_> {
         self.recorder.observe(event);
         self.inner.event(event)
     }
+
+    fn take(&mut self, event: Event) -> io::Result<()> {
+        self.recorder.observe(&event);
+        self.inner.take(event)
+    }
+
+    fn begin_batch(&mut self) {
+        self.inner.begin_batch();
+    }
+
+    fn end_batch(&mut self) -> io::Result<()> {
+        self.inner.end_batch()
+    }
 }
 
 impl Check {

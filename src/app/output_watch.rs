@@ -79,15 +79,31 @@ impl Watched {
     }
 }
 
-impl Sink for Watched {
-    fn event(&mut self, event: &Event) -> io::Result<()> {
-        self.inner.event(event).map_err(|e| {
+impl Watched {
+    fn watched(&self, result: io::Result<()>) -> io::Result<()> {
+        result.map_err(|e| {
             if e.kind() == io::ErrorKind::BrokenPipe {
                 return e;
             }
             self.watch.record(&e);
             io::Error::new(io::ErrorKind::BrokenPipe, e.to_string())
         })
+    }
+}
+
+impl Sink for Watched {
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        let result = self.inner.event(event);
+        self.watched(result)
+    }
+
+    fn begin_batch(&mut self) {
+        self.inner.begin_batch();
+    }
+
+    fn end_batch(&mut self) -> io::Result<()> {
+        let result = self.inner.end_batch();
+        self.watched(result)
     }
 }
 

@@ -210,12 +210,16 @@ struct ToTimeline {
 
 impl Sink for ToTimeline {
     fn event(&mut self, event: &Event) -> io::Result<()> {
+        self.take(event.clone())
+    }
+
+    fn take(&mut self, event: Event) -> io::Result<()> {
         if let Some((kind, message)) = &*self.failed.lock().unwrap_or_else(PoisonError::into_inner)
         {
             return Err(io::Error::new(*kind, message.clone()));
         }
         self.tx
-            .send(Msg::Event(self.side, event.clone()))
+            .send(Msg::Event(self.side, event))
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "output is gone"))
     }
 }

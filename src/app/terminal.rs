@@ -23,14 +23,21 @@ pub fn error_text(e: &anyhow::Error) -> String {
 /// it, `None` for auto.
 pub fn detect(colour: Option<bool>) -> Terminal {
     let var = |k: &str| std::env::var(k).unwrap_or_default();
+    let (stdout_tty, stderr_tty) = (io::stdout().is_terminal(), io::stderr().is_terminal());
+    // Only a terminal has a size worth asking for (the live view, the bar, the meter): without
+    // a controlling terminal crossterm falls back to running `tput cols` and `tput lines`,
+    // two processes at the start of every piped run.
+    let size = (stdout_tty || stderr_tty)
+        .then(|| crossterm::terminal::size().ok())
+        .flatten();
     from_parts(
-        io::stdout().is_terminal(),
-        io::stderr().is_terminal(),
+        stdout_tty,
+        stderr_tty,
         colour,
         &var("TERM"),
         std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         &[var("LC_ALL"), var("LC_CTYPE"), var("LANG")],
-        crossterm::terminal::size().ok(),
+        size,
     )
 }
 

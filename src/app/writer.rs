@@ -200,25 +200,64 @@ pub struct Forward {
     warn_bytes: usize,
     /// How to warn about a long queue (stderr, off the session's thread).
     warn: fn(usize),
+    /// Inside the session's batch (what one socket read delivered): the output thread is
+    /// woken once, when the batch ends, not per event. A wake-up (a futex call and, on a
+    /// thread that has gone to sleep, a context switch) cost more than formatting the event.
+    holding: bool,
+    /// Events were queued in this batch and the output thread has not been told.
+    unannounced: bool,
 }
 
-impl Sink for Forward {
-    fn event(&mut self, event: &Event) -> io::Result<()> {
+impl Forward {
+    fn queue(&mut self, event: Event) -> io::Result<()> {
         let mut state = lock(&self.lane.state);
         if let Some((kind, message)) = &state.failed {
             return Err(io::Error::new(*kind, message.clone()));
         }
-        state.bytes += weight(event);
-        state.events.push_back((event.clone(), Instant::now()));
+        state.bytes += weight(&event);
+        state.events.push_back((event, Instant::now()));
         if state.bytes > self.warn_bytes && !state.warned {
             state.warned = true;
             (self.warn)(self.warn_bytes);
         }
+        if self.holding {
+            self.unannounced = true;
+        } else {
+            self.announce(state);
+        }
+        Ok(())
+    }
+
+    /// Queues the lane for the output thread unless it is queued (or being written) already.
+    fn announce(&self, mut state: MutexGuard<'_, State>) {
         let wake = !state.scheduled;
         state.scheduled = true;
         drop(state);
         if wake && let Some(hub) = &self.hub {
             hub.push(self.lane.clone());
+        }
+    }
+}
+
+impl Sink for Forward {
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        self.queue(event.clone())
+    }
+
+    /// The session's own events are moved, never copied (a `TurnInfo` with its JSON was a
+    /// deep copy per message).
+    fn take(&mut self, event: Event) -> io::Result<()> {
+        self.queue(event)
+    }
+
+    fn begin_batch(&mut self) {
+        self.holding = true;
+    }
+
+    fn end_batch(&mut self) -> io::Result<()> {
+        self.holding = false;
+        if std::mem::take(&mut self.unannounced) {
+            self.announce(lock(&self.lane.state));
         }
         Ok(())
     }
@@ -303,6 +342,8 @@ fn spawn_on(
         hub: hub.clone(),
         warn_bytes,
         warn,
+        holding: false,
+        unannounced: false,
     };
     (forward, Writer { lane, hub, done })
 }
@@ -311,13 +352,19 @@ fn thread_failed() -> io::Error {
     io::Error::other("the output thread could not start")
 }
 
+/// Writes a batch as one: the sinks hold their lines and write them with one `write` and one
+/// flush at its end (also after a failed event, so the other sinks' lines are not lost).
 fn write_batch(w: &mut Written, batch: &VecDeque<(Event, Instant)>) -> io::Result<()> {
-    for (event, _) in batch {
+    w.sinks.begin_batch();
+    let events = batch.iter().try_for_each(|(event, _)| {
         if let Some(live) = &mut w.live {
             live.absorb(event);
         }
-        w.sinks.event(event)?;
-    }
+        w.sinks.event(event)
+    });
+    let ended = w.sinks.end_batch();
+    events?;
+    ended?;
     match &mut w.live {
         Some(live) => live.paint(),
         None => Ok(()),
@@ -574,6 +621,117 @@ mod tests {
         }
         assert_eq!(threads.len(), 1, "one output thread for every session");
         assert_ne!(threads.iter().next(), Some(&std::thread::current().id()));
+    }
+
+    /// A writer that records each `write` call's bytes.
+    #[derive(Clone, Default)]
+    struct Writes(Arc<Mutex<Vec<Vec<u8>>>>);
+
+    impl io::Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().push(buf.to_vec());
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Writes {
+        fn count(&self) -> usize {
+            self.0.lock().unwrap().len()
+        }
+
+        /// Waits (up to a minute: a loaded machine) until `n` writes have happened.
+        fn wait_for(&self, n: usize) {
+            let deadline = Instant::now() + std::time::Duration::from_secs(60);
+            while self.count() < n && Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        }
+
+        /// Each write's lines, as the messages of the warnings they hold.
+        fn messages(&self) -> Vec<Vec<String>> {
+            let writes = self.0.lock().unwrap();
+            writes
+                .iter()
+                .map(|w| {
+                    String::from_utf8_lossy(w)
+                        .lines()
+                        .map(|l| {
+                            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                            v["message"].as_str().unwrap().to_string()
+                        })
+                        .collect()
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_batch_of_events_reaches_stdout_in_one_write_in_order() {
+        let writes = Writes::default();
+        let sink = crate::output::jsonl::JsonlSink::new(writes.clone());
+        let (mut forward, writer) = spawn_on(
+            Hub::start(),
+            None,
+            Fanout(vec![Box::new(sink)]),
+            1 << 20,
+            |_| {},
+        );
+        forward.begin_batch();
+        for i in 0..50 {
+            forward.take(warning(i)).unwrap();
+        }
+        forward.end_batch().unwrap();
+        writes.wait_for(1);
+        // Outside a batch an event is passed on by itself, without waiting for the end.
+        forward.event(&warning(50)).unwrap();
+        writes.wait_for(2);
+        assert_eq!(writes.count(), 2, "written before the session ended");
+        let written = finish(writer);
+        assert!(written.failed.is_none());
+        let want: Vec<String> = (0..50).map(|i| format!("line {i}")).collect();
+        assert_eq!(writes.messages(), [want, vec!["line 50".to_string()]]);
+    }
+
+    #[test]
+    fn a_batch_whose_write_fails_ends_the_session_quietly() {
+        struct Closed;
+        impl io::Write for Closed {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::new(io::ErrorKind::BrokenPipe, "closed"))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = crate::output::jsonl::JsonlSink::new(Closed);
+        let (mut forward, writer) = spawn_on(
+            Hub::start(),
+            None,
+            Fanout(vec![Box::new(sink)]),
+            1 << 20,
+            |_| {},
+        );
+        forward.begin_batch();
+        for i in 0..5 {
+            forward.take(warning(i)).unwrap();
+        }
+        forward.end_batch().unwrap();
+        let err = (0..12000)
+            .find_map(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                forward.take(warning(9)).err()
+            })
+            .expect("the failure is reported");
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+        let written = finish(writer);
+        assert_eq!(
+            written.failed.map(|e| e.kind()),
+            Some(io::ErrorKind::BrokenPipe)
+        );
     }
 
     #[test]

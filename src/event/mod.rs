@@ -16,8 +16,29 @@ use std::io;
 /// Where events go: a renderer (live view, text, JSONL, captions, progress, status) or a
 /// recorder (assertions). A sink only renders what it is given; it never drives the session.
 /// An error (a closed stdout is `BrokenPipe`) tells the caller to stop writing output.
+///
+/// Batches: the session hands over everything one socket read delivered between
+/// [`Sink::begin_batch`] and [`Sink::end_batch`], and the output thread writes a batch the
+/// same way, so a sink may hold its lines (or its wake-up of another thread) until the batch
+/// ends and pass them on at once: one `write` and one wake-up per batch instead of per event.
+/// A sink that is never told of a batch must behave as before (each event passed on at once),
+/// so a wrapper that does not forward the batch calls loses nothing, only the saving.
 pub trait Sink: Send {
     fn event(&mut self, event: &Event) -> io::Result<()>;
+
+    /// [`Sink::event`] for an event the caller no longer needs: a sink that keeps events (a
+    /// queue to another thread) takes it without a copy.
+    fn take(&mut self, event: Event) -> io::Result<()> {
+        self.event(&event)
+    }
+
+    /// Events until [`Sink::end_batch`] belong together: they may be held back until then.
+    fn begin_batch(&mut self) {}
+
+    /// The batch is over: pass on (write and flush, hand over) everything held back.
+    fn end_batch(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// One thing that happened in a session, in order.

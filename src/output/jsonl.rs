@@ -3,12 +3,12 @@
 //! Server messages are written as received (normalized to carry `type`), so every field,
 //! known or not, survives and Deepgram's docs apply. Client events have `flux.*` types.
 
-use super::{Sink, write_line};
+use super::{Lines, Sink};
 use crate::event::Event;
 use std::io::{self, Write};
 
 pub struct JsonlSink<W: Write + Send> {
-    out: W,
+    out: Lines<W>,
     /// With several input files, every line names its file (`"file"`, added last).
     file: Option<String>,
     /// With `--split-channels`, every line names its side (`"channel"`, `"label"`).
@@ -18,7 +18,7 @@ pub struct JsonlSink<W: Write + Send> {
 impl<W: Write + Send> JsonlSink<W> {
     pub fn new(out: W) -> Self {
         JsonlSink {
-            out,
+            out: Lines::new(out),
             file: None,
             side: None,
         }
@@ -39,9 +39,15 @@ impl<W: Write + Send> JsonlSink<W> {
 
 impl<W: Write + Send> Sink for JsonlSink<W> {
     fn event(&mut self, event: &Event) -> io::Result<()> {
-        let line = match (&self.file, &self.side, event) {
-            (None, None, Event::Server(r)) => r.raw.to_string(),
-            (None, None, Event::Client(c)) => serde_json::to_string(c).map_err(io::Error::other)?,
+        let (file, side) = (&self.file, &self.side);
+        self.out.line_with(|buf| match (file, side, event) {
+            // Straight into the line buffer: no string per line.
+            (None, None, Event::Server(r)) => {
+                serde_json::to_writer(buf, &r.raw).map_err(io::Error::other)
+            }
+            (None, None, Event::Client(c)) => {
+                serde_json::to_writer(buf, c).map_err(io::Error::other)
+            }
             (file, side, _) => {
                 let mut value = match event {
                     Event::Server(r) => r.raw.clone(),
@@ -56,10 +62,17 @@ impl<W: Write + Send> Sink for JsonlSink<W> {
                         object.insert("file".into(), file.clone().into());
                     }
                 }
-                value.to_string()
+                serde_json::to_writer(buf, &value).map_err(io::Error::other)
             }
-        };
-        write_line(&mut self.out, &line)
+        })
+    }
+
+    fn begin_batch(&mut self) {
+        self.out.hold();
+    }
+
+    fn end_batch(&mut self) -> io::Result<()> {
+        self.out.release()
     }
 }
 

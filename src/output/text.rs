@@ -1,17 +1,19 @@
 //! `--format text`: one line per finished turn, nothing else on stdout.
 
-use super::{Sink, write_line};
+use super::{Lines, Sink};
 use crate::event::{ClientEvent, Event};
 use crate::protocol::{ServerMessage, TurnEvent};
 use std::io::{self, Write};
 
 pub struct TextSink<W: Write + Send> {
-    out: W,
+    out: Lines<W>,
 }
 
 impl<W: Write + Send> TextSink<W> {
     pub fn new(out: W) -> Self {
-        TextSink { out }
+        TextSink {
+            out: Lines::new(out),
+        }
     }
 }
 
@@ -34,12 +36,19 @@ impl<W: Write + Send> Sink for TextSink<W> {
         }
         // flux-general-multi reports the languages it detected: keep them with the words.
         match languages {
-            Some(langs) if !langs.is_empty() => write_line(
-                &mut self.out,
-                &format!("[{}] {line}", one_line(&langs.join(","))),
-            ),
-            _ => write_line(&mut self.out, &line),
+            Some(langs) if !langs.is_empty() => self
+                .out
+                .line(&format!("[{}] {line}", one_line(&langs.join(",")))),
+            _ => self.out.line(&line),
         }
+    }
+
+    fn begin_batch(&mut self) {
+        self.out.hold();
+    }
+
+    fn end_batch(&mut self) -> io::Result<()> {
+        self.out.release()
     }
 }
 

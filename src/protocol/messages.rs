@@ -289,27 +289,31 @@ impl ServerMessage {
         }
         let raw = Value::Object(map);
         let kind = raw.get("type").and_then(Value::as_str).unwrap_or("");
-        let typed = |v: &Value| -> Option<ServerMessage> {
-            // `type` is the enum tag, not a field: keep it out of each struct's `extra`.
-            let mut v = v.clone();
-            if let Value::Object(m) = &mut v {
-                m.remove("type");
+        // Read straight from the parsed JSON (no copy of it); `type` is the enum tag, not a
+        // field, so it is taken back out of each struct's `extra` (keeping the others' order).
+        fn body<T: serde::de::DeserializeOwned>(
+            raw: &Value,
+            extra: fn(&mut T) -> &mut Map<String, Value>,
+        ) -> Option<T> {
+            let mut body = T::deserialize(raw).ok()?;
+            extra(&mut body).shift_remove("type");
+            Some(body)
+        }
+        let typed = match kind {
+            "Connected" => {
+                body(&raw, |m: &mut Connected| &mut m.extra).map(ServerMessage::Connected)
             }
-            Some(match kind {
-                "Connected" => ServerMessage::Connected(serde_json::from_value(v).ok()?),
-                "TurnInfo" => ServerMessage::TurnInfo(serde_json::from_value(v).ok()?),
-                "ConfigureSuccess" => {
-                    ServerMessage::ConfigureSuccess(serde_json::from_value(v).ok()?)
-                }
-                "ConfigureFailure" => {
-                    ServerMessage::ConfigureFailure(serde_json::from_value(v).ok()?)
-                }
-                "Warning" => ServerMessage::Warning(serde_json::from_value(v).ok()?),
-                "Error" => ServerMessage::Error(serde_json::from_value(v).ok()?),
-                _ => return None,
-            })
+            "TurnInfo" => body(&raw, |m: &mut TurnInfo| &mut m.extra).map(ServerMessage::TurnInfo),
+            "ConfigureSuccess" => body(&raw, |m: &mut ConfigureSuccess| &mut m.extra)
+                .map(ServerMessage::ConfigureSuccess),
+            "ConfigureFailure" => {
+                body(&raw, |m: &mut Notice| &mut m.extra).map(ServerMessage::ConfigureFailure)
+            }
+            "Warning" => body(&raw, |m: &mut Notice| &mut m.extra).map(ServerMessage::Warning),
+            "Error" => body(&raw, |m: &mut Notice| &mut m.extra).map(ServerMessage::Error),
+            _ => None,
         };
-        let message = typed(&raw).unwrap_or_else(|| ServerMessage::Unknown(raw.clone()));
+        let message = typed.unwrap_or_else(|| ServerMessage::Unknown(raw.clone()));
         Ok(Received { message, raw })
     }
 
@@ -570,10 +574,24 @@ mod tests {
             Some(&["en".into(), "es".into()][..])
         );
         assert_eq!(t.extra["future_field"]["x"], 1);
+        assert!(!t.extra.contains_key("type"), "the tag is not a field");
         // Re-serializing keeps every field, unknown ones included.
         let back: Value = serde_json::from_str(&got.message.to_json()).unwrap();
         let orig: Value = serde_json::from_str(text).unwrap();
         assert_eq!(back, orig);
+    }
+
+    #[test]
+    fn unknown_fields_keep_the_servers_order_without_the_tag() {
+        let text = r#"{"type":"Warning","zeta":1,"code":"C","alpha":2,"mid":3,"description":"d"}"#;
+        let got = ServerMessage::parse(text).unwrap();
+        let ServerMessage::Warning(n) = &got.message else {
+            panic!("not a Warning: {got:?}")
+        };
+        assert_eq!(n.code.as_deref(), Some("C"));
+        let keys: Vec<&str> = n.extra.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["zeta", "alpha", "mid"]);
+        assert_eq!(got.raw.to_string(), text, "the JSON as received");
     }
 
     #[test]

@@ -195,7 +195,20 @@ pub(super) async fn run(
         }
         let flow = tokio::select! {
             biased;
-            incoming = next_message(&mut rx) => run.on_incoming(incoming).await,
+            incoming = next_message(&mut rx) => {
+                // Everything already read (one socket read holds many messages at --fast)
+                // reaches the output as one batch: one wake-up of its thread, one write.
+                run.sink.begin_batch();
+                let mut flow = run.on_incoming(incoming).await;
+                while flow == Flow::Continue {
+                    let Some(more) = next_message(&mut rx).now_or_never() else {
+                        break;
+                    };
+                    flow = run.on_incoming(more).await;
+                }
+                run.end_batch();
+                flow
+            }
             result = poll_connect(&mut connecting) => {
                 connecting = None;
                 match result {
@@ -293,11 +306,24 @@ impl Run<'_> {
         if self.outcome.output_closed {
             return;
         }
-        if let Err(e) = self.sink.event(&event) {
-            self.outcome.output_closed = true;
-            if e.kind() != io::ErrorKind::BrokenPipe {
-                eprintln!("flux: error: cannot write output: {e}");
-            }
+        if let Err(e) = self.sink.take(event) {
+            self.output_failed(&e);
+        }
+    }
+
+    /// The end of a batch of server messages: the sink passes on what it held back.
+    fn end_batch(&mut self) {
+        if let Err(e) = self.sink.end_batch()
+            && !self.outcome.output_closed
+        {
+            self.output_failed(&e);
+        }
+    }
+
+    fn output_failed(&mut self, e: &io::Error) {
+        self.outcome.output_closed = true;
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            eprintln!("flux: error: cannot write output: {e}");
         }
     }
 

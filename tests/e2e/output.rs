@@ -171,3 +171,53 @@ fn control_warnings_quote_the_users_own_words() {
     );
     assert!(!message.contains("Finish"), "{message}");
 }
+
+/// Piped output draws nothing, so flux must not ask for the terminal's size: without a
+/// controlling terminal (`setsid`) crossterm would run `tput cols` and `tput lines` for it.
+#[test]
+fn a_piped_run_without_a_terminal_never_runs_tput() {
+    let dir = tempfile::tempdir().unwrap();
+    let ran = dir.path().join("tput-ran");
+    let tput = dir.path().join("tput");
+    std::fs::write(
+        &tput,
+        format!("#!/bin/sh\necho \"$@\" >> '{}'\necho 80\n", ran.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tput, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let serve = Serve::start(&[]);
+    let mut cmd = std::process::Command::new("setsid");
+    // The same environment as every other run of flux in these tests.
+    for (key, value) in flux().get_envs() {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
+    cmd.arg("-w")
+        .arg(BIN)
+        .arg("file")
+        .arg(fixture("beckett.wav"))
+        .args(["--url", &serve.url, "--fast", "--jsonl"])
+        .env("PATH", path);
+    let out = run(cmd, None);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("flux.summary"));
+    // The fake tput works: run by hand, it leaves its mark.
+    assert!(
+        !ran.exists(),
+        "flux ran tput {:?}",
+        std::fs::read_to_string(&ran)
+    );
+    let status = std::process::Command::new(&tput)
+        .arg("cols")
+        .output()
+        .unwrap();
+    assert!(status.status.success() && ran.exists());
+}

@@ -253,3 +253,86 @@ async fn an_empty_input_never_connects() {
     assert!(outcome.error.is_none());
     assert!(sink.events().is_empty());
 }
+
+/// A sink that records which events came in a batch and which on their own.
+#[derive(Clone, Default)]
+struct Batches {
+    /// Each entry: the events' summaries, and whether they came inside a batch.
+    seen: Arc<Mutex<Vec<(Vec<String>, bool)>>>,
+    open: Option<Vec<String>>,
+}
+
+impl Sink for Batches {
+    fn event(&mut self, event: &Event) -> std::io::Result<()> {
+        let name = match event {
+            Event::Server(r) => match &r.message {
+                crate::protocol::ServerMessage::TurnInfo(t) => t.transcript.clone(),
+                other => other.type_name().to_string(),
+            },
+            Event::Client(c) => format!("{c:?}")
+                .split([' ', '(', '{'])
+                .next()
+                .unwrap_or("")
+                .to_string(),
+        };
+        match &mut self.open {
+            Some(batch) => batch.push(name),
+            None => self.seen.lock().unwrap().push((vec![name], false)),
+        }
+        Ok(())
+    }
+
+    fn begin_batch(&mut self) {
+        assert!(self.open.is_none(), "batches do not nest");
+        self.open = Some(Vec::new());
+    }
+
+    fn end_batch(&mut self) -> std::io::Result<()> {
+        let batch = self.open.take().expect("a batch was begun");
+        if !batch.is_empty() {
+            self.seen.lock().unwrap().push((batch, true));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn messages_that_arrived_together_reach_the_sink_as_one_batch() {
+    let (transport, mut server) = memory::pipe();
+    let sink = Batches::default();
+    let mut s = sink.clone();
+    let opts = deepgram_opts();
+    let (outcome, ()) = tokio::join!(
+        run_over(
+            Arc::new(transport),
+            &opts,
+            finished_feed(2.0),
+            &mut s,
+            no_controls(),
+            None
+        ),
+        async move {
+            let mut peer = server.accept(&[]).await.unwrap();
+            peer.send_text(CONNECTED);
+            read_frames(&mut peer, 8).await;
+            // Four messages at once, as one socket read delivers them at --fast.
+            for (i, text) in ["a", "a b", "a b c", "a b c d"].iter().enumerate() {
+                peer.send_text(&turn("Update", 0, 0.0, 0.25 * (i + 1) as f64, text));
+            }
+            finish(&mut peer, &turn("EndOfTurn", 0, 0.0, 2.0, "done")).await;
+        }
+    );
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    let seen = sink.seen.lock().unwrap().clone();
+    let updates = vec!["a", "a b", "a b c", "a b c d"];
+    assert!(
+        seen.contains(&(updates.iter().map(|s| s.to_string()).collect(), true)),
+        "the four updates in one batch, in order: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|(events, batched)| !batched && events[0] == "Connected"),
+        "the client's own events go on their own: {seen:?}"
+    );
+    assert!(sink.open.is_none());
+}
