@@ -43,6 +43,10 @@ pub(super) const CONNECTED_TIMEOUT: Duration = Duration::from_secs(10);
 /// While finishing, how long the server may stay silent before flux moves on.
 pub(super) const FINISH_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Server messages handed to the output as one batch, at most: about what one 8 KiB socket
+/// read holds of Flux's `TurnInfo` messages.
+const BATCH_MESSAGES: usize = 32;
+
 type Connecting = BoxFuture<'static, Result<Connection, ConnectFailure>>;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -196,14 +200,17 @@ pub(super) async fn run(
         let flow = tokio::select! {
             biased;
             incoming = next_message(&mut rx) => {
-                // Everything already read (one socket read holds many messages at --fast)
-                // reaches the output as one batch: one wake-up of its thread, one write.
+                // The messages that are already there (one socket read holds many at --fast)
+                // reach the output as one batch: one wake-up of its thread, one write. At
+                // most a read's worth, so the first one's line does not wait for a backlog.
                 run.sink.begin_batch();
                 let mut flow = run.on_incoming(incoming).await;
-                while flow == Flow::Continue {
+                let mut taken = 1;
+                while flow == Flow::Continue && taken < BATCH_MESSAGES {
                     let Some(more) = next_message(&mut rx).now_or_never() else {
                         break;
                     };
+                    taken += 1;
                     flow = run.on_incoming(more).await;
                 }
                 run.end_batch();
