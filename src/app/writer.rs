@@ -23,6 +23,13 @@
 //!   every other line.
 //! - `added_latency.output` is measured here: from the moment the session handed a server
 //!   message over (just after reading it) to its output being written and flushed.
+//! - Batches, to spare wake-ups and writes: the session hands over the server messages that
+//!   were already there together (at most 32, about one socket read; [`Sink::begin_batch`]),
+//!   and the output thread is woken once, when such a batch ends, not per event (a wake-up is
+//!   a futex call and a context switch, dearer than formatting the event). The thread writes
+//!   what it takes as one batch too: the JSONL and text sinks hold its lines and write them
+//!   with one `write` and one flush at its end, at once, so a line waits only for its batch.
+//!   Events moved in (`Sink::take`) are not copied.
 
 use crate::event::LatencySummary;
 use crate::output::live::LiveSink;

@@ -254,11 +254,13 @@ async fn an_empty_input_never_connects() {
     assert!(sink.events().is_empty());
 }
 
+/// Events' summaries, and whether they came inside a batch.
+type Batch = (Vec<String>, bool);
+
 /// A sink that records which events came in a batch and which on their own.
 #[derive(Clone, Default)]
 struct Batches {
-    /// Each entry: the events' summaries, and whether they came inside a batch.
-    seen: Arc<Mutex<Vec<(Vec<String>, bool)>>>,
+    seen: Arc<Mutex<Vec<Batch>>>,
     open: Option<Vec<String>>,
 }
 
@@ -324,7 +326,7 @@ async fn messages_that_arrived_together_reach_the_sink_as_one_batch() {
     );
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
     let seen = sink.seen.lock().unwrap().clone();
-    let updates = vec!["a", "a b", "a b c", "a b c d"];
+    let updates = ["a", "a b", "a b c", "a b c d"];
     assert!(
         seen.contains(&(updates.iter().map(|s| s.to_string()).collect(), true)),
         "the four updates in one batch, in order: {seen:?}"
