@@ -223,7 +223,8 @@ impl StreamSink {
                 }
                 // An `Error` message was counted when it arrived; its close is the same error.
                 // A planned move to the next stream (SageMaker's cap) is no error at all.
-                if !*planned && !(kind == "server error" && self.server_error_seen) {
+                let counted_already = kind == "server error" && self.server_error_seen;
+                if !*planned && !counted_already {
                     self.stats.error(kind);
                 }
                 self.replayed_until = self.replayed_until.max(*audio_seconds);
