@@ -92,7 +92,9 @@ pub enum ClientEvent {
         /// `stream_closed`, `connection_lost` or `server_error`.
         reason: String,
     },
-    /// The connection was lost (or stalled); flux will reconnect after `delay_ms`.
+    /// The connection was lost (or stalled); flux will reconnect after `delay_ms`. Or,
+    /// `planned`, the transport gave it up on purpose (SageMaker's 30-minute cap): the next
+    /// connection is opened at once and `attempt` is not advanced.
     #[serde(rename = "flux.reconnecting")]
     Reconnecting {
         attempt: u32,
@@ -101,6 +103,7 @@ pub enum ClientEvent {
         reason: String,
         /// Audio sent so far (seconds of the whole stream).
         audio_seconds: f64,
+        planned: bool,
     },
     /// A new connection is up. The open turn's audio is sent again from `resume_from`, and
     /// the new connection's times and turn indices are shifted to continue the stream's.

@@ -55,6 +55,14 @@ impl<W: Write + Send> Sink for StatusSink<W> {
                 ));
             }
             Event::Client(ClientEvent::Reconnecting {
+                reason,
+                planned: true,
+                ..
+            }) => {
+                // The reason says what happens ("moving to the next stream …").
+                self.say(&sanitize(reason, 300));
+            }
+            Event::Client(ClientEvent::Reconnecting {
                 attempt,
                 max_attempts,
                 delay_ms,
@@ -154,13 +162,24 @@ mod tests {
             delay_ms: 500,
             reason: "closed: \u{1b}[2Jbye".into(),
             audio_seconds: 1.0,
+            planned: false,
+        }))
+        .unwrap();
+        sink.event(&Event::Client(ClientEvent::Reconnecting {
+            attempt: 0,
+            max_attempts: 3,
+            delay_ms: 0,
+            reason: "SageMaker caps a stream at 30 minutes: moving to the next stream".into(),
+            audio_seconds: 1.0,
+            planned: true,
         }))
         .unwrap();
         let text = String::from_utf8(err).unwrap();
         assert_eq!(
             text,
             "flux: warning: server sent evil text\n\
-             flux: closed: bye; reconnecting in 0.5s (attempt 1 of 3)\n"
+             flux: closed: bye; reconnecting in 0.5s (attempt 1 of 3)\n\
+             flux: SageMaker caps a stream at 30 minutes: moving to the next stream\n"
         );
     }
 }

@@ -24,7 +24,7 @@ impl Run<'_> {
                 );
                 Flow::Continue
             }
-            Some(Err(e)) => self.on_lost(&e.0),
+            Some(Err(e)) => self.on_lost(&e),
             None => self.on_close(None, ""),
         }
     }
@@ -189,7 +189,7 @@ impl Run<'_> {
         self.turns.is_open() || unheard
     }
 
-    fn on_lost(&mut self, detail: &str) -> Flow {
+    fn on_lost(&mut self, broken: &Broken) -> Flow {
         if self.fatal.is_some() {
             return self.on_close(None, "");
         }
@@ -197,7 +197,13 @@ impl Run<'_> {
             self.finish_unconfirmed("stream_closed");
             return Flow::Stop;
         }
-        Flow::Reconnect(format!("lost the connection: {}", sanitize(detail, 200)))
+        if broken.planned {
+            return Flow::MoveOn(sanitize(&broken.detail, 200));
+        }
+        Flow::Reconnect(format!(
+            "lost the connection: {}",
+            sanitize(&broken.detail, 200)
+        ))
     }
 }
 

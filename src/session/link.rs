@@ -112,6 +112,24 @@ impl Run<'_> {
             delay_ms: delay.as_millis() as u64,
             reason: sanitize(&reason, 400),
             audio_seconds: round6(self.sent_until),
+            planned: false,
+        }));
+        Flow::Continue
+    }
+
+    /// The transport gave the connection up on purpose (SageMaker's 30-minute cap): the next
+    /// one is tried at once, and neither this move nor a healthy budget is spent on it (a
+    /// failure to open the next stream counts as usual).
+    pub(super) fn move_on(&mut self, reason: String) -> Flow {
+        self.link = Link::Down;
+        self.retry_at = Instant::now();
+        self.emit(Event::Client(ClientEvent::Reconnecting {
+            attempt: self.reconnect.attempts(),
+            max_attempts: self.reconnect.max(),
+            delay_ms: 0,
+            reason,
+            audio_seconds: round6(self.sent_until),
+            planned: true,
         }));
         Flow::Continue
     }

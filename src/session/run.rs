@@ -79,6 +79,9 @@ pub(super) enum Flow {
     Stop,
     /// The connection is lost or useless; reconnect if the budget allows.
     Reconnect(String),
+    /// The transport gave the connection up on purpose (SageMaker's 30-minute cap): connect
+    /// again at once, outside the reconnect budget.
+    MoveOn(String),
 }
 
 pub(super) struct Run<'a> {
@@ -250,16 +253,22 @@ pub(super) async fn run(
                 Flow::Continue
             }
         };
+        let planned = matches!(flow, Flow::MoveOn(_));
         match flow {
             Flow::Continue => {}
             Flow::Stop => break,
-            Flow::Reconnect(reason) => {
+            Flow::Reconnect(reason) | Flow::MoveOn(reason) => {
                 rx = None;
                 if let Some(mut tx) = run.tx.take() {
                     // Best effort: the connection is being abandoned either way.
                     let _ = tokio::time::timeout(Duration::from_millis(200), tx.close()).await;
                 }
-                if run.schedule_reconnect(reason) == Flow::Stop {
+                let next = if planned {
+                    run.move_on(reason)
+                } else {
+                    run.schedule_reconnect(reason)
+                };
+                if next == Flow::Stop {
                     break;
                 }
             }

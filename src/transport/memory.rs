@@ -182,7 +182,14 @@ impl Peer {
 
     /// Breaks the connection (a reset): the client's next read fails.
     pub fn reset(&mut self) {
-        self.push(Err(Broken("connection reset by peer".into())));
+        self.push(Err(Broken::new("connection reset by peer")));
+        self.to_client = None;
+    }
+
+    /// Gives the connection up on purpose, as the SageMaker transport does before the
+    /// service's 30-minute cap: the client's next read says so.
+    pub fn move_on(&mut self, detail: &str) {
+        self.push(Err(Broken::planned(detail)));
         self.to_client = None;
     }
 
@@ -206,8 +213,8 @@ impl PipeTx for ClientTx {
         let result = match &self.to_server {
             Some(tx) => tx
                 .send(Seen::Message(message))
-                .map_err(|_| Broken("the peer is gone".into())),
-            None => Err(Broken("the pipe is closed".into())),
+                .map_err(|_| Broken::new("the peer is gone")),
+            None => Err(Broken::new("the pipe is closed")),
         };
         async move { result }.boxed()
     }
@@ -215,7 +222,7 @@ impl PipeTx for ClientTx {
     fn flush(&mut self) -> BoxFuture<'_, Result<(), Broken>> {
         let result = match &self.to_server {
             Some(tx) if !tx.is_closed() => Ok(()),
-            _ => Err(Broken("the peer is gone".into())),
+            _ => Err(Broken::new("the peer is gone")),
         };
         async move { result }.boxed()
     }

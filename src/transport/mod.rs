@@ -36,13 +36,36 @@ pub enum Message {
     },
 }
 
-/// The pipe broke (reset, protocol violation, a write to a closed connection).
+/// The pipe broke (reset, protocol violation, a write to a closed connection), or the
+/// transport gave it up on purpose for a new one (`planned`: SageMaker's 30-minute cap).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Broken(pub String);
+pub struct Broken {
+    /// What happened, one line for people.
+    pub detail: String,
+    /// A move the transport chose, not a failure: the session connects again at once and
+    /// does not count it against `--max-reconnects`.
+    pub planned: bool,
+}
+
+impl Broken {
+    pub fn new(detail: impl Into<String>) -> Broken {
+        Broken {
+            detail: detail.into(),
+            planned: false,
+        }
+    }
+
+    pub fn planned(detail: impl Into<String>) -> Broken {
+        Broken {
+            detail: detail.into(),
+            planned: true,
+        }
+    }
+}
 
 impl std::fmt::Display for Broken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.detail)
     }
 }
 

@@ -231,13 +231,11 @@ impl PipeTx for Tx {
                 .data_type(data_type)
                 .build();
             let Some(tx) = &self.tx else {
-                return Err(Broken(
-                    "the SageMaker input stream is already closed".into(),
-                ));
+                return Err(Broken::new("the SageMaker input stream is already closed"));
             };
             tx.send(RequestStreamEvent::PayloadPart(part))
                 .await
-                .map_err(|_| Broken("the SageMaker stream ended".into()))
+                .map_err(|_| Broken::new("the SageMaker stream ended"))
         })
     }
 
@@ -284,7 +282,7 @@ impl PipeRx for Rx {
                 event = self.body.recv() => event,
                 _ = tokio::time::sleep_until(self.rotate_at), if rotate => {
                     self.done = true;
-                    return Some(Err(Broken(format!(
+                    return Some(Err(Broken::planned(format!(
                         "SageMaker caps a stream at 30 minutes: moving to the next stream \
                          after {:.0}s, before the cap",
                         self.rotate_after.as_secs_f64()
@@ -318,8 +316,8 @@ impl Rx {
                 if part.data_type() == Some("UTF8") {
                     match String::from_utf8(bytes) {
                         Ok(text) => Some(Ok(Message::Text(text))),
-                        Err(_) => Some(Err(Broken(
-                            "SageMaker sent a UTF8 payload part that is not UTF-8".into(),
+                        Err(_) => Some(Err(Broken::new(
+                            "SageMaker sent a UTF8 payload part that is not UTF-8",
                         ))),
                     }
                 } else {
@@ -330,7 +328,7 @@ impl Rx {
             // client skips a frame type it does not use.
             Ok(Some(_)) => Some(Ok(Message::Binary(bytes::Bytes::new()))),
             Err(SdkError::ServiceError(ctx)) => Some(self.stream_error(ctx.err())),
-            Err(e) => Some(Err(Broken(format!(
+            Err(e) => Some(Err(Broken::new(format!(
                 "the SageMaker response stream failed: {}",
                 error_chain(&e)
             )))),
@@ -358,11 +356,11 @@ impl Rx {
                         .to_string(),
                 })
             }
-            ResponseStreamEventError::InternalStreamFailure(f) => Err(Broken(format!(
+            ResponseStreamEventError::InternalStreamFailure(f) => Err(Broken::new(format!(
                 "SageMaker InternalStreamFailure: {} (a platform fault; retrying usually works)",
                 f.message().unwrap_or("no detail")
             ))),
-            other => Err(Broken(format!(
+            other => Err(Broken::new(format!(
                 "SageMaker stream error {}: {}",
                 other.code().unwrap_or("unknown"),
                 other.message().unwrap_or("no detail")

@@ -145,7 +145,7 @@ struct WsTx<S>(SplitSink<WebSocketStream<S>, tungstenite::Message>);
 struct WsRx<S>(SplitStream<WebSocketStream<S>>);
 
 fn broken(e: tungstenite::Error) -> Broken {
-    Broken(e.to_string())
+    Broken::new(e.to_string())
 }
 
 impl<S> PipeTx for WsTx<S>

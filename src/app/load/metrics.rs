@@ -212,6 +212,7 @@ impl StreamSink {
                 reason,
                 delay_ms,
                 audio_seconds,
+                planned,
                 ..
             } => {
                 self.board.set(self.index, State::Reconnecting);
@@ -221,7 +222,9 @@ impl StreamSink {
                     self.stats.attempts += 1;
                 }
                 // An `Error` message was counted when it arrived; its close is the same error.
-                if !(kind == "server error" && self.server_error_seen) {
+                // A planned move to the next stream (SageMaker's cap) is no error at all.
+                let counted_already = kind == "server error" && self.server_error_seen;
+                if !*planned && !counted_already {
                     self.stats.error(kind);
                 }
                 self.replayed_until = self.replayed_until.max(*audio_seconds);
@@ -421,6 +424,7 @@ mod tests {
             delay_ms: 0,
             reason: "the server refused the connection: HTTP 429".into(),
             audio_seconds: 5.0,
+            planned: false,
         }))
         .unwrap();
         assert_eq!(board.census()[State::Reconnecting as usize], 1);

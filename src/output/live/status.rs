@@ -15,10 +15,12 @@ pub enum Connection {
     Finishing {
         reason: String,
     },
-    /// The connection was lost; a new one is being made.
+    /// The connection was lost, or given up on purpose (`planned`: SageMaker's 30-minute
+    /// cap); a new one is being made.
     Reconnecting {
         attempt: u32,
         max_attempts: u32,
+        planned: bool,
     },
     Failed,
 }
@@ -61,9 +63,11 @@ impl Status {
             Some(Connection::Reconnecting { .. }) => ("reconnecting", Tone::Warn),
         };
         let state = match &s.connection {
+            Some(Connection::Reconnecting { planned: true, .. }) => "next stream".to_string(),
             Some(Connection::Reconnecting {
                 attempt,
                 max_attempts,
+                ..
             }) => format!("{state} {attempt}/{max_attempts}"),
             _ => state.to_string(),
         };

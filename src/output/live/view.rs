@@ -100,11 +100,13 @@ impl View {
                 ClientEvent::Reconnecting {
                     attempt,
                     max_attempts,
+                    planned,
                     ..
                 } => {
                     self.status.connection = Some(Connection::Reconnecting {
                         attempt: *attempt,
                         max_attempts: *max_attempts,
+                        planned: *planned,
                     });
                 }
                 ClientEvent::Reconnected {
@@ -591,6 +593,7 @@ mod tests {
             delay_ms: 250,
             reason: "connection lost".into(),
             audio_seconds: 3.0,
+            planned: false,
         }));
         let status = plain(v.region(200, 24, None).last().unwrap());
         assert!(status.starts_with("[reconnecting 1/5] · "), "{status}");
@@ -610,6 +613,17 @@ mod tests {
             status.contains("req new-id") && status.contains("reconnects 1"),
             "{status}"
         );
+        // SageMaker's planned move to the next stream is no attempt: no count shown.
+        v.apply(&Event::Client(ClientEvent::Reconnecting {
+            attempt: 0,
+            max_attempts: 5,
+            delay_ms: 0,
+            reason: "moving to the next stream".into(),
+            audio_seconds: 9.0,
+            planned: true,
+        }));
+        let status = plain(v.region(200, 24, None).last().unwrap());
+        assert!(status.starts_with("[next stream] · "), "{status}");
     }
 
     #[test]

@@ -100,6 +100,56 @@ async fn a_stalled_server_is_left_for_a_new_connection() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_planned_move_to_the_next_stream_is_immediate_and_outside_the_budget() {
+    // SageMaker's rotation before its 30-minute cap: even with reconnecting disabled, the
+    // session opens the next stream at once (no backoff) and replays the open turn there.
+    let mut opts = deepgram_opts();
+    opts.max_reconnects = 0;
+    let (outcome, sink) = session(
+        opts,
+        finished_feed(2.0),
+        no_controls(),
+        |mut server| async move {
+            let mut peer = server.accept(&[]).await.unwrap();
+            peer.send_text(CONNECTED);
+            read_frames(&mut peer, 12).await;
+            peer.send_text(&turn("EndOfTurn", 0, 0.0, 0.75, "first"));
+            peer.send_text(&turn("StartOfTurn", 1, 0.75, 1.0, "second"));
+            read_frames(&mut peer, 4).await;
+            let moved = Instant::now();
+            peer.move_on("moving to the next stream after 4s, before the cap");
+            let mut peer = server.accept(&[]).await.unwrap();
+            assert_eq!(Instant::now(), moved, "no backoff before the next stream");
+            peer.send_text(CONNECTED);
+            let (replayed, _) = read_frames(&mut peer, 4).await;
+            assert_eq!(
+                replayed,
+                (12..16).collect::<Vec<u16>>(),
+                "the open turn's audio"
+            );
+            finish(&mut peer, &turn("EndOfTurn", 0, 0.0, 1.25, "second turn")).await;
+        },
+    )
+    .await;
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(outcome.totals.reconnects, 1);
+    let moves: Vec<(u32, u64, bool)> = sink
+        .client()
+        .into_iter()
+        .filter_map(|c| match c {
+            ClientEvent::Reconnecting {
+                attempt,
+                delay_ms,
+                planned,
+                ..
+            } => Some((attempt, delay_ms, planned)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(moves, [(0, 0, true)]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_busy_server_is_retried_with_backoff_then_given_up_on() {
     let (outcome, sink) = session(
         deepgram_opts(),
