@@ -2,6 +2,7 @@
 //! take a fast path; values no real audio holds (NaN, infinities, 1e38 in a corrupt float WAV)
 //! are sanitized and limited here, before they can reach the resampler.
 
+use super::quantize::quantize;
 use crate::audio::sanitize;
 /// Mean of the channels of each frame, non-finite values sanitized and every value limited to
 /// ±[`MAX_LEVEL`] first, into `mono` (resized to the frame count; every element is written).
@@ -119,6 +120,104 @@ fn mix_stereo_loop(samples: &[f32], mono: &mut [f32]) -> bool {
         <= MAX_LEVEL.to_bits()
 }
 
+/// [`downmix`] then [`quantize`], appended to `out` in one pass with no f32 buffer between:
+/// the integer resampler's input (`rational.rs`). Mono is quantized as it is (quantizing
+/// sanitizes and clamps just as limiting then quantizing would); stereo takes the fast mean
+/// while checking levels, as [`mix_stereo`] does, and mixes again sanitizing when the check
+/// fails. Every path gives `quantize` of what [`downmix`] gives.
+pub(super) fn downmix_i16(samples: &[f32], channels: usize, out: &mut Vec<i16>) {
+    let frames = samples.len() / channels.max(1);
+    let at = out.len();
+    out.resize(at + frames, 0);
+    let mono = &mut out[at..];
+    if channels == 1 || (channels == 2 && mix_stereo_i16(samples, mono)) {
+        if channels == 1 {
+            quantize_mono(samples, mono);
+        }
+        return;
+    }
+    let sanitize = |x: f32| sanitize(x).clamp(-MAX_LEVEL, MAX_LEVEL);
+    let scale = 1.0 / channels as f32;
+    for (y, f) in mono.iter_mut().zip(samples.chunks_exact(channels)) {
+        *y = quantize(if channels == 2 {
+            (sanitize(f[0]) + sanitize(f[1])) * 0.5
+        } else {
+            f.iter().map(|&x| sanitize(x)).sum::<f32>() * scale
+        });
+    }
+}
+
+/// `mono[i] = quantize(samples[i])`, vectorized where the CPU has AVX2.
+fn quantize_mono(samples: &[f32], mono: &mut [i16]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: `quantize_mono_avx2` is only compiled for AVX2, and this CPU has AVX2
+        // (checked just above); that is the whole contract of calling a `target_feature`
+        // function.
+        unsafe { quantize_mono_avx2(samples, mono) };
+        return;
+    }
+    quantize_mono_loop(samples, mono);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn quantize_mono_avx2(samples: &[f32], mono: &mut [i16]) {
+    quantize_mono_loop(samples, mono);
+}
+
+#[inline(always)]
+fn quantize_mono_loop(samples: &[f32], mono: &mut [i16]) {
+    for (y, &x) in mono.iter_mut().zip(samples) {
+        *y = quantize(x);
+    }
+}
+
+/// `mono[i] = quantize((a + b) * 0.5)` for each stereo frame, without sanitizing; returns
+/// whether that was right (every sample within ±[`MAX_LEVEL`]), as [`mix_stereo`] does.
+fn mix_stereo_i16(samples: &[f32], mono: &mut [i16]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: `mix_stereo_i16_avx2` is only compiled for AVX2, and this CPU has AVX2
+        // (checked just above); that is the whole contract of calling a `target_feature`
+        // function.
+        return unsafe { mix_stereo_i16_avx2(samples, mono) };
+    }
+    mix_stereo_i16_loop(samples, mono)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn mix_stereo_i16_avx2(samples: &[f32], mono: &mut [i16]) -> bool {
+    mix_stereo_i16_loop(samples, mono)
+}
+
+/// The loop behind [`mix_stereo_i16`]: [`mix_stereo_loop`]'s shape, quantizing each mean.
+#[inline(always)]
+fn mix_stereo_i16_loop(samples: &[f32], mono: &mut [i16]) -> bool {
+    let mut largest = [0u32; 16];
+    let mut src = samples.chunks_exact(16);
+    let mut dst = mono.chunks_exact_mut(8);
+    for (f, y) in (&mut src).zip(&mut dst) {
+        for (m, x) in largest.iter_mut().zip(f) {
+            *m = (*m).max(x.to_bits() & MAGNITUDE_BITS);
+        }
+        for (y, f) in y.iter_mut().zip(f.chunks_exact(2)) {
+            *y = quantize((f[0] + f[1]) * 0.5);
+        }
+    }
+    let rest = src.remainder();
+    for (y, f) in dst.into_remainder().iter_mut().zip(rest.chunks_exact(2)) {
+        *y = quantize((f[0] + f[1]) * 0.5);
+    }
+    largest
+        .into_iter()
+        .max()
+        .unwrap_or(0)
+        .max(largest_magnitude(rest))
+        <= MAX_LEVEL.to_bits()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +278,29 @@ mod tests {
             assert!(!within_level(&samples));
         }
         assert!(within_level(&clean) && within_level(&[8.0, -8.0]));
+    }
+
+    /// The one-pass downmix to i16 is the quantized downmix, on every path (mono, the stereo
+    /// fast and sanitizing paths, more channels), hostile values included, and appends.
+    #[test]
+    fn downmix_i16_is_the_quantized_downmix() {
+        let mut samples = noise(3000, 23);
+        // Full scale and beyond, where rounding and clamping matter.
+        samples[10..16].copy_from_slice(&[1.0, 1.0, -1.0, -1.0, 0.99998, 1.00002]);
+        let clean = samples.clone();
+        samples[1501] = f32::NAN;
+        samples[2000] = 1e38;
+        samples[2001] = f32::NEG_INFINITY;
+        for signal in [&clean, &samples] {
+            for channels in [1, 2, 3] {
+                let mut mono = Vec::new();
+                downmix(signal, channels, &mut mono);
+                let mut want = vec![7i16];
+                want.extend(mono.iter().map(|&y| quantize(y)));
+                let mut got = vec![7i16];
+                downmix_i16(signal, channels, &mut got);
+                assert_eq!(got, want, "{channels} channels");
+            }
+        }
     }
 }

@@ -187,6 +187,11 @@ impl Conditioner {
         self.check_block(block)?;
         let channels = usize::from(self.in_channels);
         for chunk in block.samples.chunks(MIX_CHUNK * channels) {
+            if let Some(RateChange::Rational(r)) = &mut self.resampler {
+                // Downmixed straight into its own (integer) buffer.
+                r.push(chunk, channels, &mut self.framer, out);
+                continue;
+            }
             // Mono within the level limit is its own downmix: no copy.
             let mono = if channels == 1 && within_level(chunk) {
                 chunk
@@ -196,7 +201,7 @@ impl Conditioner {
             };
             match &mut self.resampler {
                 Some(RateChange::Decimate(d)) => d.push(mono, &mut self.framer, out),
-                Some(RateChange::Rational(r)) => r.push(mono, &mut self.framer, out),
+                Some(RateChange::Rational(_)) => {}
                 Some(RateChange::Resample(r)) => r.push(mono, &mut self.framer, out)?,
                 None => self.framer.push(mono, out),
             }
