@@ -1,6 +1,6 @@
 //! Rational-ratio resampling (44.1 kHz → 16 kHz is 160/441, 22.05 → 16 is 320/441, 8 → 16 is
-//! 2/1): a polyphase FIR that computes each output straight from the input, with exact timing
-//! (group delay dropped, tail flushed). The prototype filter comes from `design.rs`, the kernels
+//! 2/1): a polyphase FIR in integers that computes each output straight from
+//! the input, with exact timing (group delay dropped, tail flushed). The prototype filter comes from `design.rs`, the kernels
 //! that run it from `rational_fir.rs`. Ratios whose reduced form has too many phases (a 44 101 Hz
 //! input) stay with the FFT resampler (`resample.rs`).
 
@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use super::design::{polyphase_prototype, polyphase_taps};
 use super::framer::Framer;
 use super::mix::downmix_i16;
-use super::rational_fir::{DOT_LANES, Rows, UNSCALE_BITS, accumulator_fits, dot_rows};
+use super::rational_fir::{DOT_LANES, Rows, accumulator_fits, dot_rows};
 use super::{Frame, expected_output};
 
 /// Most phases (L, the reduced output rate) the rational path takes; beyond, the FFT path.
@@ -53,8 +53,8 @@ pub(super) struct Rational {
     /// Phase-major, each phase reversed: `coeffs[φ·K + u] = round(S · h[φ + (K − 1 − u)·L])`
     /// (with `h[K·L − 1] = 0`), so output `n` is `Σ_u coeffs[φ·K + u] · x'[start(n) + u] / S`.
     coeffs: Arc<[i16]>,
-    /// `round(2^40 / S)`: the kernels' way back to the samples' scale.
-    unscale: i64,
+    /// `1 / S`: the kernels' way back to the samples' scale.
+    unscale: f32,
     /// The stream preceded by K zeros (`x'`), from sample `buf_start` of it on.
     buf: Vec<i16>,
     buf_start: u64,
@@ -192,9 +192,9 @@ fn reduced(in_rate: u32, out_rate: u32) -> (usize, usize) {
 /// The prototype for L/M laid out for the kernels, in i16, and the reciprocal of its scale.
 /// Designed once per process and ratio and shared (`flux file --jobs` starts a conditioner
 /// per file); `None` if the design fails.
-fn prototype(up: usize, down: usize, taps: usize) -> Option<(Arc<[i16]>, i64)> {
+fn prototype(up: usize, down: usize, taps: usize) -> Option<(Arc<[i16]>, f32)> {
     // Failures are remembered too: a failed design costs as much as a good one.
-    type Designed = Vec<((usize, usize, usize), Option<(Arc<[i16]>, i64)>)>;
+    type Designed = Vec<((usize, usize, usize), Option<(Arc<[i16]>, f32)>)>;
     static DESIGNED: Mutex<Designed> = Mutex::new(Vec::new());
     let mut designed = DESIGNED.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some((_, coeffs)) = designed.iter().find(|d| d.0 == (up, down, taps)) {
@@ -215,9 +215,9 @@ fn prototype(up: usize, down: usize, taps: usize) -> Option<(Arc<[i16]>, i64)> {
 /// little above 1 and its peak about `min(1, L/M)`, so `S` is about 2^15 · 1.5 when
 /// downsampling (the i32 bound) and 2^15 when upsampling (the i16 bound, the centre tap near
 /// 1): coefficients to 2^-16 or finer, whose rounding costs the stopband about a decibel
-/// (the spec test measures the quantized filter). Returns the coefficients and `round(2^40 /
-/// S)`.
-fn quantize_prototype(h: &[f64], up: usize, taps: usize) -> Option<(Arc<[i16]>, i64)> {
+/// (the spec test measures the quantized filter). Returns the coefficients and `1 / S` in
+/// f32 (whose rounding changes the gain by under 10^-7).
+fn quantize_prototype(h: &[f64], up: usize, taps: usize) -> Option<(Arc<[i16]>, f32)> {
     let mut laid = vec![0.0f64; taps * up];
     for (k, &v) in h.iter().enumerate() {
         let (phase, q) = (k % up, k / up);
@@ -237,8 +237,7 @@ fn quantize_prototype(h: &[f64], up: usize, taps: usize) -> Option<(Arc<[i16]>, 
         }
         let coeffs: Vec<i16> = laid.iter().map(|&v| (v * scale).round() as i16).collect();
         if coeffs.chunks_exact(taps).all(accumulator_fits) {
-            let unscale = ((1u64 << UNSCALE_BITS) as f64 / scale).round() as i64;
-            return Some((coeffs.into(), unscale));
+            return Some((coeffs.into(), (1.0 / scale) as f32));
         }
         scale *= 0.999;
     }
@@ -269,7 +268,7 @@ mod tests {
     /// quantized coefficients are what is measured), with unit DC gain.
     fn taps_of(r: &Rational) -> Vec<f64> {
         let (up, k) = (r.up as usize, r.taps);
-        let scale = (1u64 << UNSCALE_BITS) as f64 / r.unscale as f64 * up as f64;
+        let scale = up as f64 / f64::from(r.unscale);
         (0..k * up - 1)
             .map(|i| f64::from(r.coeffs[(i % up) * k + (k - 1 - i / up)]) / scale)
             .collect()
@@ -424,7 +423,7 @@ mod tests {
         for (in_rate, out_rate) in [(44100, 16000), (8000, 16000), (48000, 44100)] {
             let r = Rational::new(in_rate, out_rate).unwrap();
             let (up, down, c) = (r.up as usize, r.down as usize, r.centre as usize);
-            let (k, unscale) = (r.taps, i128::from(r.unscale));
+            let (k, unscale) = (r.taps, r.unscale);
             let h: Vec<i64> = (0..k * up)
                 .map(|i| i64::from(r.coeffs[(i % up) * k + (k - 1 - i / up)]))
                 .collect();
@@ -447,9 +446,12 @@ mod tests {
                         h.get(k).map(|&v| v * xq[j])
                     })
                     .sum();
-                let want = ((i128::from(acc) * unscale + (1 << 39)) >> 40).clamp(-32768, 32767);
+                let acc = i32::try_from(acc).expect("the bound holds");
+                let want = f64::from(acc as f32 * unscale)
+                    .round_ties_even()
+                    .clamp(-32768.0, 32767.0);
                 assert_eq!(
-                    i128::from(y),
+                    f64::from(y),
                     want,
                     "{in_rate}->{out_rate}: output {n} is {y}, not {want}"
                 );

@@ -12,33 +12,32 @@ pub(super) const DOT_LANES: usize = 16;
 
 /// Whether `Σ_u |coeffs[u]| · 32768`, the largest magnitude an accumulator (and every
 /// partial sum on the way, each a sum over a subset of the taps) can reach with any i16
-/// input, fits an i32. The coefficient scale is chosen so that it does (`rational.rs`); the
-/// kernels rely on it.
+/// input, fits an i32. The coefficient scale is chosen so that it does (`rational.rs`, once
+/// per filter); the kernels rely on it for exact sums (their additions wrap, so a filter
+/// that broke it would give wrong samples, never undefined behaviour).
 pub(super) fn accumulator_fits(coeffs: &[i16]) -> bool {
     let sum: i64 = coeffs.iter().map(|&c| i64::from(c).abs()).sum();
     sum * 32768 <= i64::from(i32::MAX)
 }
 
-/// Bits of the fixed-point reciprocal of the coefficients' scale: `unscale = round(2^40 /
-/// S)`. With `S ≥ 2^13`, `|acc · unscale| < 2^31 · 2^28`, well within an i64, and the
-/// reciprocal's own rounding changes the gain by less than 10^-8.
-pub(super) const UNSCALE_BITS: u32 = 40;
-
-/// `round(acc / S)` as `acc · unscale / 2^40`, halves rounded up, saturated to i16: the same
-/// function of the exact sum in every kernel.
+/// The exact sum back to the samples' scale: `acc` to f32 (rounded to nearest, which loses
+/// at most 2^6 of a sum up to 2^31, under a thousandth of an output step), times `unscale`
+/// (`1 / S` in f32), rounded to nearest (ties to even) and saturated to i16. The same IEEE
+/// operations in every kernel (`vcvtdq2ps`, `vmulps`, `vcvtps2dq`, `vpackssdw` eight at a
+/// time in the AVX2 ones), so the same bits.
 #[inline(always)]
-fn finish(acc: i32, unscale: i64) -> i16 {
-    ((i64::from(acc) * unscale + (1 << (UNSCALE_BITS - 1))) >> UNSCALE_BITS).clamp(-32768, 32767)
-        as i16
+fn finish(acc: i32, unscale: f32) -> i16 {
+    // Within ±2^31 / S (S ≥ 2^13), so the float-to-int conversion is exact and cannot wrap.
+    ((acc as f32 * unscale).round_ties_even() as i32).clamp(-32768, 32767) as i16
 }
 
 /// What every row of a [`dot_rows`] call shares: the coefficients (a multiple of
 /// [`DOT_LANES`], satisfying [`accumulator_fits`]) and the reciprocal of their scale
-/// (`round(2^40 / S)`, at most 2^28), the input, where the first window starts and how far
-/// apart windows are, and how far apart outputs go.
+/// (`1 / S`, `S` at least 2^13), the input, where the first window starts and how far apart
+/// windows are, and how far apart outputs go.
 pub(super) struct Rows<'a> {
     pub(super) coeffs: &'a [i16],
-    pub(super) unscale: i64,
+    pub(super) unscale: f32,
     pub(super) x: &'a [i16],
     pub(super) start: usize,
     pub(super) step: usize,
@@ -47,18 +46,14 @@ pub(super) struct Rows<'a> {
 
 /// `out[r·out_step] = round(Σ_u coeffs[u] · x[start + r·step + u] / S)` for `r` in
 /// `0..rows`. Rows whose window does not fit in `x`, or whose output does not fit in `out`,
-/// are not computed, and nothing is if the coefficients break [`accumulator_fits`] (the
-/// caller sizes everything so that nothing is missing; the checks keep the kernels free of
-/// bounds checks and of overflow).
+/// are not computed (the caller sizes both so that none is missing; the check keeps the
+/// kernels free of bounds checks).
 ///
 /// Rows go eight at a time: one coefficient vector load serves eight windows, and eight
 /// independent sums hide the multiply-add latency.
 pub(super) fn dot_rows(job: &Rows, rows: usize, out: &mut [i16]) {
     let taps = job.coeffs.len();
-    if !taps.is_multiple_of(DOT_LANES)
-        || !accumulator_fits(job.coeffs)
-        || !(1..=1 << 28).contains(&job.unscale)
-    {
+    if !taps.is_multiple_of(DOT_LANES) {
         return;
     }
     let fit_x = (job.x.len() + job.step)
@@ -165,14 +160,18 @@ macro_rules! x86_rows {
                 }
             }
             let base = first * job.out_step;
+            let o = out.as_mut_ptr();
             if A == 8 {
-                for (a, sum) in hsum8_avx2(&acc).into_iter().enumerate() {
-                    out[base + a * job.out_step] = finish(sum, job.unscale);
+                for (a, y) in finish8_avx2(&acc, job.unscale).into_iter().enumerate() {
+                    // SAFETY: `(first + a)·out_step < out.len()` for `a < A` by the check
+                    // above.
+                    unsafe { *o.add(base + a * job.out_step) = y };
                 }
                 return;
             }
             for (a, acc) in acc.iter().enumerate() {
-                out[base + a * job.out_step] = finish(hsum_avx2(*acc), job.unscale);
+                // SAFETY: as above.
+                unsafe { *o.add(base + a * job.out_step) = finish(hsum_avx2(*acc), job.unscale) };
             }
         }
     };
@@ -189,16 +188,18 @@ x86_rows!(rows_vnni, block_vnni, "avx2,avxvnni", |acc, c, x| {
     std::arch::x86_64::_mm256_dpwssd_avx_epi32(acc, c, x)
 });
 
-/// The lane sums of eight accumulators at once: three levels of `vphaddd` and one of cross-half
-/// additions, 12 instructions where one row at a time took six each. Wrapping i32 additions,
-/// exact since the true sums fit ([`accumulator_fits`]).
+/// The lane sums of eight accumulators at once (three levels of `vphaddd` and one of
+/// cross-half additions, wrapping i32 additions, exact since the true sums fit
+/// [`accumulator_fits`]), then [`finish`] of all eight: 16 instructions for eight outputs.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
-fn hsum8_avx2(v: &[std::arch::x86_64::__m256i]) -> [i32; 8] {
+fn finish8_avx2(v: &[std::arch::x86_64::__m256i], unscale: f32) -> [i16; 8] {
+    use std::arch::x86_64::_mm_packs_epi32;
     use std::arch::x86_64::{
-        __m256i, _mm256_add_epi32, _mm256_hadd_epi32, _mm256_permute2x128_si256,
-        _mm256_storeu_si256,
+        __m128i, _mm_storeu_si128, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_cvtepi32_ps,
+        _mm256_cvtps_epi32, _mm256_extracti128_si256, _mm256_hadd_epi32, _mm256_mul_ps,
+        _mm256_permute2x128_si256, _mm256_set1_ps,
     };
     // Per half: (row a, lanes 0+1, 2+3; row a + 1, …), then rows 0–3 in each half.
     let h01 = _mm256_hadd_epi32(v[0], v[1]);
@@ -211,9 +212,19 @@ fn hsum8_avx2(v: &[std::arch::x86_64::__m256i]) -> [i32; 8] {
         _mm256_permute2x128_si256::<0x20>(q0, q1),
         _mm256_permute2x128_si256::<0x31>(q0, q1),
     );
-    let mut out = [0i32; 8];
-    // SAFETY: `out` holds eight i32; an unaligned store has no alignment requirement.
-    unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast::<__m256i>(), sums) };
+    // `finish`: to f32, scaled, rounded to nearest even (the default rounding mode, which
+    // Rust code never changes), then saturated to i16 by the pack.
+    let rounded = _mm256_cvtps_epi32(_mm256_mul_ps(
+        _mm256_cvtepi32_ps(sums),
+        _mm256_set1_ps(unscale),
+    ));
+    let packed = _mm_packs_epi32(
+        _mm256_castsi256_si128(rounded),
+        _mm256_extracti128_si256::<1>(rounded),
+    );
+    let mut out = [0i16; 8];
+    // SAFETY: `out` holds eight i16; an unaligned store has no alignment requirement.
+    unsafe { _mm_storeu_si128(out.as_mut_ptr().cast::<__m128i>(), packed) };
     out
 }
 
@@ -237,16 +248,18 @@ mod tests {
     use crate::audio::condition::test_support::*;
 
     /// The exact result in i64, for comparison.
-    fn reference(coeffs: &[i16], unscale: i64, w: &[i16]) -> i16 {
+    fn reference(coeffs: &[i16], unscale: f32, w: &[i16]) -> i16 {
         let acc: i64 = coeffs
             .iter()
             .zip(w)
             .map(|(&c, &x)| i64::from(c) * i64::from(x))
             .sum();
-        ((i128::from(acc) * i128::from(unscale) + (1 << 39)) >> 40).clamp(-32768, 32767) as i16
+        let acc = i32::try_from(acc).expect("the bound holds");
+        let y = f64::from(acc as f32 * unscale).round_ties_even();
+        y.clamp(-32768.0, 32767.0) as i16
     }
 
-    fn check(coeffs: &[i16], unscale: i64, x: &[i16], label: &str) {
+    fn check(coeffs: &[i16], unscale: f32, x: &[i16], label: &str) {
         let taps = coeffs.len();
         assert!(accumulator_fits(coeffs), "{label}: bound");
         let (step, out_step) = (3, 5);
@@ -290,7 +303,7 @@ mod tests {
         let mut rng = Rng(17);
         let taps = 6 * DOT_LANES;
         // A scale of 2^15 · 1.37 (not a power of two, as the resampler's are not).
-        let unscale = ((1i64 << 40) as f64 / (32768.0 * 1.37)).round() as i64;
+        let unscale = 1.0 / (32768.0 * 1.37);
         let coeffs: Vec<i16> = (0..taps).map(|_| (rng.uniform() * 600.0) as i16).collect();
         let x: Vec<i16> = (0..40 * 3 + taps + 7).map(|_| rng.next() as i16).collect();
         check(&coeffs, unscale, &x, "random");
