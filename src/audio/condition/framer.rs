@@ -12,6 +12,9 @@ use super::quantize::quantize_into;
 /// neighbours are sent too, so slabs stay small: twelve 80 ms frames at 16 kHz, about 1 s.
 const SLAB_BYTES: usize = 32 * 1024;
 
+/// Samples converted at a time on their way into the slab.
+const STAGE: usize = 256;
+
 /// Quantizes samples and collects them into fixed-size frames.
 pub(super) struct Framer {
     /// The frame being filled (its length is the bytes filled so far), at the front of what
@@ -74,11 +77,16 @@ impl Framer {
                 let frames = (SLAB_BYTES / self.frame_bytes).max(1);
                 self.buf = BytesMut::with_capacity(frames * self.frame_bytes);
             }
-            let filled = self.buf.len();
-            let room = (self.frame_bytes - filled) / 2;
+            let room = (self.frame_bytes - self.buf.len()) / 2;
             let (now, later) = samples.split_at(room.min(samples.len()));
-            self.buf.resize(filled + now.len() * 2, 0);
-            write(now, &mut self.buf[filled..]);
+            // Through a small buffer on the stack rather than `resize` and write in place:
+            // zero-filling the slab first cost a pass over it (glibc's `rep stosb`).
+            let mut bytes = [0u8; 2 * STAGE];
+            for piece in now.chunks(STAGE) {
+                let bytes = &mut bytes[..2 * piece.len()];
+                write(piece, bytes);
+                self.buf.extend_from_slice(bytes);
+            }
             if self.buf.len() == self.frame_bytes {
                 self.emit(out);
             }
