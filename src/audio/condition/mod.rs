@@ -205,6 +205,7 @@ impl Conditioner {
             };
             match &mut self.resampler {
                 Some(RateChange::Decimate(d)) => d.push(mono, &mut self.framer, out),
+                // Taken above, before the float downmix.
                 Some(RateChange::Rational(_)) => {}
                 Some(RateChange::Resample(r)) => r.push(mono, &mut self.framer, out)?,
                 None => self.framer.push(mono, out),
