@@ -2,6 +2,7 @@
 //! take a fast path; values no real audio holds (NaN, infinities, 1e38 in a corrupt float WAV)
 //! are sanitized and limited here, before they can reach the resampler.
 
+use super::quantize::quantize;
 use crate::audio::sanitize;
 /// Mean of the channels of each frame, non-finite values sanitized and every value limited to
 /// ±[`MAX_LEVEL`] first, into `mono` (resized to the frame count; every element is written).
@@ -119,6 +120,182 @@ fn mix_stereo_loop(samples: &[f32], mono: &mut [f32]) -> bool {
         <= MAX_LEVEL.to_bits()
 }
 
+/// [`downmix`] then [`quantize`], appended to `out` in one pass with no f32 buffer between:
+/// the integer resampler's input (`rational.rs`). Mono is quantized as it is (quantizing
+/// sanitizes and clamps just as limiting then quantizing would); stereo takes the fast mean
+/// while checking levels, as [`mix_stereo`] does, and mixes again sanitizing when the check
+/// fails. Every path gives `quantize` of what [`downmix`] gives.
+pub(super) fn downmix_i16(samples: &[f32], channels: usize, out: &mut Vec<i16>) {
+    let frames = samples.len() / channels.max(1);
+    let at = out.len();
+    out.resize(at + frames, 0);
+    let mono = &mut out[at..];
+    if channels == 1 || (channels == 2 && mix_stereo_i16(samples, mono)) {
+        if channels == 1 {
+            quantize_mono(samples, mono);
+        }
+        return;
+    }
+    let sanitize = |x: f32| sanitize(x).clamp(-MAX_LEVEL, MAX_LEVEL);
+    let scale = 1.0 / channels as f32;
+    for (y, f) in mono.iter_mut().zip(samples.chunks_exact(channels)) {
+        *y = quantize(if channels == 2 {
+            (sanitize(f[0]) + sanitize(f[1])) * 0.5
+        } else {
+            f.iter().map(|&x| sanitize(x)).sum::<f32>() * scale
+        });
+    }
+}
+
+/// `mono[i] = quantize(samples[i])`, vectorized where the CPU has AVX2.
+fn quantize_mono(samples: &[f32], mono: &mut [i16]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: `quantize_mono_avx2` is only compiled for AVX2, and this CPU has AVX2
+        // (checked just above); that is the whole contract of calling a `target_feature`
+        // function.
+        unsafe { quantize_mono_avx2(samples, mono) };
+        return;
+    }
+    quantize_mono_loop(samples, mono);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn quantize_mono_avx2(samples: &[f32], mono: &mut [i16]) {
+    quantize_mono_loop(samples, mono);
+}
+
+/// Sixteen at a time through an array: the shape the compiler vectorizes (as in
+/// `quantize.rs`).
+#[inline(always)]
+fn quantize_mono_loop(samples: &[f32], mono: &mut [i16]) {
+    let mut src = samples.chunks_exact(16);
+    let mut dst = mono.chunks_exact_mut(16);
+    for (x, y) in (&mut src).zip(&mut dst) {
+        let mut q = [0i16; 16];
+        for (q, &x) in q.iter_mut().zip(x) {
+            *q = quantize(x);
+        }
+        y.copy_from_slice(&q);
+    }
+    for (y, &x) in dst.into_remainder().iter_mut().zip(src.remainder()) {
+        *y = quantize(x);
+    }
+}
+
+/// `mono[i] = quantize((a + b) * 0.5)` for each stereo frame, without sanitizing; returns
+/// whether that was right (every sample within ±[`MAX_LEVEL`]), as [`mix_stereo`] does.
+fn mix_stereo_i16(samples: &[f32], mono: &mut [i16]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: `mix_stereo_i16_avx2` is only compiled for AVX2, and this CPU has AVX2
+        // (checked just above); that is the whole contract of calling a `target_feature`
+        // function.
+        return unsafe { mix_stereo_i16_avx2(samples, mono) };
+    }
+    mix_stereo_i16_loop(samples, mono)
+}
+
+/// [`mix_stereo_i16_loop`] in AVX2 by hand, sixteen frames at a time: pairs summed by
+/// `vhaddps`, [`quantize`]'s rounding (truncate, then the fraction's fix-up) and its clamp
+/// (the saturating pack: values past i16 only ever round further out) on eight lanes, the
+/// frames put back in order by one permutation. The compiler's version of the loop did the
+/// same work half in 128-bit registers, at about twice the instructions.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn mix_stereo_i16_avx2(samples: &[f32], mono: &mut [i16]) -> bool {
+    use std::arch::x86_64::{
+        __m256, __m256i, _CMP_GE_OQ, _CMP_LE_OQ, _mm256_and_si256, _mm256_castps_si256,
+        _mm256_cmp_ps, _mm256_cvtepi32_ps, _mm256_cvttps_epi32, _mm256_hadd_ps, _mm256_loadu_ps,
+        _mm256_max_epu32, _mm256_mul_ps, _mm256_packs_epi32, _mm256_permutevar8x32_epi32,
+        _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_si256,
+        _mm256_storeu_si256, _mm256_sub_epi32, _mm256_sub_ps,
+    };
+    // `quantize` of eight means: `t = trunc(y)`, then `t + (frac ≥ 0.5) − (frac ≤ −0.5)`; the
+    // comparisons' all-ones masks are −1 as integers, hence the subtraction and addition
+    // swapped. `y` is within ±2^18 (levels are checked), so the truncation is exact.
+    let round = |m: __m256| {
+        let y = _mm256_mul_ps(
+            _mm256_mul_ps(m, _mm256_set1_ps(0.5)),
+            _mm256_set1_ps(32768.0),
+        );
+        let t = _mm256_cvttps_epi32(y);
+        let frac = _mm256_sub_ps(y, _mm256_cvtepi32_ps(t));
+        let up = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(frac, _mm256_set1_ps(0.5)));
+        let down = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LE_OQ>(frac, _mm256_set1_ps(-0.5)));
+        _mm256_sub_epi32(
+            _mm256_sub_epi32(t, up),
+            _mm256_sub_epi32(_mm256_setzero_si256(), down),
+        )
+    };
+    let magnitude = _mm256_set1_epi32(MAGNITUDE_BITS as i32);
+    // `vpackssdw` works per 128-bit half: frames come out as pairs (0,1)(4,5)(8,9)(12,13) |
+    // (2,3)(6,7)(10,11)(14,15); this puts the pairs back in order.
+    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    let mut largest = _mm256_setzero_si256();
+    let whole = (samples.len() / 32).min(mono.len() / 16);
+    for i in 0..whole {
+        let mut v = [_mm256_set1_ps(0.0); 4];
+        for (k, v) in v.iter_mut().enumerate() {
+            // SAFETY: `i < samples.len() / 32`, so the eight floats at `32i + 8k` (k < 4) are
+            // within `samples`; an unaligned load has no alignment requirement.
+            *v = unsafe { _mm256_loadu_ps(samples.as_ptr().add(32 * i + 8 * k)) };
+            largest = _mm256_max_epu32(
+                largest,
+                _mm256_and_si256(_mm256_castps_si256(*v), magnitude),
+            );
+        }
+        // Per half: frames 0, 1 of the first vector, then 0, 1 of the second: (a + b) of
+        // frames 0, 1, 4, 5 | 2, 3, 6, 7 (and 8… for the second pair of vectors).
+        let lo = round(_mm256_hadd_ps(v[0], v[1]));
+        let hi = round(_mm256_hadd_ps(v[2], v[3]));
+        let packed = _mm256_permutevar8x32_epi32(_mm256_packs_epi32(lo, hi), order);
+        // SAFETY: `i < mono.len() / 16`, so the sixteen i16 at `16i` are within `mono`.
+        unsafe { _mm256_storeu_si256(mono.as_mut_ptr().add(16 * i).cast::<__m256i>(), packed) };
+    }
+    let mut lanes = [0u32; 8];
+    // SAFETY: `lanes` holds eight u32; an unaligned store has no alignment requirement.
+    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast::<__m256i>(), largest) };
+    let within = lanes.into_iter().max().unwrap_or(0) <= MAX_LEVEL.to_bits();
+    // The rest (fewer than sixteen frames) by the portable loop, which checks its own levels.
+    let rest = mix_stereo_i16_loop(&samples[32 * whole..], &mut mono[16 * whole..]);
+    within && rest
+}
+
+/// The loop behind [`mix_stereo_i16`]: [`mix_stereo_loop`]'s shape, sixteen frames at a time,
+/// the means into an array and quantized from it (the shape the compiler vectorizes).
+#[inline(always)]
+fn mix_stereo_i16_loop(samples: &[f32], mono: &mut [i16]) -> bool {
+    let mut largest = [0u32; 32];
+    let mut src = samples.chunks_exact(32);
+    let mut dst = mono.chunks_exact_mut(16);
+    for (f, y) in (&mut src).zip(&mut dst) {
+        for (m, x) in largest.iter_mut().zip(f) {
+            *m = (*m).max(x.to_bits() & MAGNITUDE_BITS);
+        }
+        let mut mean = [0.0f32; 16];
+        for (m, f) in mean.iter_mut().zip(f.chunks_exact(2)) {
+            *m = (f[0] + f[1]) * 0.5;
+        }
+        let mut q = [0i16; 16];
+        for (q, &m) in q.iter_mut().zip(&mean) {
+            *q = quantize(m);
+        }
+        y.copy_from_slice(&q);
+    }
+    let rest = src.remainder();
+    for (y, f) in dst.into_remainder().iter_mut().zip(rest.chunks_exact(2)) {
+        *y = quantize((f[0] + f[1]) * 0.5);
+    }
+    largest
+        .into_iter()
+        .max()
+        .unwrap_or(0)
+        .max(largest_magnitude(rest))
+        <= MAX_LEVEL.to_bits()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +356,40 @@ mod tests {
             assert!(!within_level(&samples));
         }
         assert!(within_level(&clean) && within_level(&[8.0, -8.0]));
+    }
+
+    /// The one-pass downmix to i16 is the quantized downmix, on every path (mono, the stereo
+    /// fast and sanitizing paths, more channels), hostile values included, and appends.
+    #[test]
+    fn downmix_i16_is_the_quantized_downmix() {
+        let mut samples = noise(3000, 23);
+        // Full scale and beyond, where rounding and clamping matter.
+        samples[10..16].copy_from_slice(&[1.0, 1.0, -1.0, -1.0, 0.99998, 1.00002]);
+        // Means exactly halfway between two steps, both signs (rounded away from zero), and
+        // their neighbours one float step either side.
+        // Equal in each pair, so that the stereo mean is the value itself.
+        for (i, v) in samples[64..256].iter_mut().enumerate() {
+            let half = (2 * (i as i32 / 6) - 16 + 1) as f32 / 65536.0;
+            *v = match i / 2 % 3 {
+                0 => half,
+                1 => f32::from_bits(half.to_bits() + 1),
+                _ => f32::from_bits(half.to_bits() - 1),
+            };
+        }
+        let clean = samples.clone();
+        samples[1501] = f32::NAN;
+        samples[2000] = 1e38;
+        samples[2001] = f32::NEG_INFINITY;
+        for signal in [&clean, &samples] {
+            for channels in [1, 2, 3] {
+                let mut mono = Vec::new();
+                downmix(signal, channels, &mut mono);
+                let mut want = vec![7i16];
+                want.extend(mono.iter().map(|&y| quantize(y)));
+                let mut got = vec![7i16];
+                downmix_i16(signal, channels, &mut got);
+                assert_eq!(got, want, "{channels} channels");
+            }
+        }
     }
 }

@@ -5,18 +5,20 @@
 //! every buffer has a fixed bound set in [`Conditioner::new`]; a two-hour stream costs what a
 //! two-second one does.
 //!
-//! Resampling takes one of two paths:
+//! Resampling takes one of three paths:
 //! - **Integer decimation** (`in_rate = M × out_rate`, e.g. 48 kHz → 16 kHz, 48 → 24, 16 → 8):
-//!   a linear-phase equiripple FIR run as an M-phase polyphase filter ([`Decimator`]). It
-//!   keeps 0–0.45·out_rate flat within 0.1 dB and attenuates everything from 0.55·out_rate up
-//!   by at least 70 dB (48k → 16k: passband to 7.2 kHz, stopband from 8.8 kHz). Only kept
-//!   outputs are computed, so it costs 32 multiply-adds per input sample, a fraction of an FFT
-//!   resampler's cost for this filter quality, and it adds no block latency.
+//!   a linear-phase equiripple FIR run as an M-phase polyphase filter ([`Decimator`]), in f32.
+//!   It keeps 0–0.45·out_rate flat within 0.1 dB and attenuates everything from 0.55·out_rate
+//!   up by at least 70 dB (48k → 16k: passband to 7.2 kHz, stopband from 8.8 kHz). Only kept
+//!   outputs are computed, so it costs 32 multiply-adds per input sample, and it adds no block
+//!   latency.
 //! - **Other rational ratios** with at most 1024 phases (44.1 kHz → 16 kHz is L/M = 160/441,
 //!   22.05 → 16 is 320/441, 8 → 16 is 2/1): a polyphase FIR ([`Rational`]) to the same
 //!   specification, relative to the narrower rate (44.1k → 16k: passband to 7.2 kHz,
-//!   stopband from 8.8 kHz), about 88 multiply-adds per output at 44.1 → 16 kHz, computed
-//!   straight from the input as soon as its lookahead has arrived (no block latency).
+//!   stopband from 8.8 kHz), 96 multiply-adds per output at 44.1 → 16 kHz, computed straight
+//!   from the input as soon as its lookahead has arrived (no block latency). It runs in
+//!   integers: the downmix goes straight to i16 into its buffer, i16 coefficients, exact i32
+//!   sums, i16 out to the framer (no quantizing pass after).
 //! - **Everything else** (odd rates such as 44 101 Hz, whose reduced ratio has thousands of
 //!   phases): rubato's `Fft` resampler.
 //!
@@ -25,8 +27,9 @@
 //! of `n` input frames yields exactly `round(n * out_rate / in_rate)` samples. The output never
 //! depends on how the input is cut into blocks.
 //!
-//! The hot loops (downmix, the two polyphase filters, quantization) are compiled twice, for
-//! baseline x86-64 and for AVX2 (the filters: AVX2 with FMA), and chosen at run time.
+//! The hot loops (downmix, the polyphase filters, quantization) are compiled twice, for
+//! baseline x86-64 and for AVX2 (the rational filter also for AVX-VNNI, the decimator's for
+//! AVX2 with FMA), and chosen at run time.
 
 //!
 //! One file per job:
@@ -34,15 +37,15 @@
 //! | file | job |
 //! |---|---|
 //! | `mod.rs` | [`Conditioner`] and [`Frame`]: the steps wired together, input checks |
-//! | `mix.rs` | downmix to mono (mean of channels), level limiting of hostile values |
+//! | `mix.rs` | downmix to mono (mean of channels; to f32, or straight to i16), level limiting |
 //! | `quantize.rs` | f32 to i16 LE, rounding and clamping |
 //! | `decimate.rs` | integer-ratio decimation: the polyphase [`decimate::Decimator`] |
 //! | `fir.rs` | the decimator's FIR kernels (AVX2 + FMA, portable) |
 //! | `design.rs` | the filters' design (Parks–McClellan, Kaiser fallback, interpolated prototypes) |
 //! | `rational.rs` | rational-ratio resampling: the polyphase [`rational::Rational`] |
-//! | `rational_fir.rs` | its kernels: rows of dot products (AVX2 + FMA, portable) |
+//! | `rational_fir.rs` | its kernels: rows of i16 dot products (AVX-VNNI, AVX2, portable) |
 //! | `resample.rs` | ratios with too many phases, through rubato's FFT resampler |
-//! | `framer.rs` | fixed-size frames with their stream positions |
+//! | `framer.rs` | fixed-size frames with their stream positions, split off shared slabs |
 
 mod decimate;
 mod design;
@@ -112,12 +115,13 @@ pub struct Conditioner {
     /// `None` when input and output rates match: samples pass straight through, bit-exact.
     resampler: Option<RateChange>,
     framer: Framer,
-    /// Downmix output, reused for every block.
+    /// Downmix output, reused for every block (the float paths; the rational one downmixes
+    /// into its own buffer).
     mono: Vec<f32>,
     finished: bool,
 }
 
-/// The three resampling paths (see the module docs).
+/// The resampling paths (see the module docs).
 enum RateChange {
     Decimate(Decimator),
     Rational(Rational),
@@ -187,6 +191,11 @@ impl Conditioner {
         self.check_block(block)?;
         let channels = usize::from(self.in_channels);
         for chunk in block.samples.chunks(MIX_CHUNK * channels) {
+            if let Some(RateChange::Rational(r)) = &mut self.resampler {
+                // Downmixed straight into its own (integer) buffer.
+                r.push(chunk, channels, &mut self.framer, out);
+                continue;
+            }
             // Mono within the level limit is its own downmix: no copy.
             let mono = if channels == 1 && within_level(chunk) {
                 chunk
@@ -196,7 +205,8 @@ impl Conditioner {
             };
             match &mut self.resampler {
                 Some(RateChange::Decimate(d)) => d.push(mono, &mut self.framer, out),
-                Some(RateChange::Rational(r)) => r.push(mono, &mut self.framer, out),
+                // Taken above, before the float downmix.
+                Some(RateChange::Rational(_)) => {}
                 Some(RateChange::Resample(r)) => r.push(mono, &mut self.framer, out)?,
                 None => self.framer.push(mono, out),
             }

@@ -1,6 +1,6 @@
 //! Rational-ratio resampling (44.1 kHz → 16 kHz is 160/441, 22.05 → 16 is 320/441, 8 → 16 is
-//! 2/1): a polyphase FIR that computes each output straight from the input, with exact timing
-//! (group delay dropped, tail flushed). The prototype filter comes from `design.rs`, the kernels
+//! 2/1): a polyphase FIR in integers that computes each output straight from
+//! the input, with exact timing (group delay dropped, tail flushed). The prototype filter comes from `design.rs`, the kernels
 //! that run it from `rational_fir.rs`. Ratios whose reduced form has too many phases (a 44 101 Hz
 //! input) stay with the FFT resampler (`resample.rs`).
 
@@ -8,13 +8,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::design::{polyphase_prototype, polyphase_taps};
 use super::framer::Framer;
-use super::rational_fir::{DOT_LANES, dot_rows};
+use super::mix::downmix_i16;
+use super::rational_fir::{DOT_LANES, Rows, accumulator_fits, dot_rows};
 use super::{Frame, expected_output};
 
 /// Most phases (L, the reduced output rate) the rational path takes; beyond, the FFT path.
 const MAX_PHASES: usize = 1024;
 
-/// Most coefficients (L × K) the rational path keeps, 1 MB of f32.
+/// Most coefficients (L × K) the rational path keeps, 512 KB of i16.
 const MAX_COEFFS: usize = 1 << 18;
 
 /// Input samples taken at a time (bounds the buffers; the outputs of one chunk are computed
@@ -34,23 +35,32 @@ const CHUNK: usize = 32768;
 /// apart use the same phase on inputs M apart: the outputs of a block are computed phase by
 /// phase, each phase's coefficients loaded once for all its outputs ([`dot_rows`]).
 ///
-/// Each output is one sum in a fixed order over its own window of the input, whatever the
-/// block boundaries, so the output is bit-identical for any blocking (on one kind of CPU: the
-/// AVX2 + FMA kernel and the portable one differ by float rounding, as the decimator's do).
+/// It runs in integers: the downmix goes straight to i16 into the resampler's buffer
+/// ([`downmix_i16`], rounded as the quantizer rounds, so 16-bit mono input arrives unchanged),
+/// the coefficients are i16 scaled by `S` (as large as i16 and an i32 accumulator allow), and
+/// each output is an exact i32 sum rounded
+/// to i16, handed to the framer as it is (no quantizing after). Each output is an exact sum
+/// over its own window of the input, so the output is bit-identical for any blocking and on
+/// any CPU (the kernels differ only in speed).
+///
+/// Float input beyond full scale is clipped at the downmix, before filtering, where the float
+/// paths clip after it; that changes only the filter's ringing around such overshoot.
 pub(super) struct Rational {
     up: u64,
     down: u64,
     taps: usize,
     centre: u64,
-    /// Phase-major, each phase reversed: `coeffs[φ·K + u] = h[φ + (K − 1 − u)·L]` (with
-    /// `h[K·L − 1] = 0`), so output `n` is `Σ_u coeffs[φ·K + u] · x'[start(n) + u]`.
-    coeffs: Arc<[f32]>,
+    /// Phase-major, each phase reversed: `coeffs[φ·K + u] = round(S · h[φ + (K − 1 − u)·L])`
+    /// (with `h[K·L − 1] = 0`), so output `n` is `Σ_u coeffs[φ·K + u] · x'[start(n) + u] / S`.
+    coeffs: Arc<[i16]>,
+    /// `1 / S`: the kernels' way back to the samples' scale.
+    unscale: f32,
     /// The stream preceded by K zeros (`x'`), from sample `buf_start` of it on.
-    buf: Vec<f32>,
+    buf: Vec<i16>,
     buf_start: u64,
     /// The next output to compute.
     next: u64,
-    output: Vec<f32>,
+    output: Vec<i16>,
     frames_in: u64,
     in_rate: u64,
     out_rate: u64,
@@ -68,17 +78,18 @@ impl Rational {
         if up * taps > MAX_COEFFS {
             return None;
         }
-        let coeffs = prototype(up, down, taps)?;
+        let (coeffs, unscale) = prototype(up, down, taps)?;
         Some(Rational {
             up: up as u64,
             down: down as u64,
             taps,
             centre: ((taps * up - 2) / 2) as u64,
             coeffs,
+            unscale,
             // The lead-in of K zeros, room for a chunk and a window.
             buf: {
                 let mut b = Vec::with_capacity(CHUNK + 2 * taps + down);
-                b.resize(taps, 0.0);
+                b.resize(taps, 0);
                 b
             },
             buf_start: 0,
@@ -90,13 +101,21 @@ impl Rational {
         })
     }
 
-    pub(super) fn push(&mut self, mono: &[f32], framer: &mut Framer, out: &mut dyn FnMut(Frame)) {
-        self.frames_in += mono.len() as u64;
+    /// Take interleaved `samples` of `channels` (whole frames), downmixed straight into the
+    /// input buffer.
+    pub(super) fn push(
+        &mut self,
+        samples: &[f32],
+        channels: usize,
+        framer: &mut Framer,
+        out: &mut dyn FnMut(Frame),
+    ) {
+        self.frames_in += (samples.len() / channels) as u64;
         // Upsampling makes more outputs than inputs: smaller chunks keep the output buffer at
         // about CHUNK samples.
         let chunk = (CHUNK as u64 * self.down / self.up.max(self.down)).max(64) as usize;
-        for piece in mono.chunks(chunk) {
-            self.buf.extend_from_slice(piece);
+        for piece in samples.chunks(chunk * channels) {
+            downmix_i16(piece, channels, &mut self.buf);
             self.run(u64::MAX, framer, out);
         }
     }
@@ -110,7 +129,7 @@ impl Rational {
             if framer.total_samples() >= expected {
                 return;
             }
-            self.buf.resize(self.buf.len() + zeros, 0.0);
+            self.buf.resize(self.buf.len() + zeros, 0);
             self.run(expected, framer, out);
         }
     }
@@ -136,18 +155,18 @@ impl Rational {
         }
         let (up, taps) = (self.up as usize, self.taps);
         self.output.clear();
-        self.output.resize(ready, 0.0);
+        self.output.resize(ready, 0);
         for s in 0..ready.min(up) {
             let (start, phase) = self.window(self.next + s as u64);
-            dot_rows(
-                &self.coeffs[phase * taps..(phase + 1) * taps],
-                &self.buf,
-                (start - self.buf_start) as usize,
-                self.down as usize,
-                (ready - s).div_ceil(up),
-                &mut self.output[s..],
-                up,
-            );
+            let job = Rows {
+                coeffs: &self.coeffs[phase * taps..(phase + 1) * taps],
+                unscale: self.unscale,
+                x: &self.buf,
+                start: (start - self.buf_start) as usize,
+                step: self.down as usize,
+                out_step: up,
+            };
+            dot_rows(&job, (ready - s).div_ceil(up), &mut self.output[s..]);
         }
         self.next = end;
         let (keep_from, _) = self.window(self.next);
@@ -156,7 +175,7 @@ impl Rational {
         self.buf_start += drop;
         let room = limit.saturating_sub(framer.total_samples());
         let keep = ready.min(usize::try_from(room).unwrap_or(usize::MAX));
-        framer.push(&self.output[..keep], out);
+        framer.push_pcm(&self.output[..keep], out);
     }
 }
 
@@ -170,11 +189,12 @@ fn reduced(in_rate: u32, out_rate: u32) -> (usize, usize) {
     ((out_rate / g) as usize, (in_rate / g) as usize)
 }
 
-/// The prototype for L/M laid out for the kernels. Designed once per process and ratio and
-/// shared (`flux file --jobs` starts a conditioner per file); `None` if the design fails.
-fn prototype(up: usize, down: usize, taps: usize) -> Option<Arc<[f32]>> {
+/// The prototype for L/M laid out for the kernels, in i16, and the reciprocal of its scale.
+/// Designed once per process and ratio and shared (`flux file --jobs` starts a conditioner
+/// per file); `None` if the design fails.
+fn prototype(up: usize, down: usize, taps: usize) -> Option<(Arc<[i16]>, f32)> {
     // Failures are remembered too: a failed design costs as much as a good one.
-    type Designed = Vec<((usize, usize, usize), Option<Arc<[f32]>>)>;
+    type Designed = Vec<((usize, usize, usize), Option<(Arc<[i16]>, f32)>)>;
     static DESIGNED: Mutex<Designed> = Mutex::new(Vec::new());
     let mut designed = DESIGNED.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some((_, coeffs)) = designed.iter().find(|d| d.0 == (up, down, taps)) {
@@ -184,19 +204,50 @@ fn prototype(up: usize, down: usize, taps: usize) -> Option<Arc<[f32]>> {
         designed.push(((up, down, taps), None));
         return None;
     };
-    let mut coeffs = vec![0.0f32; taps * up];
+    let quantized = quantize_prototype(&h, up, taps);
+    designed.push(((up, down, taps), quantized.clone()));
+    quantized
+}
+
+/// Lay the prototype out phase-major, each phase reversed, and scale it to i16 by the largest
+/// `S` for which every coefficient fits an i16 and every phase passes [`accumulator_fits`]
+/// (its `Σ|h| · S · 32768` fits an i32). Each phase's DC gain is `Σ h ≈ 1`, its `Σ|h|` a
+/// little above 1 and its peak about `min(1, L/M)`, so `S` is about 2^15 · 1.5 when
+/// downsampling (the i32 bound) and 2^15 when upsampling (the i16 bound, the centre tap near
+/// 1): coefficients to 2^-16 or finer, whose rounding costs the stopband about a decibel
+/// (the spec test measures the quantized filter). Returns the coefficients and `1 / S` in
+/// f32 (whose rounding changes the gain by under 10^-7).
+fn quantize_prototype(h: &[f64], up: usize, taps: usize) -> Option<(Arc<[i16]>, f32)> {
+    let mut laid = vec![0.0f64; taps * up];
     for (k, &v) in h.iter().enumerate() {
         let (phase, q) = (k % up, k / up);
-        coeffs[phase * taps + (taps - 1 - q)] = v as f32;
+        laid[phase * taps + (taps - 1 - q)] = v;
     }
-    let coeffs: Arc<[f32]> = coeffs.into();
-    designed.push(((up, down, taps), Some(Arc::clone(&coeffs))));
-    Some(coeffs)
+    let peak = laid.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let widest = laid
+        .chunks_exact(taps)
+        .map(|phase| phase.iter().map(|v| v.abs()).sum::<f64>())
+        .fold(0.0f64, f64::max);
+    // A hair under each bound, so that rounding up cannot cross it; checked below anyway.
+    let mut scale = (32767.0 / peak).min(f64::from(i32::MAX) / 32768.0 / widest) * 0.999;
+    // Rounding can still push a phase's sum over; a few smaller scales settle it.
+    for _ in 0..8 {
+        if !scale.is_finite() || scale < f64::from(1u32 << 13) {
+            return None;
+        }
+        let coeffs: Vec<i16> = laid.iter().map(|&v| (v * scale).round() as i16).collect();
+        if coeffs.chunks_exact(taps).all(accumulator_fits) {
+            return Some((coeffs.into(), (1.0 / scale) as f32));
+        }
+        scale *= 0.999;
+    }
+    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audio::condition::quantize::quantize;
     use crate::audio::condition::test_support::*;
 
     /// Rate pairs the rational path takes: the common recording rates to the Flux rates, both
@@ -213,11 +264,13 @@ mod tests {
         (44100, 48000),
     ];
 
-    /// The prototype as the resampler holds it (undoing the layout), with unit DC gain.
+    /// The prototype as the resampler holds it (undoing the layout and the scale, so the
+    /// quantized coefficients are what is measured), with unit DC gain.
     fn taps_of(r: &Rational) -> Vec<f64> {
         let (up, k) = (r.up as usize, r.taps);
+        let scale = up as f64 / f64::from(r.unscale);
         (0..k * up - 1)
-            .map(|i| f64::from(r.coeffs[(i % up) * k + (k - 1 - i / up)]) / up as f64)
+            .map(|i| f64::from(r.coeffs[(i % up) * k + (k - 1 - i / up)]) / scale)
             .collect()
     }
 
@@ -361,31 +414,45 @@ mod tests {
         }
     }
 
-    /// The resampler computes `y[n] = Σ_j x[j]·h[c + n·M − j·L]` (checked in f64 against the
-    /// taps it holds), from the first output to the flushed last one.
+    /// The resampler computes `y[n] = round(Σ_j x[j]·h[c + n·M − j·L] / S)` exactly
+    /// (checked in i64 against the i16 taps it holds, on the input quantized as the downmix
+    /// quantizes it), from the first output to the flushed last one, including full-scale
+    /// input that saturates.
     #[test]
     fn output_is_the_polyphase_sum() {
         for (in_rate, out_rate) in [(44100, 16000), (8000, 16000), (48000, 44100)] {
             let r = Rational::new(in_rate, out_rate).unwrap();
             let (up, down, c) = (r.up as usize, r.down as usize, r.centre as usize);
-            let h: Vec<f64> = taps_of(&r).iter().map(|v| v * up as f64).collect();
-            let x = noise(3000, 5);
+            let (k, unscale) = (r.taps, r.unscale);
+            let h: Vec<i64> = (0..k * up)
+                .map(|i| i64::from(r.coeffs[(i % up) * k + (k - 1 - i / up)]))
+                .collect();
+            let mut x = noise(3000, 5);
+            // A stretch of alternating full scale: the largest sums the filter can make.
+            for (i, v) in x[1000..1400].iter_mut().enumerate() {
+                *v = if i % 2 == 0 { 1.0 } else { -1.0 };
+            }
+            let xq: Vec<i64> = x.iter().map(|&v| i64::from(quantize(v))).collect();
             let mut framer = Framer::new(1 << 20, out_rate);
             let mut got = Vec::new();
             let mut r = r;
-            r.push(&x, &mut framer, &mut |_| {});
+            r.push(&x, 1, &mut framer, &mut |_| {});
             r.flush(&mut framer, &mut |_| {});
             framer.flush(&mut |f| got = pcm(&[f]));
             for (n, &y) in got.iter().enumerate() {
-                let want: f64 = (0..x.len())
+                let acc: i64 = (0..x.len())
                     .filter_map(|j| {
                         let k = (c + n * down).checked_sub(j * up)?;
-                        h.get(k).map(|&v| v * f64::from(x[j]))
+                        h.get(k).map(|&v| v * xq[j])
                     })
                     .sum();
-                let want = (want * 32768.0).round().clamp(-32768.0, 32767.0);
-                assert!(
-                    (f64::from(y) - want).abs() <= 1.0,
+                let acc = i32::try_from(acc).expect("the bound holds");
+                let want = f64::from(acc as f32 * unscale)
+                    .round_ties_even()
+                    .clamp(-32768.0, 32767.0);
+                assert_eq!(
+                    f64::from(y),
+                    want,
                     "{in_rate}->{out_rate}: output {n} is {y}, not {want}"
                 );
             }

@@ -1,217 +1,245 @@
-//! The rational resampler's kernels: rows of dot products `out[r] = Σ_u coeffs[u] · x[start +
-//! r·step + u]`, one coefficient set against windows of the input `step` samples apart, one
-//! kernel with AVX2 and FMA (chosen at run time) and one portable. Each output is summed in
-//! one fixed order (eight lanes, taps in increasing order, then a fixed tree), so it never
-//! depends on how many rows are computed together or on how the stream is cut into blocks.
+//! The rational resampler's kernels: rows of integer dot products `out[r] = round(Σ_u
+//! coeffs[u] · x[start + r·step + u] / S)`, i16 samples against one set of i16 coefficients
+//! scaled by `S`, windows `step` samples apart. One kernel for AVX2 (`vpmaddwd`: sixteen
+//! multiply-adds per instruction pair, where f32 FMA did eight per instruction), one with
+//! AVX-VNNI (`vpdpwssd`, the multiply and the add in one instruction), one portable, chosen at
+//! run time. The arithmetic is exact in i32 (see [`accumulator_fits`]), so every kernel gives
+//! the same bits in any order of summation: the output depends neither on the CPU nor on how
+//! the stream is cut into blocks.
 
-/// Taps per phase come in multiples of this (one vector of f32).
-pub(super) const DOT_LANES: usize = 8;
+/// Taps per phase come in multiples of this (one vector of i16).
+pub(super) const DOT_LANES: usize = 16;
 
-/// `out[r·out_step] = Σ_u coeffs[u] · x[start + r·step + u]` for `r` in `0..rows`;
-/// `coeffs.len()` is a multiple of [`DOT_LANES`]. Rows whose window does not fit in `x`, or
-/// whose output does not fit in `out`, are not computed (the caller sizes both so that none
-/// is missing; the check keeps the kernels free of bounds checks).
+/// Whether `Σ_u |coeffs[u]| · 32768`, the largest magnitude an accumulator (and every
+/// partial sum on the way, each a sum over a subset of the taps) can reach with any i16
+/// input, fits an i32. The coefficient scale is chosen so that it does (`rational.rs`, once
+/// per filter); the kernels rely on it for exact sums (their additions wrap, so a filter
+/// that broke it would give wrong samples, never undefined behaviour).
+pub(super) fn accumulator_fits(coeffs: &[i16]) -> bool {
+    let sum: i64 = coeffs.iter().map(|&c| i64::from(c).abs()).sum();
+    sum * 32768 <= i64::from(i32::MAX)
+}
+
+/// The exact sum back to the samples' scale: `acc` to f32 (rounded to nearest, which loses
+/// at most 2^6 of a sum up to 2^31, under a thousandth of an output step), times `unscale`
+/// (`1 / S` in f32), rounded to nearest (ties to even) and saturated to i16. The same IEEE
+/// operations in every kernel (`vcvtdq2ps`, `vmulps`, `vcvtps2dq`, `vpackssdw` eight at a
+/// time in the AVX2 ones), so the same bits.
+#[inline(always)]
+fn finish(acc: i32, unscale: f32) -> i16 {
+    // Within ±2^31 / S (S ≥ 2^13), so the float-to-int conversion is exact and cannot wrap.
+    ((acc as f32 * unscale).round_ties_even() as i32).clamp(-32768, 32767) as i16
+}
+
+/// What every row of a [`dot_rows`] call shares: the coefficients (a multiple of
+/// [`DOT_LANES`], satisfying [`accumulator_fits`]) and the reciprocal of their scale
+/// (`1 / S`, `S` at least 2^13), the input, where the first window starts and how far apart
+/// windows are, and how far apart outputs go.
+pub(super) struct Rows<'a> {
+    pub(super) coeffs: &'a [i16],
+    pub(super) unscale: f32,
+    pub(super) x: &'a [i16],
+    pub(super) start: usize,
+    pub(super) step: usize,
+    pub(super) out_step: usize,
+}
+
+/// `out[r·out_step] = round(Σ_u coeffs[u] · x[start + r·step + u] / S)` for `r` in
+/// `0..rows`. Rows whose window does not fit in `x`, or whose output does not fit in `out`,
+/// are not computed (the caller sizes both so that none is missing; the check keeps the
+/// kernels free of bounds checks).
 ///
 /// Rows go eight at a time: one coefficient vector load serves eight windows, and eight
 /// independent sums hide the multiply-add latency.
-pub(super) fn dot_rows(
-    coeffs: &[f32],
-    x: &[f32],
-    start: usize,
-    step: usize,
-    rows: usize,
-    out: &mut [f32],
-    out_step: usize,
-) {
-    let taps = coeffs.len() / DOT_LANES * DOT_LANES;
-    let fit_x = (x.len() + step)
-        .checked_sub(start + taps)
-        .map_or(0, |room| room / step.max(1));
-    let fit_out = (out.len() + out_step - 1) / out_step.max(1);
+pub(super) fn dot_rows(job: &Rows, rows: usize, out: &mut [i16]) {
+    let taps = job.coeffs.len();
+    if !taps.is_multiple_of(DOT_LANES) {
+        return;
+    }
+    let fit_x = (job.x.len() + job.step)
+        .checked_sub(job.start + taps)
+        .map_or(0, |room| room / job.step.max(1));
+    let fit_out = (out.len() + job.out_step - 1) / job.out_step.max(1);
     let rows = rows.min(fit_x).min(fit_out);
-    let coeffs = &coeffs[..taps];
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: `dot_rows_avx2_fma` is only compiled for AVX2 and FMA, and this CPU has both
-        // (checked just above); that is the whole contract of calling a `target_feature`
-        // function.
-        unsafe { dot_rows_avx2_fma(coeffs, x, start, step, rows, out, out_step) };
-        return;
+    {
+        if std::arch::is_x86_feature_detected!("avxvnni") {
+            // SAFETY: `rows_vnni` is only compiled for AVX2 and AVX-VNNI, and this CPU has
+            // both (AVX-VNNI implies AVX2; checked just above); that is the whole contract of
+            // calling a `target_feature` function.
+            unsafe { rows_vnni(job, rows, out) };
+            return;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: as above, for AVX2.
+            unsafe { rows_avx2(job, rows, out) };
+            return;
+        }
     }
+    rows_portable(job, rows, out);
+}
+
+fn rows_portable(job: &Rows, rows: usize, out: &mut [i16]) {
+    let taps = job.coeffs.len();
     for r in 0..rows {
-        let at = start + r * step;
-        out[r * out_step] = dot_portable(coeffs, &x[at..at + taps]);
+        let at = job.start + r * job.step;
+        let acc = job
+            .coeffs
+            .iter()
+            .zip(&job.x[at..at + taps])
+            .fold(0i32, |acc, (&c, &x)| {
+                acc.wrapping_add(i32::from(c) * i32::from(x))
+            });
+        out[r * job.out_step] = finish(acc, job.unscale);
     }
 }
 
-/// Eight rows at a time, then the rest together (one block of one to seven rows).
+/// The two x86 kernels differ only in the multiply-add: `vpmaddwd` + `vpaddd`, or `vpdpwssd`.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn dot_rows_avx2_fma(
-    coeffs: &[f32],
-    x: &[f32],
-    start: usize,
-    step: usize,
-    rows: usize,
-    out: &mut [f32],
-    out_step: usize,
-) {
-    let mut r = 0;
-    while r + 8 <= rows {
-        block_avx2_fma::<8>(
-            coeffs,
-            x,
-            start + r * step,
-            step,
-            out,
-            r * out_step,
-            out_step,
-        );
-        r += 8;
-    }
-    let (s, o) = (start + r * step, r * out_step);
-    match rows - r {
-        0 => {}
-        1 => block_avx2_fma::<1>(coeffs, x, s, step, out, o, out_step),
-        2 => block_avx2_fma::<2>(coeffs, x, s, step, out, o, out_step),
-        3 => block_avx2_fma::<3>(coeffs, x, s, step, out, o, out_step),
-        4 => block_avx2_fma::<4>(coeffs, x, s, step, out, o, out_step),
-        5 => block_avx2_fma::<5>(coeffs, x, s, step, out, o, out_step),
-        6 => block_avx2_fma::<6>(coeffs, x, s, step, out, o, out_step),
-        _ => block_avx2_fma::<7>(coeffs, x, s, step, out, o, out_step),
-    }
-}
-
-/// `A` rows: per vector of taps, one coefficient load and `A` fused multiply-adds, each into
-/// its row's accumulator; then each accumulator summed across its lanes ([`hsum_avx`]).
-///
-/// Raw pointers, checked once: with a slice per row, the loop kept a bounds check per row and
-/// vector, and spilled the rows' pointers (the kernel ran at half the speed).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn block_avx2_fma<const A: usize>(
-    coeffs: &[f32],
-    x: &[f32],
-    start: usize,
-    step: usize,
-    out: &mut [f32],
-    first: usize,
-    out_step: usize,
-) {
-    use std::arch::x86_64::{_mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps};
-    let vectors = coeffs.len() / DOT_LANES;
-    let fits = start + (A - 1) * step + vectors * DOT_LANES <= x.len()
-        && first + (A - 1) * out_step < out.len();
-    if !fits {
-        // `dot_rows` only asks for rows that fit; this keeps the reads below in bounds anyway.
-        return;
-    }
-    let c = coeffs.as_ptr();
-    // Each row's own pointer, computed once and kept in a register: addressed as `row + 8j`,
-    // every load is one instruction. Derived from `start + a·step` inside the loop, each row
-    // cost an extra address computation per vector (x86 cannot scale by a variable stride),
-    // a third of the loop's instructions.
-    let mut row = [x.as_ptr(); A];
-    for (a, row) in row.iter_mut().enumerate() {
-        // SAFETY: `start + a·step + vectors·8 <= x.len()` by the check above, so the pointer
-        // is within `x`.
-        *row = unsafe { x.as_ptr().add(start + a * step) };
-    }
-    // Opaque to the optimizer: otherwise it sees `row[a] = row[0] + a·step` and derives each
-    // address again inside the loop.
-    let row = std::hint::black_box(row);
-    let mut acc = [_mm256_setzero_ps(); A];
-    for j in 0..vectors {
-        // SAFETY: `j < vectors`, so the eight floats at `c + 8j` are within `coeffs`; row `a`
-        // reads `x[start + a·step + 8j ..][..8]`, within `x` by the check above. Unaligned
-        // loads have no alignment requirement.
-        let cv = unsafe { _mm256_loadu_ps(c.add(DOT_LANES * j)) };
-        for (acc, row) in acc.iter_mut().zip(&row) {
-            // SAFETY: as above.
-            let xv = unsafe { _mm256_loadu_ps(row.add(DOT_LANES * j)) };
-            *acc = _mm256_fmadd_ps(cv, xv, *acc);
+macro_rules! x86_rows {
+    ($rows:ident, $block:ident, $features:literal, $madd:expr) => {
+        /// Eight rows at a time, then the rest together (one block of one to seven rows).
+        #[target_feature(enable = $features)]
+        fn $rows(job: &Rows, rows: usize, out: &mut [i16]) {
+            let mut r = 0;
+            while r + 8 <= rows {
+                $block::<8>(job, r, out);
+                r += 8;
+            }
+            match rows - r {
+                0 => {}
+                1 => $block::<1>(job, r, out),
+                2 => $block::<2>(job, r, out),
+                3 => $block::<3>(job, r, out),
+                4 => $block::<4>(job, r, out),
+                5 => $block::<5>(job, r, out),
+                6 => $block::<6>(job, r, out),
+                _ => $block::<7>(job, r, out),
+            }
         }
-    }
-    if A == 8 {
-        for (a, sum) in hsum8_avx(&acc).into_iter().enumerate() {
-            out[first + a * out_step] = sum;
-        }
-        return;
-    }
-    for (a, acc) in acc.into_iter().enumerate() {
-        out[first + a * out_step] = hsum_avx(acc);
-    }
-}
 
-/// [`hsum_avx`] of eight vectors at once, each sum the same tree on the same values (so the
-/// same bits): the three levels of additions done for all eight rows together in 21
-/// instructions, where one row at a time took seven each.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-#[inline]
-fn hsum8_avx(v: &[std::arch::x86_64::__m256]) -> [f32; 8] {
-    use std::arch::x86_64::{
-        _mm256_add_ps, _mm256_permute2f128_ps, _mm256_shuffle_ps, _mm256_storeu_ps,
+        /// `A` rows from row `first`: per vector of sixteen taps, one coefficient load and `A`
+        /// multiply-adds into eight i32 lanes of the row's accumulator; then each accumulator
+        /// summed across its lanes ([`hsum8_avx2`] for eight rows at once).
+        ///
+        /// Raw pointers, checked once, each row's own kept in a register (addressed as `row +
+        /// 16j`, every load is one instruction; with a slice per row the loop kept a bounds
+        /// check per row and vector).
+        #[target_feature(enable = $features)]
+        fn $block<const A: usize>(job: &Rows, first: usize, out: &mut [i16]) {
+            use std::arch::x86_64::{__m256i, _mm256_loadu_si256, _mm256_setzero_si256};
+            let vectors = job.coeffs.len() / DOT_LANES;
+            let start = job.start + first * job.step;
+            let fits = start + (A - 1) * job.step + vectors * DOT_LANES <= job.x.len()
+                && (first + A - 1) * job.out_step < out.len();
+            if !fits {
+                // `dot_rows` only asks for rows that fit; this keeps the reads below in bounds.
+                return;
+            }
+            let c = job.coeffs.as_ptr();
+            let mut row = [job.x.as_ptr(); A];
+            for (a, row) in row.iter_mut().enumerate() {
+                // SAFETY: `start + a·step + vectors·16 <= x.len()` by the check above, so the
+                // pointer is within `x`.
+                *row = unsafe { job.x.as_ptr().add(start + a * job.step) };
+            }
+            // Opaque to the optimizer: otherwise it sees `row[a] = row[0] + a·step` and
+            // derives each address again inside the loop.
+            let row = std::hint::black_box(row);
+            let mut acc = [_mm256_setzero_si256(); A];
+            for j in 0..vectors {
+                // SAFETY: `j < vectors`, so the sixteen i16 at `c + 16j` are within `coeffs`;
+                // row `a` reads `x[start + a·step + 16j ..][..16]`, within `x` by the check
+                // above. Unaligned loads have no alignment requirement.
+                let cv = unsafe { _mm256_loadu_si256(c.add(DOT_LANES * j).cast::<__m256i>()) };
+                for (acc, row) in acc.iter_mut().zip(&row) {
+                    // SAFETY: as above.
+                    let xv =
+                        unsafe { _mm256_loadu_si256(row.add(DOT_LANES * j).cast::<__m256i>()) };
+                    *acc = $madd(*acc, cv, xv);
+                }
+            }
+            let base = first * job.out_step;
+            let o = out.as_mut_ptr();
+            if A == 8 {
+                for (a, y) in finish8_avx2(&acc, job.unscale).into_iter().enumerate() {
+                    // SAFETY: `(first + a)·out_step < out.len()` for `a < A` by the check
+                    // above.
+                    unsafe { *o.add(base + a * job.out_step) = y };
+                }
+                return;
+            }
+            for (a, acc) in acc.iter().enumerate() {
+                // SAFETY: as above.
+                unsafe { *o.add(base + a * job.out_step) = finish(hsum_avx2(*acc), job.unscale) };
+            }
+        }
     };
-    // Level 1, `lo + hi` of each row: row a in the low half, row a + 4 in the high half.
-    let mut s = [v[0]; 4];
-    for (a, s) in s.iter_mut().enumerate() {
-        *s = _mm256_add_ps(
-            _mm256_permute2f128_ps::<0x20>(v[a], v[a + 4]),
-            _mm256_permute2f128_ps::<0x31>(v[a], v[a + 4]),
-        );
-    }
-    // Level 2, `(s0 + s2, s1 + s3)` of each row: rows a, a + 1 (and a + 4, a + 5) side by side.
-    let t01 = _mm256_add_ps(
-        _mm256_shuffle_ps::<0x44>(s[0], s[1]),
-        _mm256_shuffle_ps::<0xEE>(s[0], s[1]),
+}
+
+#[cfg(target_arch = "x86_64")]
+x86_rows!(rows_avx2, block_avx2, "avx2", |acc, c, x| {
+    use std::arch::x86_64::{_mm256_add_epi32, _mm256_madd_epi16};
+    _mm256_add_epi32(acc, _mm256_madd_epi16(c, x))
+});
+
+#[cfg(target_arch = "x86_64")]
+x86_rows!(rows_vnni, block_vnni, "avx2,avxvnni", |acc, c, x| {
+    std::arch::x86_64::_mm256_dpwssd_avx_epi32(acc, c, x)
+});
+
+/// The lane sums of eight accumulators at once (three levels of `vphaddd` and one of
+/// cross-half additions, wrapping i32 additions, exact since the true sums fit
+/// [`accumulator_fits`]), then [`finish`] of all eight: 16 instructions for eight outputs.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn finish8_avx2(v: &[std::arch::x86_64::__m256i], unscale: f32) -> [i16; 8] {
+    use std::arch::x86_64::_mm_packs_epi32;
+    use std::arch::x86_64::{
+        __m128i, _mm_storeu_si128, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_cvtepi32_ps,
+        _mm256_cvtps_epi32, _mm256_extracti128_si256, _mm256_hadd_epi32, _mm256_mul_ps,
+        _mm256_permute2x128_si256, _mm256_set1_ps,
+    };
+    // Per half: (row a, lanes 0+1, 2+3; row a + 1, …), then rows 0–3 in each half.
+    let h01 = _mm256_hadd_epi32(v[0], v[1]);
+    let h23 = _mm256_hadd_epi32(v[2], v[3]);
+    let h45 = _mm256_hadd_epi32(v[4], v[5]);
+    let h67 = _mm256_hadd_epi32(v[6], v[7]);
+    let q0 = _mm256_hadd_epi32(h01, h23); // rows 0–3: low-half sums | high-half sums
+    let q1 = _mm256_hadd_epi32(h45, h67); // rows 4–7
+    let sums = _mm256_add_epi32(
+        _mm256_permute2x128_si256::<0x20>(q0, q1),
+        _mm256_permute2x128_si256::<0x31>(q0, q1),
     );
-    let t23 = _mm256_add_ps(
-        _mm256_shuffle_ps::<0x44>(s[2], s[3]),
-        _mm256_shuffle_ps::<0xEE>(s[2], s[3]),
+    // `finish`: to f32, scaled, rounded to nearest even (the default rounding mode, which
+    // Rust code never changes), then saturated to i16 by the pack.
+    let rounded = _mm256_cvtps_epi32(_mm256_mul_ps(
+        _mm256_cvtepi32_ps(sums),
+        _mm256_set1_ps(unscale),
+    ));
+    let packed = _mm_packs_epi32(
+        _mm256_castsi256_si128(rounded),
+        _mm256_extracti128_si256::<1>(rounded),
     );
-    // Level 3, `t0 + t1`: rows 0–3 in the low half, 4–7 in the high half, in order.
-    let sums = _mm256_add_ps(
-        _mm256_shuffle_ps::<0x88>(t01, t23),
-        _mm256_shuffle_ps::<0xDD>(t01, t23),
-    );
-    let mut out = [0.0f32; 8];
-    // SAFETY: `out` holds eight floats; an unaligned store has no alignment requirement.
-    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sums) };
+    let mut out = [0i16; 8];
+    // SAFETY: `out` holds eight i16; an unaligned store has no alignment requirement.
+    unsafe { _mm_storeu_si128(out.as_mut_ptr().cast::<__m128i>(), packed) };
     out
 }
 
-/// `((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))`: the same tree as [`hsum`].
+/// The sum of one accumulator's eight i32 lanes (wrapping, exact as in [`hsum8_avx2`]).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
+#[target_feature(enable = "avx2")]
 #[inline]
-fn hsum_avx(v: std::arch::x86_64::__m256) -> f32 {
+fn hsum_avx2(v: std::arch::x86_64::__m256i) -> i32 {
     use std::arch::x86_64::{
-        _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_movehl_ps, _mm_shuffle_ps,
-        _mm256_castps256_ps128, _mm256_extractf128_ps,
+        _mm_add_epi32, _mm_cvtsi128_si32, _mm_shuffle_epi32, _mm256_castsi256_si128,
+        _mm256_extracti128_si256,
     };
-    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-    let t = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps::<1>(t, t)))
-}
-
-/// One row, unfused: eight lane sums over the taps in increasing order, then [`hsum`].
-fn dot_portable(coeffs: &[f32], x: &[f32]) -> f32 {
-    let mut acc = [0.0f32; DOT_LANES];
-    for (c, x) in coeffs
-        .chunks_exact(DOT_LANES)
-        .zip(x.chunks_exact(DOT_LANES))
-    {
-        for ((a, &c), &x) in acc.iter_mut().zip(c).zip(x) {
-            *a += c * x;
-        }
-    }
-    hsum(&acc)
-}
-
-/// The lanes' fixed summation tree.
-fn hsum(a: &[f32; DOT_LANES]) -> f32 {
-    ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]))
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let t = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+    _mm_cvtsi128_si32(_mm_add_epi32(t, _mm_shuffle_epi32::<0b10_11_00_01>(t)))
 }
 
 #[cfg(test)]
@@ -219,51 +247,94 @@ mod tests {
     use super::*;
     use crate::audio::condition::test_support::*;
 
-    /// Every row count (blocks of eight and each remainder) gives, for each row, the bits of a
-    /// one-row reference: lanes summed with fused multiply-adds where the CPU has AVX2 and FMA,
-    /// unfused elsewhere, then the fixed tree.
-    #[test]
-    fn dot_kernels_match_the_reference_bit_for_bit() {
-        let mut rng = Rng(17);
-        let taps = 11 * DOT_LANES;
+    /// The exact result in i64, for comparison.
+    fn reference(coeffs: &[i16], unscale: f32, w: &[i16]) -> i16 {
+        let acc: i64 = coeffs
+            .iter()
+            .zip(w)
+            .map(|(&c, &x)| i64::from(c) * i64::from(x))
+            .sum();
+        let acc = i32::try_from(acc).expect("the bound holds");
+        let y = f64::from(acc as f32 * unscale).round_ties_even();
+        y.clamp(-32768.0, 32767.0) as i16
+    }
+
+    fn check(coeffs: &[i16], unscale: f32, x: &[i16], label: &str) {
+        let taps = coeffs.len();
+        assert!(accumulator_fits(coeffs), "{label}: bound");
         let (step, out_step) = (3, 5);
-        let coeffs: Vec<f32> = (0..taps).map(|_| rng.uniform() * 0.1).collect();
-        let x: Vec<f32> = (0..40 * step + taps + 7).map(|_| rng.uniform()).collect();
-        #[cfg(target_arch = "x86_64")]
-        let fused = std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma");
-        #[cfg(not(target_arch = "x86_64"))]
-        let fused = false;
-        let reference = |w: &[f32]| {
-            let mut acc = [0.0f32; DOT_LANES];
-            for u in 0..taps {
-                let l = u % DOT_LANES;
-                acc[l] = if fused {
-                    coeffs[u].mul_add(w[u], acc[l])
-                } else {
-                    acc[l] + coeffs[u] * w[u]
-                };
-            }
-            hsum(&acc).to_bits()
-        };
         for rows in (0..=17).chain([40]) {
             for start in [0, 5] {
-                let mut out = vec![f32::NAN; rows * out_step];
-                dot_rows(&coeffs, &x, start, step, rows, &mut out, out_step);
-                for r in 0..rows {
-                    let at = start + r * step;
-                    assert_eq!(
-                        out[r * out_step].to_bits(),
-                        reference(&x[at..at + taps]),
-                        "{rows} rows from {start}, row {r}"
-                    );
+                let want: Vec<i16> = (0..rows)
+                    .map(|r| reference(coeffs, unscale, &x[start + r * step..][..taps]))
+                    .collect();
+                let job = Rows {
+                    coeffs,
+                    unscale,
+                    x,
+                    start,
+                    step,
+                    out_step,
+                };
+                let mut out = vec![i16::MIN; rows * out_step];
+                dot_rows(&job, rows, &mut out);
+                let got: Vec<i16> = (0..rows).map(|r| out[r * out_step]).collect();
+                assert_eq!(got, want, "{label}: {rows} rows from {start}");
+                let mut portable = vec![i16::MIN; rows * out_step];
+                rows_portable(&job, rows, &mut portable);
+                assert_eq!(portable, out, "{label}: portable, {rows} rows from {start}");
+                #[cfg(target_arch = "x86_64")]
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    let mut avx2 = vec![i16::MIN; rows * out_step];
+                    // SAFETY: this CPU has AVX2 (checked just above).
+                    unsafe { rows_avx2(&job, rows, &mut avx2) };
+                    assert_eq!(avx2, out, "{label}: AVX2, {rows} rows from {start}");
                 }
             }
         }
+    }
+
+    /// Every kernel (the dispatched one, the portable one, AVX2 where the dispatch picked
+    /// AVX-VNNI), every row count (blocks of eight and each remainder) gives the exact result,
+    /// on random input and on the worst case for the accumulator: full-scale input of the
+    /// coefficients' signs, with coefficients as large as the bound allows.
+    #[test]
+    fn kernels_are_exact_on_random_and_full_scale_input() {
+        let mut rng = Rng(17);
+        let taps = 6 * DOT_LANES;
+        // A scale of 2^15 · 1.37 (not a power of two, as the resampler's are not).
+        let unscale = 1.0 / (32768.0 * 1.37);
+        let coeffs: Vec<i16> = (0..taps).map(|_| (rng.uniform() * 600.0) as i16).collect();
+        let x: Vec<i16> = (0..40 * 3 + taps + 7).map(|_| rng.next() as i16).collect();
+        check(&coeffs, unscale, &x, "random");
+        // The largest coefficients the bound admits: Σ|c|·32768 ≤ i32::MAX, exactly.
+        let total = i64::from(i32::MAX) / 32768;
+        let big = total / taps as i64;
+        let mut coeffs: Vec<i16> = (0..taps)
+            .map(|u| if u % 3 == 0 { -big } else { big } as i16)
+            .collect();
+        coeffs[1] += (total % taps as i64) as i16;
+        // Windows 3 apart start at offsets 0, 3, 6…: a signal with period 3 in `u % 3` puts
+        // every product at its largest, positive, in every row.
+        let x: Vec<i16> = (0..40 * 3 + taps + 7)
+            .map(|i| if i % 3 == 0 { i16::MIN } else { i16::MAX })
+            .collect();
+        check(&coeffs, unscale, &x, "full scale");
+        let mut one_more = coeffs.clone();
+        one_more[1] += 1;
+        assert!(!accumulator_fits(&one_more), "the bound is tight");
         // Rows past the end of the input are left alone, not read out of bounds.
-        let mut out = vec![f32::NAN; 100];
-        dot_rows(&coeffs, &x, x.len() - taps, step, 100, &mut out, 1);
-        assert!(!out[0].is_nan());
-        assert!(out[1].is_nan());
+        let mut out = vec![i16::MIN; 100];
+        let job = Rows {
+            coeffs: &coeffs,
+            unscale,
+            x: &x,
+            start: x.len() - taps,
+            step: 3,
+            out_step: 1,
+        };
+        dot_rows(&job, 100, &mut out);
+        assert_ne!(out[0], i16::MIN);
+        assert_eq!(out[1], i16::MIN);
     }
 }
