@@ -311,7 +311,8 @@ where
     });
     // Watched: a failed write to stdout (other than a closed pipe) decides the exit status.
     sinks.extend(data.map(|d| Box::new(Watched::new(d, watch.clone())) as Box<dyn Sink>));
-    if !output.quiet && !notes_in_view {
+    let status = !output.quiet && !notes_in_view;
+    if status {
         sinks.push(match &screen {
             Some(s) => Box::new(StatusSink::new(s.writer(io::stderr()))),
             None => Box::new(StatusSink::new(Suspended::new(bar.clone(), io::stderr()))),
@@ -322,6 +323,11 @@ where
     }
     let live = live_sink.is_some();
     let (mut forward, writer) = writer::spawn(live_sink, Fanout(sinks), output.quiet);
+    // Plain lines to stdout (and stderr): the session may write them itself when that cannot
+    // block, sparing the output thread's wake-ups (src/app/writer.rs).
+    if !live && bar.is_none() && screen.is_none() {
+        forward.write_directly(status);
+    }
 
     let meter = meter_input
         .zip(screen)

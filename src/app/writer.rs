@@ -40,7 +40,7 @@ use crate::session::latency::Histogram;
 use std::collections::VecDeque;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use std::time::Instant;
 use tokio::sync::oneshot;
 
@@ -56,6 +56,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Hub {
     ready: Mutex<Ready>,
     wake: Condvar,
+    /// Held by whoever is writing a batch: the thread, or a session writing its own
+    /// ([`Forward`]'s direct path, which only tries it: the thread may be stuck in a write).
+    writing: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -71,6 +74,7 @@ impl Hub {
         let hub = Arc::new(Hub {
             ready: Mutex::default(),
             wake: Condvar::new(),
+            writing: Mutex::default(),
         });
         let theirs = hub.clone();
         std::thread::Builder::new()
@@ -118,6 +122,7 @@ impl Hub {
             std::mem::take(&mut state.events)
         };
         if !batch.is_empty() {
+            let _turn = lock(&self.writing);
             let mut out = lock(&lane.out);
             if let Some(e) = out.write(&batch) {
                 lock(&lane.state).failed = Some((e.kind(), e.to_string()));
@@ -213,6 +218,44 @@ pub struct Forward {
     holding: bool,
     /// Events were queued in this batch and the output thread has not been told.
     unannounced: bool,
+    /// Where the sinks write, when the session may write a batch itself (see the header).
+    direct: Direct,
+}
+
+/// The descriptors a lane's sinks write to, for the direct path; empty: never direct.
+#[derive(Default)]
+struct Direct {
+    #[cfg(unix)]
+    fds: Vec<(std::os::fd::BorrowedFd<'static>, crate::output::room::Kind)>,
+}
+
+impl Direct {
+    #[cfg(unix)]
+    fn new(fds: &[std::os::fd::BorrowedFd<'static>]) -> Direct {
+        use crate::output::room::{Kind, kind};
+        let fds: Vec<_> = fds.iter().map(|fd| (*fd, kind(*fd))).collect();
+        if fds.iter().any(|(_, k)| *k == Kind::May) {
+            return Direct::default();
+        }
+        Direct { fds }
+    }
+
+    /// Whether writing about `bytes` to every descriptor returns without waiting now.
+    #[cfg(unix)]
+    fn takes(&self, bytes: usize) -> bool {
+        use crate::output::room::{Kind, pipe_takes};
+        !self.fds.is_empty()
+            && self.fds.iter().all(|(fd, kind)| match kind {
+                Kind::Never => true,
+                Kind::Pipe => pipe_takes(*fd, bytes),
+                Kind::May => false,
+            })
+    }
+
+    #[cfg(not(unix))]
+    fn takes(&self, _bytes: usize) -> bool {
+        false
+    }
 }
 
 impl Forward {
@@ -235,8 +278,32 @@ impl Forward {
         Ok(())
     }
 
-    /// Queues the lane for the output thread unless it is queued (or being written) already.
+    /// Writes what is pending here when that cannot block (the direct path); otherwise
+    /// queues the lane for the output thread unless it is queued (or being written) already.
     fn announce(&self, mut state: MutexGuard<'_, State>) {
+        // Not scheduled: the thread has written everything earlier and is not holding this
+        // lane, and only this session schedules it, so writing here keeps the order.
+        if !state.scheduled
+            && let Some(hub) = &self.hub
+            && self.direct.takes(state.bytes)
+        {
+            let turn = match hub.writing.try_lock() {
+                Ok(turn) => Some(turn),
+                Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(TryLockError::WouldBlock) => None, // the thread is writing: queue
+            };
+            if let Some(_turn) = turn {
+                let batch = std::mem::take(&mut state.events);
+                state.bytes = 0;
+                drop(state);
+                let mut out = lock(&self.lane.out);
+                if let Some(e) = out.write(&batch) {
+                    lock(&self.lane.state).failed = Some((e.kind(), e.to_string()));
+                    out.written.failed = Some(e);
+                }
+                return;
+            }
+        }
         let wake = !state.scheduled;
         state.scheduled = true;
         drop(state);
@@ -267,6 +334,37 @@ impl Sink for Forward {
             self.announce(lock(&self.lane.state));
         }
         Ok(())
+    }
+}
+
+impl Forward {
+    /// Lets the session write its output itself, when that cannot block (see the header):
+    /// for sinks that write to stdout only (and to stderr, with `stderr_too`), with no
+    /// live view, progress bar or meter between them and the descriptor. A terminal, a
+    /// socket or anything but a regular file, /dev/null or a pipe keeps the thread.
+    pub fn write_directly(&mut self, stderr_too: bool) {
+        #[cfg(unix)]
+        {
+            use std::os::fd::BorrowedFd;
+            // SAFETY: the standard descriptors stay open as long as the process (std never
+            // closes them), and these borrows are only asked about, never closed.
+            let (out, err) = unsafe { (BorrowedFd::borrow_raw(1), BorrowedFd::borrow_raw(2)) };
+            let fds = if stderr_too {
+                vec![out, err]
+            } else {
+                vec![out]
+            };
+            self.direct_to(&fds);
+        }
+        #[cfg(not(unix))]
+        let _ = stderr_too;
+    }
+
+    #[cfg(unix)]
+    fn direct_to(&mut self, fds: &[std::os::fd::BorrowedFd<'static>]) {
+        if lock(&self.lane.out).written.live.is_none() {
+            self.direct = Direct::new(fds);
+        }
     }
 }
 
@@ -351,6 +449,7 @@ fn spawn_on(
         warn,
         holding: false,
         unannounced: false,
+        direct: Direct::default(),
     };
     (forward, Writer { lane, hub, done })
 }
@@ -746,5 +845,136 @@ mod tests {
         let (mut forward, writer) = spawn_on(None, None, Fanout(Vec::new()), 1 << 20, |_| {});
         assert!(forward.event(&warning(0)).is_err());
         assert!(finish(writer).failed.is_some());
+    }
+
+    /// A pipe that lives as long as the test process (the direct path borrows it for good).
+    #[cfg(target_os = "linux")]
+    fn pipe() -> (io::PipeReader, &'static io::PipeWriter) {
+        let (r, w) = io::pipe().unwrap();
+        (r, Box::leak(Box::new(w)))
+    }
+
+    #[cfg(target_os = "linux")]
+    fn batch(forward: &mut Forward, from: usize, to: usize) {
+        forward.begin_batch();
+        for i in from..to {
+            forward.take(warning(i)).unwrap();
+        }
+        forward.end_batch().unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_session_writes_itself_only_while_the_pipe_is_empty_and_keeps_the_order() {
+        use std::os::fd::AsFd;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Recording { seen: seen.clone() };
+        let (mut forward, writer) = spawn_on(
+            Hub::start(),
+            None,
+            Fanout(vec![Box::new(sink)]),
+            1 << 20,
+            |_| {},
+        );
+        let (mut reader, out) = pipe();
+        forward.direct_to(&[out.as_fd()]);
+        let here = std::thread::current().id();
+        batch(&mut forward, 0, 3); // empty pipe: written here
+        io::Write::write_all(&mut &*out, b"x").unwrap(); // a byte the reader has not taken
+        batch(&mut forward, 3, 6); // queued for the thread
+        io::Read::read_exact(&mut reader, &mut [0u8; 1]).unwrap();
+        batch(&mut forward, 6, 9); // empty again: here, after the thread's batch
+        let written = finish(writer);
+        assert!(written.failed.is_none());
+        let seen = seen.lock().unwrap();
+        let lines: Vec<&str> = seen.iter().map(|(l, _)| l.as_str()).collect();
+        let want: Vec<String> = (0..9).map(|i| format!("line {i}")).collect();
+        assert_eq!(lines, want, "one order, whoever wrote");
+        let by_session: Vec<bool> = seen.iter().map(|(_, t)| *t == here).collect();
+        let mut expected = vec![true; 3];
+        expected.extend([false; 3]);
+        // The third batch goes direct only once the thread has written the second.
+        assert!(by_session[..6] == expected[..], "{by_session:?}");
+        assert!(by_session[6..].iter().all(|b| *b == by_session[6]));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_pipe_sends_the_batch_to_the_thread_and_the_session_goes_on() {
+        use crate::output::jsonl::JsonlSink;
+        use std::os::fd::AsFd;
+        let (mut reader, out) = pipe();
+        // Fill the pipe to capacity: an empty pipe takes exactly its size in one write.
+        let capacity =
+            unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(out), libc::F_GETPIPE_SZ) };
+        let filler = vec![b'.'; usize::try_from(capacity).unwrap()];
+        io::Write::write_all(&mut &*out, &filler).unwrap();
+        let sink = JsonlSink::new(out.try_clone().unwrap());
+        let (mut forward, writer) = spawn_on(
+            Hub::start(),
+            None,
+            Fanout(vec![Box::new(sink)]),
+            1 << 20,
+            |_| {},
+        );
+        forward.direct_to(&[out.as_fd()]);
+        // The session's side runs apart, so a session that blocked would show as a timeout
+        // here rather than a test that hangs (this thread is the pipe's only reader).
+        let (returned, back) = mpsc::channel();
+        let session = std::thread::spawn(move || {
+            batch(&mut forward, 0, 5);
+            let queued = lock(&forward.lane.state).scheduled;
+            returned.send(queued).unwrap();
+            forward
+        });
+        let queued = back
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the session blocked on a full pipe");
+        assert!(queued, "the batch went to the output thread");
+        let forward = session.join().unwrap();
+        let mut got = vec![0u8; filler.len()];
+        io::Read::read_exact(&mut reader, &mut got).unwrap();
+        assert_eq!(got, filler);
+        let written = finish(writer);
+        drop((forward, written));
+        let mut rest = String::new();
+        let mut buf = [0u8; 4096];
+        while !rest.ends_with("\"line 4\"}\n") {
+            let n = io::Read::read(&mut reader, &mut buf).unwrap();
+            assert!(n > 0);
+            rest.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+        }
+        let order: Vec<usize> = (0..5)
+            .map(|i| rest.find(&format!("\"line {i}\"")).unwrap())
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{rest}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_terminal_or_socket_never_takes_the_direct_path() {
+        use std::os::fd::AsFd;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Recording { seen: seen.clone() };
+        let (mut forward, writer) = spawn_on(
+            Hub::start(),
+            None,
+            Fanout(vec![Box::new(sink)]),
+            1 << 20,
+            |_| {},
+        );
+        let (_r, out) = pipe();
+        let socket: &'static _ =
+            Box::leak(Box::new(std::os::unix::net::UnixStream::pair().unwrap()));
+        forward.direct_to(&[out.as_fd(), socket.0.as_fd()]);
+        batch(&mut forward, 0, 3);
+        finish(writer);
+        let here = std::thread::current().id();
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 3);
+        assert!(
+            seen.iter().all(|(_, t)| *t != here),
+            "a socket may block: the thread writes"
+        );
     }
 }

@@ -10,6 +10,8 @@ pub mod labelled;
 pub mod live;
 pub mod meter;
 pub mod progress;
+#[cfg(unix)]
+pub mod room;
 pub mod status;
 pub mod terminal;
 pub mod text;
