@@ -30,6 +30,15 @@
 //!   what it takes as one batch too: the JSONL and text sinks hold its lines and write them
 //!   with one `write` and one flush at its end, at once, so a line waits only for its batch.
 //!   Events moved in (`Sink::take`) are not copied.
+//! - The direct path, to spare the thread's wake-ups altogether: when the session's sinks
+//!   write plain lines to stdout (and stderr) only ([`Forward::write_directly`]), the session
+//!   writes a batch on its own thread if that cannot block: the lane has nothing queued and
+//!   the thread is not writing it (so the order holds), no other batch is being written
+//!   (`Hub::writing`, only tried), and every descriptor is a regular file, /dev/null, or a
+//!   pipe that is empty and holds the batch four times over (src/output/room.rs). Otherwise
+//!   the batch goes to the thread as above: a full or unread pipe, a terminal (Ctrl-S), a
+//!   socket, the live view. Only another process writing to the same pipe in the instant
+//!   between the check and the write could make that write wait.
 
 use crate::event::LatencySummary;
 use crate::output::live::LiveSink;
