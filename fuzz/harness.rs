@@ -93,7 +93,7 @@ fn drain(mut source: impl Source, bytes: usize, target: u32, min_bytes_per_sampl
         match source.next_block() {
             Ok(Some(block)) => {
                 check_block(&block, &info);
-                samples_in += block.samples.len();
+                samples_in += block.len();
                 assert!(
                     samples_in * min_bytes_per_sample <= bytes,
                     "{samples_in} samples from {bytes} bytes"
@@ -122,8 +122,12 @@ fn drain(mut source: impl Source, bytes: usize, target: u32, min_bytes_per_sampl
 fn check_block(block: &Block, info: &flux::audio::SourceInfo) {
     assert_eq!(block.channels, info.channels);
     assert_eq!(block.sample_rate, info.sample_rate);
-    assert!(!block.samples.is_empty());
-    assert_eq!(block.samples.len() % usize::from(block.channels), 0);
+    assert!(!block.is_empty());
+    assert!(
+        block.samples.is_empty() || block.pcm16.is_empty(),
+        "one form of samples per block"
+    );
+    assert_eq!(block.len() % usize::from(block.channels), 0);
     // Integer PCM is in [-1, 1); float PCM may overshoot, but NaN and infinities never get
     // past the source.
     for &x in &block.samples {

@@ -35,7 +35,7 @@ impl<S: Source> Source for Capped<S> {
         let frames = block.frames() as u64;
         if frames > self.left {
             let keep = self.left as usize * usize::from(block.channels);
-            block.samples.truncate(keep);
+            block.truncate(keep);
         }
         self.left -= frames.min(self.left);
         Ok(Some(block))
@@ -60,11 +60,7 @@ mod tests {
                 return Ok(None);
             }
             self.blocks -= 1;
-            Ok(Some(Block {
-                samples: vec![0.5; 2 * 300],
-                channels: 2,
-                sample_rate: 1000,
-            }))
+            Ok(Some(Block::from_f32(vec![0.5; 2 * 300], 2, 1000)))
         }
     }
 

@@ -2,9 +2,9 @@
 //! decoder they share (`pcm`), and the conditioner that turns whatever they give into
 //! fixed-size mono i16 frames at the provider's rate.
 //!
-//! Sources hand out [`Block`]s of interleaved `f32` in their native format; the
-//! [`condition::Conditioner`] does all format conversion in one place so that every source is
-//! treated alike and memory stays flat however long the stream is.
+//! Sources hand out [`Block`]s of interleaved `f32` (or, 16-bit PCM, `i16`) in their native
+//! format; the [`condition::Conditioner`] does all format conversion in one place so that
+//! every source is treated alike and memory stays flat however long the stream is.
 
 pub mod condition;
 pub mod mic;
@@ -27,21 +27,62 @@ pub const MIN_SAMPLE_RATE: u32 = 1000;
 /// Highest channel count a source may declare (same reasoning as [`MAX_SAMPLE_RATE`]).
 pub const MAX_CHANNELS: u16 = 64;
 
-/// Interleaved f32 samples in [-1, 1] as the source gave them, with their format.
+/// Interleaved samples as the source gave them, with their format: f32 in [-1, 1], or, from
+/// 16-bit PCM sources (WAV, raw), the i16 samples themselves, so that the conditioner's integer
+/// path never widens them to f32 and back. Exactly one of `samples` and `pcm16` is non-empty
+/// (or both are empty); `pcm16[i]` means `pcm16[i] / 32768`, the value `pcm::Encoding::S16Le`
+/// decodes it to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Block {
     pub samples: Vec<f32>,
+    pub pcm16: Vec<i16>,
     pub channels: u16,
     pub sample_rate: u32,
 }
 
 impl Block {
+    /// A block of f32 samples.
+    pub fn from_f32(samples: Vec<f32>, channels: u16, sample_rate: u32) -> Self {
+        Block {
+            samples,
+            pcm16: Vec::new(),
+            channels,
+            sample_rate,
+        }
+    }
+
+    /// Number of samples (all channels) in the block, whichever form they are in.
+    pub fn len(&self) -> usize {
+        self.samples.len() + self.pcm16.len()
+    }
+
+    /// Whether the block holds no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Number of whole frames (one sample per channel) in the block.
     pub fn frames(&self) -> usize {
         match self.channels {
             0 => 0,
-            ch => self.samples.len() / usize::from(ch),
+            ch => self.len() / usize::from(ch),
         }
+    }
+
+    /// Keep the first `n` samples.
+    pub fn truncate(&mut self, n: usize) {
+        self.samples.truncate(n);
+        self.pcm16.truncate(n);
+    }
+
+    /// The block with its samples as f32 (16-bit ones widened exactly), for consumers that
+    /// only work on floats.
+    pub fn into_f32(mut self) -> Self {
+        if !self.pcm16.is_empty() {
+            pcm::widen_s16(&self.pcm16, &mut self.samples);
+            self.pcm16 = Vec::new();
+        }
+        self
     }
 }
 

@@ -95,6 +95,92 @@ impl Encoding {
     }
 }
 
+/// Samples decoded by a source: 16-bit PCM stays integer (see [`super::Block`]), the rest is f32.
+#[derive(Debug)]
+pub enum Decoded {
+    F32(Vec<f32>),
+    S16(Vec<i16>),
+}
+
+impl Default for Decoded {
+    fn default() -> Self {
+        Decoded::F32(Vec::new())
+    }
+}
+
+impl Decoded {
+    /// Decode `bytes` of `encoding` (into a fresh block: any samples held are replaced).
+    pub fn decode(&mut self, encoding: Encoding, bytes: &[u8]) {
+        *self = if encoding == Encoding::S16Le {
+            let mut pcm16 = Vec::new();
+            decode_s16(bytes, &mut pcm16);
+            Decoded::S16(pcm16)
+        } else {
+            let mut samples = Vec::new();
+            encoding.decode(bytes, &mut samples);
+            Decoded::F32(samples)
+        };
+    }
+
+    /// Whether no sample was decoded.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Decoded::F32(v) => v.is_empty(),
+            Decoded::S16(v) => v.is_empty(),
+        }
+    }
+
+    /// As a [`super::Block`] of `channels` at `sample_rate`.
+    pub fn into_block(self, channels: u16, sample_rate: u32) -> super::Block {
+        match self {
+            Decoded::F32(samples) => super::Block::from_f32(samples, channels, sample_rate),
+            Decoded::S16(pcm16) => super::Block {
+                samples: Vec::new(),
+                pcm16,
+                channels,
+                sample_rate,
+            },
+        }
+    }
+}
+
+/// 16-bit little-endian samples from `bytes` (a partial sample at the end is ignored) onto
+/// the end of `out`, as they are: the integer form of [`Encoding::S16Le`]'s decoding
+/// (`x / 32768` is what `decode` gives for each). A copy on little-endian machines.
+pub fn decode_s16(bytes: &[u8], out: &mut Vec<i16>) {
+    out.reserve(bytes.len() / 2);
+    out.extend(
+        bytes
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]])),
+    );
+}
+
+/// 16-bit samples widened to f32 onto the end of `out`: exactly what [`Encoding::S16Le`]'s
+/// `decode` gives for their bytes.
+pub fn widen_s16(samples: &[i16], out: &mut Vec<f32>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: `widen_s16_avx2` is only compiled for AVX2, and this CPU has AVX2 (checked
+        // just above); that is the whole contract of calling a `target_feature` function.
+        unsafe { widen_s16_avx2(samples, out) };
+        return;
+    }
+    widen_s16_loop(samples, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn widen_s16_avx2(samples: &[i16], out: &mut Vec<f32>) {
+    widen_s16_loop(samples, out);
+}
+
+#[inline(always)]
+fn widen_s16_loop(samples: &[i16], out: &mut Vec<f32>) {
+    out.reserve(samples.len());
+    out.extend(samples.iter().map(|&x| f32::from(x) * (1.0 / 32768.0)));
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn decode_avx2(encoding: Encoding, bytes: &[u8], out: &mut Vec<f32>) {
@@ -251,6 +337,31 @@ mod tests {
         let mut out = vec![9.0];
         Encoding::S16Le.decode(&[0, 0x40, 1], &mut out);
         assert_eq!(out, [9.0, 0.5]);
+    }
+
+    /// The integer form of 16-bit decoding, widened, is the f32 decoding bit for bit, for every
+    /// value and at every length (odd byte counts drop the partial sample in both).
+    #[test]
+    fn s16_integer_decoding_widens_to_the_f32_decoding() {
+        let every: Vec<u8> = (i16::MIN..=i16::MAX).flat_map(i16::to_le_bytes).collect();
+        for len in [0, 1, 2, 3, 31, 64, 65, 1001, every.len()] {
+            let bytes = &every[every.len() - len..];
+            let mut ints = vec![7i16];
+            decode_s16(bytes, &mut ints);
+            assert_eq!(ints.len(), 1 + len / 2, "appended, whole samples only");
+            let mut widened = vec![9.0f32];
+            widen_s16(&ints[1..], &mut widened);
+            let want = decode(Encoding::S16Le, bytes);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&widened[1..]), bits(&want), "{len} bytes");
+            widened.truncate(1);
+            widen_s16_loop(&ints[1..], &mut widened);
+            assert_eq!(
+                bits(&widened[1..]),
+                bits(&want),
+                "portable loop, {len} bytes"
+            );
+        }
     }
 
     /// The dispatched (AVX2 where present) loops and the baseline ones agree bit for bit.

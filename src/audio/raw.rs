@@ -3,7 +3,7 @@
 
 use std::io::{self, Read};
 
-use super::pcm::Encoding;
+use super::pcm::{Decoded, Encoding};
 use super::{
     AudioError, Block, MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, Source, SourceInfo,
 };
@@ -117,12 +117,10 @@ impl RawPcmSource {
     }
 
     /// Decode the whole frames at the front of the buffer and keep the partial rest.
-    fn take_frames(&mut self) -> Vec<f32> {
+    fn take_frames(&mut self) -> Decoded {
         let whole = self.filled / self.frame_bytes * self.frame_bytes;
-        let mut samples = Vec::new();
-        self.format
-            .encoding()
-            .decode(&self.buf[..whole], &mut samples);
+        let mut samples = Decoded::default();
+        samples.decode(self.format.encoding(), &self.buf[..whole]);
         self.buf.copy_within(whole..self.filled, 0);
         self.filled -= whole;
         self.frames_read += (whole / self.frame_bytes) as u64;
@@ -150,11 +148,10 @@ impl Source for RawPcmSource {
                 Ok(n) => {
                     self.filled += n;
                     if self.filled >= self.frame_bytes {
-                        return Ok(Some(Block {
-                            samples: self.take_frames(),
-                            channels: self.info.channels,
-                            sample_rate: self.info.sample_rate,
-                        }));
+                        return Ok(Some(
+                            self.take_frames()
+                                .into_block(self.info.channels, self.info.sample_rate),
+                        ));
                     }
                 }
                 Err(reason) => {
@@ -187,9 +184,9 @@ mod tests {
     fn drain(src: &mut RawPcmSource) -> Result<Vec<f32>, AudioError> {
         let mut all = Vec::new();
         while let Some(b) = src.next_block()? {
-            assert!(!b.samples.is_empty());
-            assert_eq!(b.samples.len() % usize::from(b.channels), 0);
-            all.extend(b.samples);
+            assert!(!b.is_empty());
+            assert_eq!(b.len() % usize::from(b.channels), 0);
+            all.extend(b.into_f32().samples);
         }
         Ok(all)
     }
@@ -286,7 +283,8 @@ mod tests {
         let mut src =
             RawPcmSource::new("stdin", Box::new(Failing(0)), 16000, 1, RawFormat::S16Le).unwrap();
         let first = src.next_block().unwrap().unwrap();
-        assert_eq!(first.samples, vec![1.0 / 32768.0, 2.0 / 32768.0]);
+        assert_eq!(first.pcm16, vec![1, 2], "16-bit input stays integer");
+        assert_eq!(first.into_f32().samples, vec![1.0 / 32768.0, 2.0 / 32768.0]);
         let e = src.next_block().err().unwrap();
         assert!(matches!(e, AudioError::Read { .. }) && e.to_string().contains("device gone"));
         assert!(matches!(src.next_block(), Ok(None)));

@@ -98,11 +98,11 @@ fn script_file(dir: &Path) -> String {
 fn conditioned(feed: &Feed, frames: usize) -> Vec<i16> {
     let ch = feed.format.channels;
     let mut c = Conditioner::new(feed.format.sample_rate, ch, 16000, 80).unwrap();
-    let block = Block {
-        samples: feed.samples[..frames * usize::from(ch)].to_vec(),
-        channels: ch,
-        sample_rate: feed.format.sample_rate,
-    };
+    let block = Block::from_f32(
+        feed.samples[..frames * usize::from(ch)].to_vec(),
+        ch,
+        feed.format.sample_rate,
+    );
     let mut pcm = Vec::new();
     let mut take = |f: flux::audio::condition::Frame| {
         pcm.extend(

@@ -99,7 +99,8 @@ fn read<S, N>(
     let mut twins = Twins::new(senders.len(), rate);
     loop {
         let block = match source.next_block() {
-            Ok(Some(block)) => block,
+            // Picking channels and comparing them works on floats.
+            Ok(Some(block)) => block.into_f32(),
             Ok(None) => break,
             Err(e) => {
                 // Every channel stops on the same bad input; each reports it.
@@ -113,17 +114,17 @@ fn read<S, N>(
         twins.see(&block.samples, channels);
         for (c, slot) in senders.iter_mut().enumerate() {
             let Some(tx) = slot else { continue };
-            let picked = Block {
-                samples: block
+            let picked = Block::from_f32(
+                block
                     .samples
                     .iter()
                     .skip(c)
                     .step_by(channels)
                     .copied()
                     .collect(),
-                channels: 1,
-                sample_rate: block.sample_rate,
-            };
+                1,
+                block.sample_rate,
+            );
             // That channel's stream is over: the others go on without it.
             if tx.send(Ok(picked)).is_err() {
                 *slot = None;
@@ -261,11 +262,7 @@ mod tests {
                 .flat_map(|&(l, r)| [l, r])
                 .collect();
             self.at = end;
-            Ok(Some(Block {
-                samples,
-                channels: 2,
-                sample_rate: 1000,
-            }))
+            Ok(Some(Block::from_f32(samples, 2, 1000)))
         }
     }
 

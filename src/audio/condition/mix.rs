@@ -296,6 +296,119 @@ fn mix_stereo_i16_loop(samples: &[f32], mono: &mut [i16]) -> bool {
         <= MAX_LEVEL.to_bits()
 }
 
+/// [`downmix_i16`] of 16-bit samples, without widening them: `samples[i]` stands for
+/// `samples[i] / 32768`, and the result is what [`downmix_i16`] gives for those floats,
+/// appended to `out`. Mono is a copy. Stereo is integer arithmetic: `(L + R) / 2` is exact in
+/// f32 (17 bits), so [`quantize`]'s rounding half away from zero is `(s + (s > 0)) >> 1` of
+/// `s = L + R`, and the result always fits an i16. More channels widen each frame and take
+/// [`downmix_i16`]'s general formula (their f32 sums are exact; the scale is not).
+pub(super) fn downmix_s16(samples: &[i16], channels: usize, out: &mut Vec<i16>) {
+    match channels {
+        0 => {}
+        1 => out.extend_from_slice(samples),
+        2 => {
+            let at = out.len();
+            out.resize(at + samples.len() / 2, 0);
+            mix_stereo_s16(samples, &mut out[at..]);
+        }
+        _ => {
+            let scale = 1.0 / channels as f32;
+            out.extend(samples.chunks_exact(channels).map(|f| {
+                quantize(
+                    f.iter()
+                        .map(|&x| f32::from(x) * (1.0 / 32768.0))
+                        .sum::<f32>()
+                        * scale,
+                )
+            }));
+        }
+    }
+}
+
+/// [`downmix`] of 16-bit samples (see [`downmix_s16`]) into `mono` (resized to the frame
+/// count): the float paths' input. Mono widens; stereo is `(L + R) · 2^-16`, the exact value
+/// `(L/32768 + R/32768) · 0.5` has.
+pub(super) fn downmix_s16_f32(samples: &[i16], channels: usize, mono: &mut Vec<f32>) {
+    mono.clear();
+    match channels {
+        0 => {}
+        1 => crate::audio::pcm::widen_s16(samples, mono),
+        2 => mono.extend(
+            samples
+                .chunks_exact(2)
+                .map(|f| (i32::from(f[0]) + i32::from(f[1])) as f32 * (1.0 / 65536.0)),
+        ),
+        _ => {
+            let scale = 1.0 / channels as f32;
+            mono.extend(samples.chunks_exact(channels).map(|f| {
+                f.iter()
+                    .map(|&x| f32::from(x) * (1.0 / 32768.0))
+                    .sum::<f32>()
+                    * scale
+            }));
+        }
+    }
+}
+
+/// `mono[i] = round_half_away((L + R) / 2)` for each stereo frame of `samples`.
+fn mix_stereo_s16(samples: &[i16], mono: &mut [i16]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: `mix_stereo_s16_avx2` is only compiled for AVX2, and this CPU has AVX2
+        // (checked just above); that is the whole contract of calling a `target_feature`
+        // function.
+        unsafe { mix_stereo_s16_avx2(samples, mono) };
+        return;
+    }
+    mix_stereo_s16_loop(samples, mono);
+}
+
+/// [`mix_stereo_s16_loop`] in AVX2, sixteen frames at a time: `vpmaddwd` by ones sums each
+/// frame's pair into an i32 lane, the rounding is a compare, a subtraction and a shift, and
+/// the saturating pack (never saturating here) plus one permutation give the frames in order.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn mix_stereo_s16_avx2(samples: &[i16], mono: &mut [i16]) {
+    use std::arch::x86_64::{
+        __m256i, _mm256_cmpgt_epi32, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_packs_epi32,
+        _mm256_permute4x64_epi64, _mm256_set1_epi16, _mm256_setzero_si256, _mm256_srai_epi32,
+        _mm256_storeu_si256, _mm256_sub_epi32,
+    };
+    let ones = _mm256_set1_epi16(1);
+    // `(s + (s > 0)) >> 1`: the comparison's mask is −1 where `s > 0`.
+    let round = |s: __m256i| {
+        _mm256_srai_epi32::<1>(_mm256_sub_epi32(
+            s,
+            _mm256_cmpgt_epi32(s, _mm256_setzero_si256()),
+        ))
+    };
+    let whole = (samples.len() / 32).min(mono.len() / 16);
+    for i in 0..whole {
+        // SAFETY: `i < samples.len() / 32`, so the 32 i16 at `32i` are within `samples`; an
+        // unaligned load has no alignment requirement.
+        let (a, b) = unsafe {
+            let p = samples.as_ptr().add(32 * i).cast::<__m256i>();
+            (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1)))
+        };
+        let lo = round(_mm256_madd_epi16(a, ones));
+        let hi = round(_mm256_madd_epi16(b, ones));
+        // `vpackssdw` works per 128-bit half: frames 0–3, 8–11 | 4–7, 12–15; the 64-bit
+        // permutation puts the quarters in order.
+        let packed = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packs_epi32(lo, hi));
+        // SAFETY: `i < mono.len() / 16`, so the sixteen i16 at `16i` are within `mono`.
+        unsafe { _mm256_storeu_si256(mono.as_mut_ptr().add(16 * i).cast::<__m256i>(), packed) };
+    }
+    mix_stereo_s16_loop(&samples[32 * whole..], &mut mono[16 * whole..]);
+}
+
+/// The portable loop behind [`mix_stereo_s16`].
+fn mix_stereo_s16_loop(samples: &[i16], mono: &mut [i16]) {
+    for (y, f) in mono.iter_mut().zip(samples.chunks_exact(2)) {
+        let s = i32::from(f[0]) + i32::from(f[1]);
+        *y = ((s + i32::from(s > 0)) >> 1) as i16;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,5 +504,75 @@ mod tests {
                 assert_eq!(got, want, "{channels} channels");
             }
         }
+    }
+
+    /// 16-bit samples mixed without widening give what the float paths give for their
+    /// decoded values, bit for bit: random and extreme input (full scale both ways, every
+    /// tie `L + R` odd, both signs), every length up to a few vectors and a long one, every
+    /// channel count to 8 and 64; the result is appended.
+    #[test]
+    fn s16_downmix_is_the_float_downmix_of_the_decoded_samples() {
+        let mut rng = Rng(0x5eed);
+        let extremes = [
+            i16::MIN,
+            i16::MIN + 1,
+            -2,
+            -1,
+            0,
+            1,
+            2,
+            i16::MAX - 1,
+            i16::MAX,
+        ];
+        let mut samples: Vec<i16> = Vec::new();
+        for &a in &extremes {
+            for &b in &extremes {
+                samples.extend([a, b]);
+            }
+        }
+        for _ in 0..5000 {
+            let r = rng.next();
+            // Small values too, where ties and their neighbours crowd.
+            let v = if r & 1 == 0 {
+                (r >> 16) as i16
+            } else {
+                (r >> 16) as i16 >> 12
+            };
+            samples.push(v);
+        }
+        let mut lengths: Vec<usize> = (0..=70).collect();
+        lengths.push(samples.len());
+        for channels in (1..=8).chain([64]) {
+            for &len in &lengths {
+                let input = &samples[..len / channels * channels];
+                let mut wide = Vec::new();
+                crate::audio::pcm::widen_s16(input, &mut wide);
+                let mut want = vec![7i16];
+                downmix_i16(&wide, channels, &mut want);
+                let mut got = vec![7i16];
+                downmix_s16(input, channels, &mut got);
+                assert_eq!(got, want, "{channels} channels, {len} samples");
+                let mut want_f = Vec::new();
+                downmix(&wide, channels, &mut want_f);
+                let mut got_f = vec![3.0];
+                downmix_s16_f32(input, channels, &mut got_f);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got_f), bits(&want_f), "{channels} ch, {len}, f32");
+            }
+        }
+        // Every sum of a stereo pair, through the vector path (whole vectors of 16 frames).
+        let pairs: Vec<i16> = (i32::from(i16::MIN)..=i32::from(i16::MAX))
+            .flat_map(|l| [l as i16, (l / 3 - 7) as i16, l as i16, -(l / 2) as i16])
+            .collect();
+        let mut got = Vec::new();
+        downmix_s16(&pairs, 2, &mut got);
+        let mut want = vec![0; pairs.len() / 2];
+        mix_stereo_s16_loop(&pairs, &mut want);
+        assert_eq!(got, want);
+        let quantized: Vec<i16> = pairs
+            .chunks_exact(2)
+            .map(|f| quantize((f32::from(f[0]) / 32768.0 + f32::from(f[1]) / 32768.0) * 0.5))
+            .collect();
+        assert_eq!(got, quantized);
     }
 }

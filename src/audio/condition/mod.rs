@@ -62,7 +62,7 @@ use bytes::Bytes;
 use super::{AudioError, Block, MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
 use decimate::Decimator;
 use framer::Framer;
-use mix::{downmix, within_level};
+use mix::{downmix, downmix_s16_f32, within_level};
 use rational::Rational;
 use resample::Resample;
 
@@ -190,6 +190,22 @@ impl Conditioner {
     pub fn push(&mut self, block: &Block, out: &mut dyn FnMut(Frame)) -> Result<(), AudioError> {
         self.check_block(block)?;
         let channels = usize::from(self.in_channels);
+        for chunk in block.pcm16.chunks(MIX_CHUNK * channels) {
+            match &mut self.resampler {
+                Some(RateChange::Rational(r)) => r.push_s16(chunk, channels, &mut self.framer, out),
+                None if channels == 1 => self.framer.push_pcm(chunk, out),
+                resampler => {
+                    downmix_s16_f32(chunk, channels, &mut self.mono);
+                    match resampler {
+                        Some(RateChange::Decimate(d)) => d.push(&self.mono, &mut self.framer, out),
+                        Some(RateChange::Resample(r)) => {
+                            r.push(&self.mono, &mut self.framer, out)?;
+                        }
+                        _ => self.framer.push(&self.mono, out),
+                    }
+                }
+            }
+        }
         for chunk in block.samples.chunks(MIX_CHUNK * channels) {
             if let Some(RateChange::Rational(r)) = &mut self.resampler {
                 // Downmixed straight into its own (integer) buffer.
@@ -243,14 +259,15 @@ impl Conditioner {
                 block.sample_rate, block.channels, self.in_rate, self.in_channels
             )));
         }
-        if !block
-            .samples
-            .len()
-            .is_multiple_of(usize::from(self.in_channels))
-        {
+        if !block.samples.is_empty() && !block.pcm16.is_empty() {
+            return Err(conversion(
+                "a block holds both float and 16-bit samples".into(),
+            ));
+        }
+        if !block.len().is_multiple_of(usize::from(self.in_channels)) {
             return Err(conversion(format!(
                 "a block of {} samples is not a whole number of {}-channel frames",
-                block.samples.len(),
+                block.len(),
                 self.in_channels
             )));
         }
@@ -318,6 +335,48 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// 16-bit blocks (as WAV and raw sources give them) condition to the same frames as their
+    /// f32 decoding, on every rate path and channel layout, in uneven blocks; a block holding
+    /// both forms is refused.
+    #[test]
+    fn pcm16_blocks_condition_as_their_float_decoding() {
+        let mut rng = Rng(99);
+        for (in_rate, out_rate) in RATE_PAIRS.into_iter().chain([(16000, 16000)]) {
+            for channels in [1usize, 2, 3] {
+                let frames = in_rate as usize * 3 / 10 + 17;
+                let mut pcm16: Vec<i16> =
+                    (0..channels * frames).map(|_| rng.next() as i16).collect();
+                pcm16[..6].copy_from_slice(&[i16::MIN, i16::MIN, i16::MAX, i16::MAX, -1, 0]);
+                let mut wide = Vec::new();
+                crate::audio::pcm::widen_s16(&pcm16, &mut wide);
+                let want = run(&wide, channels as u16, in_rate, out_rate, &[4096]);
+                let mut c =
+                    Conditioner::new(in_rate, channels as u16, out_rate, DEFAULT_CHUNK_MS).unwrap();
+                let mut got = Vec::new();
+                let mut sink = |f: Frame| got.push(f);
+                for piece in pcm16.chunks(1234 * channels) {
+                    let b = Block {
+                        samples: Vec::new(),
+                        pcm16: piece.to_vec(),
+                        channels: channels as u16,
+                        sample_rate: in_rate,
+                    };
+                    c.push(&b, &mut sink).unwrap();
+                }
+                c.finish(&mut sink).unwrap();
+                assert_eq!(got, want, "{in_rate}->{out_rate}, {channels} ch");
+            }
+        }
+        let mut c = Conditioner::new(48000, 1, 16000, DEFAULT_CHUNK_MS).unwrap();
+        let both = Block {
+            samples: vec![0.0; 2],
+            pcm16: vec![0; 2],
+            channels: 1,
+            sample_rate: 48000,
+        };
+        assert!(c.push(&both, &mut |_| {}).is_err());
     }
 
     #[test]

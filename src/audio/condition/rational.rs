@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::design::{polyphase_prototype, polyphase_taps};
 use super::framer::Framer;
-use super::mix::downmix_i16;
+use super::mix::{downmix_i16, downmix_s16};
 use super::rational_fir::{DOT_LANES, Rows, accumulator_fits, dot_rows};
 use super::{Frame, expected_output};
 
@@ -111,13 +111,31 @@ impl Rational {
         out: &mut dyn FnMut(Frame),
     ) {
         self.frames_in += (samples.len() / channels) as u64;
-        // Upsampling makes more outputs than inputs: smaller chunks keep the output buffer at
-        // about CHUNK samples.
-        let chunk = (CHUNK as u64 * self.down / self.up.max(self.down)).max(64) as usize;
-        for piece in samples.chunks(chunk * channels) {
+        for piece in samples.chunks(self.chunk() * channels) {
             downmix_i16(piece, channels, &mut self.buf);
             self.run(u64::MAX, framer, out);
         }
+    }
+
+    /// [`Rational::push`] for 16-bit samples (see `Block`), mixed to mono without widening.
+    pub(super) fn push_s16(
+        &mut self,
+        samples: &[i16],
+        channels: usize,
+        framer: &mut Framer,
+        out: &mut dyn FnMut(Frame),
+    ) {
+        self.frames_in += (samples.len() / channels) as u64;
+        for piece in samples.chunks(self.chunk() * channels) {
+            downmix_s16(piece, channels, &mut self.buf);
+            self.run(u64::MAX, framer, out);
+        }
+    }
+
+    /// Input frames downmixed at a time. Upsampling makes more outputs than inputs: smaller
+    /// chunks keep the output buffer at about CHUNK samples.
+    fn chunk(&self) -> usize {
+        (CHUNK as u64 * self.down / self.up.max(self.down)).max(64) as usize
     }
 
     /// Feed silence until every output up to `round(frames_in · L / M)` exists, and stop there.

@@ -19,11 +19,7 @@ impl Rng {
 }
 
 pub(super) fn block(samples: Vec<f32>, channels: u16, rate: u32) -> Block {
-    Block {
-        samples,
-        channels,
-        sample_rate: rate,
-    }
+    Block::from_f32(samples, channels, rate)
 }
 
 /// Run `signal` through a conditioner in blocks of the given frame counts (cycled).

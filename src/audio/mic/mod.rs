@@ -322,11 +322,11 @@ impl Source for MicSource {
             let mut samples = Vec::new();
             if self.reader.pop_into(&mut samples, MAX_BLOCK_FRAMES) > 0 {
                 self.measure(&samples);
-                return Ok(Some(Block {
+                return Ok(Some(Block::from_f32(
                     samples,
-                    channels: self.format.channels,
-                    sample_rate: self.format.sample_rate,
-                }));
+                    self.format.channels,
+                    self.format.sample_rate,
+                )));
             }
             // The ring is empty. Every end condition below is checked before the ring is
             // looked at again, so audio that arrived in between is still delivered.

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 mod header;
 
-use super::pcm::Encoding;
+use super::pcm::{Decoded, Encoding};
 use super::{AudioError, Block, RetryInterrupted, Source, SourceInfo};
 use header::Header;
 
@@ -364,10 +364,10 @@ impl WavSource {
 
     /// Read the next block. On an error, keep the complete frames read so far (a partial
     /// frame is dropped) and remember the error for the next call.
-    fn read_block(&mut self) -> Vec<f32> {
+    fn read_block(&mut self) -> Decoded {
         match &mut self.samples {
             Samples::Bulk { .. } => self.read_block_bulk(),
-            Samples::PerSample(_) => self.read_block_per_sample(),
+            Samples::PerSample(_) => Decoded::F32(self.read_block_per_sample()),
         }
     }
 
@@ -381,7 +381,7 @@ impl WavSource {
     /// inside the frame's first sample, where hound too would have read no sample of the
     /// frame). Bytes left over when the declared data ends are not a whole frame and are
     /// dropped, as hound's iterator drops them.
-    fn read_block_bulk(&mut self) -> Vec<f32> {
+    fn read_block_bulk(&mut self) -> Decoded {
         let channels = usize::from(self.info.channels);
         let Samples::Bulk {
             reader,
@@ -392,7 +392,7 @@ impl WavSource {
             filled,
         } = &mut self.samples
         else {
-            return Vec::new();
+            return Decoded::default();
         };
         let frame_bytes = channels * encoding.bytes();
         let capacity = buf.len() - READ_ALIGN;
@@ -421,8 +421,8 @@ impl WavSource {
             }
         }
         let whole = *filled / frame_bytes * frame_bytes;
-        let mut samples = Vec::new();
-        encoding.decode(&buf[*start..*start + whole], &mut samples);
+        let mut samples = Decoded::default();
+        samples.decode(*encoding, &buf[*start..*start + whole]);
         *start += whole;
         *filled -= whole;
         self.frames_read += (whole / frame_bytes) as u64;
@@ -488,8 +488,8 @@ impl Source for WavSource {
         if self.done {
             return Ok(None);
         }
-        let samples = self.read_block();
-        if samples.is_empty() {
+        let decoded = self.read_block();
+        if decoded.is_empty() {
             if let Some(e) = self.pending.take() {
                 return Err(e);
             }
@@ -501,11 +501,9 @@ impl Source for WavSource {
             }
             return Ok(None);
         }
-        Ok(Some(Block {
-            samples,
-            channels: self.info.channels,
-            sample_rate: self.info.sample_rate,
-        }))
+        Ok(Some(
+            decoded.into_block(self.info.channels, self.info.sample_rate),
+        ))
     }
 }
 
@@ -632,7 +630,7 @@ mod tests {
         let mut got = Vec::new();
         while let Some(b) = src.next_block().unwrap() {
             sizes.push(b.frames());
-            got.extend(b.samples);
+            got.extend(b.into_f32().samples);
         }
         assert!(sizes.iter().all(|&n| n <= block), "{sizes:?}");
         assert!(
@@ -683,7 +681,7 @@ mod tests {
             let mut src = WavSource::from_reader("stdin", Box::new(trickle)).unwrap();
             let mut got = Vec::new();
             while let Some(b) = src.next_block().unwrap() {
-                got.extend(b.samples);
+                got.extend(b.into_f32().samples);
                 // Not a byte more than the block's last read, beyond the header and the
                 // frames handed out: a frame is 6 bytes, so less than a frame is held back.
                 let held = consumed.load(Ordering::Relaxed) - header - 2 * got.len() as u64;
@@ -705,9 +703,9 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut src = WavSource::from_reader("stdin", Box::new(reader)).unwrap();
-            let first = src.next_block().map(|b| b.map(|b| b.samples));
+            let first = src.next_block().map(|b| b.map(|b| b.into_f32().samples));
             tx.send(first).unwrap();
-            let second = src.next_block().map(|b| b.map(|b| b.samples));
+            let second = src.next_block().map(|b| b.map(|b| b.into_f32().samples));
             tx.send(second).unwrap();
         });
         let wait = std::time::Duration::from_secs(20);

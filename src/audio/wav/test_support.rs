@@ -44,9 +44,13 @@ pub(super) fn drain(src: &mut dyn Source) -> (Vec<f32>, Option<AudioError>) {
     loop {
         match src.next_block() {
             Ok(Some(b)) => {
-                assert!(!b.samples.is_empty(), "never an empty block");
-                assert_eq!(b.samples.len() % usize::from(b.channels), 0);
-                all.extend(b.samples);
+                assert!(!b.is_empty(), "never an empty block");
+                assert!(
+                    b.samples.is_empty() || b.pcm16.is_empty(),
+                    "one form per block"
+                );
+                assert_eq!(b.len() % usize::from(b.channels), 0);
+                all.extend(b.into_f32().samples);
             }
             Ok(None) => return (all, None),
             Err(e) => {
