@@ -4,8 +4,8 @@
 //!
 //! Frames go over in batches: every frame one source block yields, in one message. A live
 //! source's block is what has arrived (a frame or less), so nothing waits for company; a
-//! file's block is most of a second, and handing its frames over one by one cost a wake-up
-//! of the session per 80 ms frame, more CPU than sending the frame.
+//! file's block is up to about 3 s of audio (512 KiB), and handing its frames over one by one
+//! cost a wake-up of the session per 80 ms frame, more CPU than sending the frame.
 
 use crate::audio::condition::{Conditioner, Frame};
 use crate::audio::{AudioError, Source};

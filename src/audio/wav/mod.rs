@@ -22,13 +22,19 @@ use super::pcm::{Decoded, Encoding};
 use super::{AudioError, Block, RetryInterrupted, Source, SourceInfo};
 use header::Header;
 
-/// Bytes of the data chunk read at a time (rounded down to whole frames): about 0.7 s of 48 kHz
-/// stereo 16-bit, so a file arrives in few, large blocks (the conditioner then hands the
-/// session several frames at once) and per-block costs vanish. At most 128 KiB whatever the
-/// format, and always at least 512 frames (the widest frame is 64 channels of 4 bytes). A
-/// read that returns less (a pipe) is passed on as soon as it completes a frame, so this sets
-/// no latency.
+/// Bytes of the data chunk read at a time (rounded down to whole frames): [`READ_SECONDS`] of
+/// audio, at least [`READ_BYTES`] and at most [`READ_BYTES_MAX`], so a file arrives in few,
+/// large blocks (the conditioner then hands the session a block's frames at once, one wake-up
+/// of the session per block) and per-block costs vanish: 16 kHz mono 16-bit reads 128 KiB
+/// (4 s), 44.1 and 48 kHz stereo 512 KiB (about 3 s; at 128 KiB the session's wake-ups per
+/// block were a third of the process's context switches). Always at least 512 frames (the
+/// widest frame is 64 channels of 4 bytes). A read that returns less (a pipe) is passed on as
+/// soon as it completes a frame, so this sets no latency.
 pub const READ_BYTES: usize = 128 * 1024;
+/// See [`READ_BYTES`].
+pub const READ_BYTES_MAX: usize = 512 * 1024;
+/// See [`READ_BYTES`].
+const READ_SECONDS: usize = 3;
 
 /// Frames per block on the per-sample path (uncommon layouts, decoded by hound).
 pub const BLOCK_FRAMES: usize = 4096;
@@ -233,8 +239,10 @@ impl WavSource {
                 encoding,
                 buf: vec![
                     0;
-                    read_buffer_len(usize::from(spec.channels) * encoding.bytes())
-                        + READ_ALIGN
+                    read_buffer_len(
+                        usize::from(spec.channels) * encoding.bytes(),
+                        spec.sample_rate
+                    ) + READ_ALIGN
                 ],
                 start: 0,
                 filled: 0,
@@ -324,7 +332,7 @@ impl WavSource {
                 } else {
                     data_bytes
                 },
-                buf: vec![0; read_buffer_len(usize::from(fmt.channels)) + READ_ALIGN],
+                buf: vec![0; read_buffer_len(usize::from(fmt.channels), fmt.rate) + READ_ALIGN],
                 start: 0,
                 filled: 0,
             },
@@ -526,10 +534,15 @@ fn read_start(buf_addr: usize, position: u64, filled: usize) -> usize {
 /// See [`read_start`]: a cache line.
 const READ_ALIGN: usize = 64;
 
-/// The bulk read buffer for frames of `frame_bytes`: [`READ_BYTES`] rounded down to whole
-/// frames, and never less than one frame.
-fn read_buffer_len(frame_bytes: usize) -> usize {
-    (READ_BYTES / frame_bytes).max(1) * frame_bytes
+/// The bulk read buffer for frames of `frame_bytes` at `rate`: [`READ_SECONDS`] of audio
+/// within [`READ_BYTES`]..=[`READ_BYTES_MAX`], rounded down to whole frames, and never less
+/// than one frame.
+fn read_buffer_len(frame_bytes: usize, rate: u32) -> usize {
+    let want = (rate as usize)
+        .saturating_mul(READ_SECONDS)
+        .saturating_mul(frame_bytes);
+    let bytes = want.clamp(READ_BYTES, READ_BYTES_MAX);
+    (bytes / frame_bytes).max(1) * frame_bytes
 }
 
 /// The encoding to decode in bulk, if the data is in a standard layout. hound does not expose
@@ -621,7 +634,7 @@ mod tests {
     #[test]
     fn long_file_comes_in_bounded_blocks() {
         let dir = tempfile::tempdir().unwrap();
-        let block = READ_BYTES / 4;
+        let block = read_buffer_len(4, 16_000) / 4;
         let frames = block * 3 + 1234;
         let values: Vec<i32> = (0..frames * 2).map(|i| (i % 30000) as i32).collect();
         let path = write_int(dir.path(), "long.wav", spec(2, 16, false), &values);
@@ -640,9 +653,15 @@ mod tests {
         assert_eq!(sizes.iter().sum::<usize>(), frames);
         let want: Vec<f32> = values.iter().map(|&v| v as f32 / 32768.0).collect();
         assert_eq!(got, want);
-        // The widest frames still make a buffer of whole frames, at most READ_BYTES.
-        assert_eq!(read_buffer_len(64 * 4), READ_BYTES);
-        assert_eq!(read_buffer_len(3 * 3), READ_BYTES / 9 * 9);
+        // The widest frames still make a buffer of whole frames, at most READ_BYTES_MAX;
+        // low rates read at least READ_BYTES, high ones about three seconds.
+        assert_eq!(read_buffer_len(64 * 4, 48_000), READ_BYTES_MAX);
+        assert_eq!(read_buffer_len(3 * 3, 4_000), READ_BYTES / 9 * 9);
+        assert_eq!(read_buffer_len(3 * 3, 8_000), 8_000 * 3 * 9);
+        assert_eq!(read_buffer_len(2, 16_000), READ_BYTES);
+        assert_eq!(read_buffer_len(4, 44_100), READ_BYTES_MAX);
+        assert_eq!(read_buffer_len(4, 22_050), 22_050 * 3 * 4);
+        assert_eq!(read_buffer_len(2, u32::MAX), READ_BYTES_MAX);
     }
 
     /// A reader that gives a few bytes per call (a slow pipe): every block is handed out as
