@@ -549,6 +549,17 @@ mod tests {
     use std::sync::mpsc;
     use std::thread::ThreadId;
 
+    /// A lane on a hub of its own, writing to `sink`, with no warning about a long queue.
+    fn on_own_hub(sink: impl Sink + 'static) -> (Forward, Writer) {
+        spawn_on(
+            Hub::start(),
+            None,
+            Fanout(vec![Box::new(sink)]),
+            1 << 20,
+            |_| {},
+        )
+    }
+
     /// What a test's session does at its end: wait for the output, take the sinks back.
     fn finish(writer: Writer) -> Written {
         let (lane, done) = writer.close();
@@ -653,13 +664,7 @@ mod tests {
             seen: Arc::default(),
             fail_with: Some(io::ErrorKind::BrokenPipe),
         };
-        let (mut forward, writer) = spawn_on(
-            Hub::start(),
-            None,
-            Fanout(vec![Box::new(sink)]),
-            1 << 20,
-            |_| {},
-        );
+        let (mut forward, writer) = on_own_hub(sink);
         forward.event(&warning(0)).unwrap();
         open.send(()).unwrap();
         let err = (0..1000)
@@ -788,13 +793,7 @@ mod tests {
     fn a_batch_of_events_reaches_stdout_in_one_write_in_order() {
         let writes = Writes::default();
         let sink = crate::output::jsonl::JsonlSink::new(writes.clone());
-        let (mut forward, writer) = spawn_on(
-            Hub::start(),
-            None,
-            Fanout(vec![Box::new(sink)]),
-            1 << 20,
-            |_| {},
-        );
+        let (mut forward, writer) = on_own_hub(sink);
         forward.begin_batch();
         for i in 0..50 {
             forward.take(warning(i)).unwrap();
@@ -823,13 +822,7 @@ mod tests {
             }
         }
         let sink = crate::output::jsonl::JsonlSink::new(Closed);
-        let (mut forward, writer) = spawn_on(
-            Hub::start(),
-            None,
-            Fanout(vec![Box::new(sink)]),
-            1 << 20,
-            |_| {},
-        );
+        let (mut forward, writer) = on_own_hub(sink);
         forward.begin_batch();
         for i in 0..5 {
             forward.take(warning(i)).unwrap();
@@ -878,13 +871,7 @@ mod tests {
         use std::os::fd::AsFd;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = Recording { seen: seen.clone() };
-        let (mut forward, writer) = spawn_on(
-            Hub::start(),
-            None,
-            Fanout(vec![Box::new(sink)]),
-            1 << 20,
-            |_| {},
-        );
+        let (mut forward, writer) = on_own_hub(sink);
         let (mut reader, out) = pipe();
         forward.direct_to(&[out.as_fd()]);
         let here = std::thread::current().id();
@@ -919,13 +906,7 @@ mod tests {
         let filler = vec![b'.'; usize::try_from(capacity).unwrap()];
         io::Write::write_all(&mut &*out, &filler).unwrap();
         let sink = JsonlSink::new(out.try_clone().unwrap());
-        let (mut forward, writer) = spawn_on(
-            Hub::start(),
-            None,
-            Fanout(vec![Box::new(sink)]),
-            1 << 20,
-            |_| {},
-        );
+        let (mut forward, writer) = on_own_hub(sink);
         forward.direct_to(&[out.as_fd()]);
         // The session's side runs apart, so a session that blocked would show as a timeout
         // here rather than a test that hangs (this thread is the pipe's only reader).
@@ -965,13 +946,7 @@ mod tests {
         use std::os::fd::AsFd;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = Recording { seen: seen.clone() };
-        let (mut forward, writer) = spawn_on(
-            Hub::start(),
-            None,
-            Fanout(vec![Box::new(sink)]),
-            1 << 20,
-            |_| {},
-        );
+        let (mut forward, writer) = on_own_hub(sink);
         let (_r, out) = pipe();
         let socket: &'static _ =
             Box::leak(Box::new(std::os::unix::net::UnixStream::pair().unwrap()));
