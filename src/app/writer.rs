@@ -40,10 +40,9 @@
 //!   socket, the live view. Only another process writing to the same pipe in the instant
 //!   between the check and the write could make that write wait.
 
-use crate::event::LatencySummary;
+use crate::event::{ClientEvent, LatencySummary};
 use crate::output::live::LiveSink;
 use crate::output::{Fanout, Sink};
-use crate::protocol::ServerMessage;
 use crate::session::Event;
 use crate::session::latency::Histogram;
 use std::collections::VecDeque;
@@ -249,6 +248,14 @@ impl Direct {
         Direct { fds }
     }
 
+    /// Never direct (no descriptors, or one that may block).
+    fn is_off(&self) -> bool {
+        #[cfg(unix)]
+        return self.fds.is_empty();
+        #[cfg(not(unix))]
+        return true;
+    }
+
     /// Whether writing about `bytes` to every descriptor returns without waiting now.
     #[cfg(unix)]
     fn takes(&self, bytes: usize) -> bool {
@@ -294,14 +301,18 @@ impl Forward {
         // lane, and only this session schedules it, so writing here keeps the order.
         if !state.scheduled
             && let Some(hub) = &self.hub
-            && self.direct.takes(state.bytes)
+            && !self.direct.is_off()
         {
             let turn = match hub.writing.try_lock() {
                 Ok(turn) => Some(turn),
                 Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
                 Err(TryLockError::WouldBlock) => None, // the thread is writing: queue
             };
-            if let Some(_turn) = turn {
+            // Asked while holding the turn: nothing else of this process writes to the pipe
+            // between the question and the write.
+            if let Some(_turn) = turn
+                && self.direct.takes(state.bytes)
+            {
                 let batch = std::mem::take(&mut state.events);
                 state.bytes = 0;
                 drop(state);
@@ -392,13 +403,31 @@ fn warn_on_stderr(limit: usize) {
 }
 
 /// A rough size of an event's output: its text plus a fixed overhead for the JSON around it.
+/// Never under the size of its line by more than the pipe rule's margin (`room::pipe_takes`
+/// takes a quarter of the pipe): a server message is weighed from its JSON as received (any
+/// field, any size), each string twice over for escapes.
 fn weight(event: &Event) -> usize {
     match event {
-        Event::Server(r) => match &r.message {
-            ServerMessage::TurnInfo(t) => 256 + t.transcript.len() + 96 * t.words.len(),
-            _ => 256,
-        },
+        Event::Server(r) => 64 + json_weight(&r.raw),
+        Event::Client(ClientEvent::UnconfirmedTurn {
+            transcript, words, ..
+        }) => 256 + 2 * transcript.len() + 96 * words.len(),
         Event::Client(_) => 256,
+    }
+}
+
+fn json_weight(v: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => 2 + 2 * s.len(),
+        Value::Array(a) => 2 + a.iter().map(|x| 1 + json_weight(x)).sum::<usize>(),
+        Value::Object(m) => {
+            2 + m
+                .iter()
+                .map(|(k, x)| 4 + 2 * k.len() + json_weight(x))
+                .sum::<usize>()
+        }
+        _ => 24,
     }
 }
 
@@ -545,9 +574,31 @@ pub async fn drain(writer: Writer, outcome: &mut crate::session::Outcome) -> Wri
 mod tests {
     use super::*;
     use crate::event::ClientEvent;
+    use crate::protocol::ServerMessage;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::mpsc;
     use std::thread::ThreadId;
+
+    #[test]
+    fn a_message_weighs_at_least_its_line_whatever_its_fields() {
+        // The direct path trusts the weight against a quarter of the pipe: a server message
+        // with a long field, or one flux has no type for, must not be weighed as a small one.
+        let long = r"\u0001".repeat(5000);
+        for text in [
+            format!(r#"{{"type":"Warning","code":"X","description":"{long}"}}"#),
+            format!(r#"{{"type":"Novel","payload":["{long}",{{"k":"{long}"}}]}}"#),
+            format!(
+                r#"{{"type":"TurnInfo","event":"Update","turn_index":0,"audio_window_start":0,"audio_window_end":1,"transcript":"hi","words":[],"end_of_turn_confidence":0.5,"extra":"{long}"}}"#
+            ),
+        ] {
+            let received = ServerMessage::parse(&text).unwrap();
+            let line = serde_json::to_string(&received.raw).unwrap().len() + 1;
+            assert!(
+                4 * weight(&Event::Server(received)) >= line,
+                "{line} bytes: {text:.60}"
+            );
+        }
+    }
 
     /// A lane on a hub of its own, writing to `sink`, with no warning about a long queue.
     fn on_own_hub(sink: impl Sink + 'static) -> (Forward, Writer) {

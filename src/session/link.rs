@@ -121,6 +121,11 @@ impl Run<'_> {
     /// one is tried at once, and neither this move nor a healthy budget is spent on it (a
     /// failure to open the next stream counts as usual).
     pub(super) fn move_on(&mut self, reason: String) -> Flow {
+        // A stream given up before any new audio went on it is not moving on but going
+        // round: count it, so a rotation shorter than a replay cannot loop for ever.
+        if !self.reconnect.progressed(self.sent_until) {
+            return self.schedule_reconnect(reason);
+        }
         self.link = Link::Down;
         self.retry_at = Instant::now();
         self.emit(Event::Client(ClientEvent::Reconnecting {

@@ -63,6 +63,11 @@ impl Reconnect {
         self.up_since = sent;
     }
 
+    /// Whether new audio went out on the current connection (`sent` past where it came up).
+    pub fn progressed(&self, sent: f64) -> bool {
+        sent > self.up_since
+    }
+
     /// Audio has been sent up to `sent`: after a healthy stretch the budget is whole again.
     pub fn progress(&mut self, sent: f64) {
         if self.attempts > 0 && sent - self.up_since >= HEALTHY_SECS {
@@ -116,6 +121,7 @@ mod tests {
         assert_eq!(r.attempts(), 1);
         r.progress(70.0);
         assert_eq!(r.attempts(), 0);
+        assert!(!r.progressed(10.0) && r.progressed(10.1));
         assert!(r.next_delay().is_some());
     }
 
