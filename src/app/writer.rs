@@ -131,11 +131,7 @@ impl Hub {
         };
         if !batch.is_empty() {
             let _turn = lock(&self.writing);
-            let mut out = lock(&lane.out);
-            if let Some(e) = out.write(&batch) {
-                lock(&lane.state).failed = Some((e.kind(), e.to_string()));
-                out.written.failed = Some(e);
-            }
+            lane.write(&batch);
         }
         let mut state = lock(&lane.state);
         if !state.events.is_empty() {
@@ -169,6 +165,19 @@ struct Lane {
     state: Mutex<State>,
     /// Only the output thread writes through these, until [`drain`] takes them back.
     out: Mutex<Out>,
+}
+
+impl Lane {
+    /// Writes a batch through the lane's sinks (the caller holds the hub's writing turn); a
+    /// write that fails is kept for the sinks' owner and handed to the session on its next
+    /// event.
+    fn write(&self, batch: &VecDeque<(Event, Instant)>) {
+        let mut out = lock(&self.out);
+        if let Some(e) = out.write(batch) {
+            lock(&self.state).failed = Some((e.kind(), e.to_string()));
+            out.written.failed = Some(e);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -316,11 +325,7 @@ impl Forward {
                 let batch = std::mem::take(&mut state.events);
                 state.bytes = 0;
                 drop(state);
-                let mut out = lock(&self.lane.out);
-                if let Some(e) = out.write(&batch) {
-                    lock(&self.lane.state).failed = Some((e.kind(), e.to_string()));
-                    out.written.failed = Some(e);
-                }
+                self.lane.write(&batch);
                 return;
             }
         }
