@@ -316,10 +316,16 @@ fn a_dropped_stream_reconnects_and_replays_like_the_deepgram_dialect() {
 #[test]
 fn a_capped_stream_moves_on_with_a_continuous_timeline() {
     // Each stream ends after 15 s of audio (SageMaker's 30-minute cap, shortened); flux goes
-    // on in the next stream, replaying the open turn.
+    // on in the next stream, replaying the open turn. ForceEndTurn ends the last turn, so
+    // the last stream's length does not depend on how much silence a loaded machine sends
+    // before the turn's end arrives (with silence, the cap could land in the closing).
     let serve = SmServe::start(&["--sagemaker-session-cap", "15"]);
     let out = run(
-        sm_file(&serve, &fixture("two_cities.wav"), &["--jsonl"]),
+        sm_file(
+            &serve,
+            &fixture("two_cities.wav"),
+            &["--jsonl", "--sagemaker-controls"],
+        ),
         None,
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
