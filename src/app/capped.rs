@@ -40,6 +40,10 @@ impl<S: Source> Source for Capped<S> {
         self.left -= frames.min(self.left);
         Ok(Some(block))
     }
+
+    fn recycle(&mut self, block: Block) {
+        self.inner.recycle(block);
+    }
 }
 
 #[cfg(test)]

@@ -103,6 +103,14 @@ pub struct SourceInfo {
 pub trait Source: Send {
     fn info(&self) -> &SourceInfo;
     fn next_block(&mut self) -> Result<Option<Block>, AudioError>;
+
+    /// Give back a block this source handed out, once its samples are used, so the source can
+    /// read the next block into its memory (a WAV file's 16-bit blocks are read straight into
+    /// their vectors: no copy and no allocation per block). Optional for callers; sources
+    /// that have no use for it drop the block.
+    fn recycle(&mut self, block: Block) {
+        drop(block);
+    }
 }
 
 /// Problems with input audio. Every message names the input, says what is wrong, and says what

@@ -68,6 +68,7 @@ where
                 match source.next_block() {
                     Ok(Some(block)) => {
                         let pushed = conditioner.push(&block, &mut |f| batch.push(f));
+                        source.recycle(block);
                         // Frames made before an error are good: deliver them either way.
                         if deliver(&mut batch) {
                             return;

@@ -16,25 +16,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+mod bulk;
 mod header;
 
 use super::pcm::{Decoded, Encoding};
 use super::{AudioError, Block, RetryInterrupted, Source, SourceInfo};
+use bulk::Bulk;
+pub use bulk::{READ_BYTES, READ_BYTES_MAX};
 use header::Header;
-
-/// Bytes of the data chunk read at a time (rounded down to whole frames): [`READ_SECONDS`] of
-/// audio, at least [`READ_BYTES`] and at most [`READ_BYTES_MAX`], so a file arrives in few,
-/// large blocks (the conditioner then hands the session a block's frames at once, one wake-up
-/// of the session per block) and per-block costs vanish: 16 kHz mono 16-bit reads 128 KiB
-/// (4 s), 44.1 and 48 kHz stereo 512 KiB (about 3 s; at 128 KiB the session's wake-ups per
-/// block were a third of the process's context switches). Always at least 512 frames (the
-/// widest frame is 64 channels of 4 bytes). A read that returns less (a pipe) is passed on as
-/// soon as it completes a frame, so this sets no latency.
-pub const READ_BYTES: usize = 128 * 1024;
-/// See [`READ_BYTES`].
-pub const READ_BYTES_MAX: usize = 512 * 1024;
-/// See [`READ_BYTES`].
-const READ_SECONDS: usize = 3;
 
 /// Frames per block on the per-sample path (uncommon layouts, decoded by hound).
 pub const BLOCK_FRAMES: usize = 4096;
@@ -104,21 +93,8 @@ fn encoding_of(spec: &hound::WavSpec) -> Option<Encoding> {
 
 /// Where the samples come from.
 enum Samples {
-    /// The data chunk read directly, `remaining` bytes still to come: the chunk's declared
-    /// size in whole frames, exactly where hound's iterator would stop (chunks after the data
-    /// are never read), or for a streamed WAV everything until the input ends.
-    Bulk {
-        reader: Tracked,
-        encoding: Encoding,
-        remaining: u64,
-        /// Read buffer: [`READ_BYTES`] rounded down to whole frames, plus [`READ_ALIGN`] bytes
-        /// of play to place the data (see [`read_start`]); allocated once.
-        /// `buf[start..start + filled]` is read but not yet handed out: less than one frame
-        /// between calls, the start of a frame a short read cut in two.
-        buf: Vec<u8>,
-        start: usize,
-        filled: usize,
-    },
+    /// The data chunk read in bulk (`bulk.rs`).
+    Bulk(Bulk),
     /// hound's iterator, for layouts the bulk path does not decode.
     PerSample(PerSample),
 }
@@ -230,23 +206,20 @@ impl WavSource {
             description: header::describe(&spec),
         };
         let samples = match bulk_encoding(&spec, u64::from(wav.len()), probe.data_len()) {
-            Some(encoding) => Samples::Bulk {
-                remaining: match streamed {
+            Some(encoding) => {
+                let remaining = match streamed {
                     true => u64::MAX,
                     false => u64::from(wav.len()) * encoding.bytes() as u64,
-                },
-                reader: wav.into_inner(),
-                encoding,
-                buf: vec![
-                    0;
-                    read_buffer_len(
-                        usize::from(spec.channels) * encoding.bytes(),
-                        spec.sample_rate
-                    ) + READ_ALIGN
-                ],
-                start: 0,
-                filled: 0,
-            },
+                };
+                let reader = wav.into_inner();
+                Samples::Bulk(Bulk::new(
+                    reader,
+                    encoding,
+                    spec.channels,
+                    spec.sample_rate,
+                    remaining,
+                ))
+            }
             None => Samples::PerSample(match spec.sample_format {
                 hound::SampleFormat::Int => PerSample::Int {
                     iter: wav.into_samples(),
@@ -320,22 +293,21 @@ impl WavSource {
                 total_frames,
                 description: format!("{} Hz, {} ch, 8-bit G.711 {law}", fmt.rate, fmt.channels),
             },
-            samples: Samples::Bulk {
-                reader: Tracked {
+            samples: Samples::Bulk(Bulk::new(
+                Tracked {
                     inner: Cursor::new(Vec::new()).chain(reader),
                     probe: Arc::clone(&probe),
                     position,
                 },
                 encoding,
-                remaining: if header.streamed {
+                fmt.channels,
+                fmt.rate,
+                if header.streamed {
                     u64::MAX
                 } else {
                     data_bytes
                 },
-                buf: vec![0; read_buffer_len(usize::from(fmt.channels), fmt.rate) + READ_ALIGN],
-                start: 0,
-                filled: 0,
-            },
+            )),
             probe,
             bits: 8,
             frames_read: 0,
@@ -374,75 +346,31 @@ impl WavSource {
     /// frame is dropped) and remember the error for the next call.
     fn read_block(&mut self) -> Decoded {
         match &mut self.samples {
-            Samples::Bulk { .. } => self.read_block_bulk(),
+            Samples::Bulk(bulk) => {
+                let mut block = bulk.read_block();
+                self.end_of_bulk_block(&mut block);
+                block.samples
+            }
             Samples::PerSample(_) => Decoded::F32(self.read_block_per_sample()),
         }
     }
 
-    /// The bulk path: read until a read completes at least one frame, and decode the whole
-    /// frames in the buffer; the bytes of a frame cut by a short read wait for the next call.
-    /// A regular file fills the buffer in one read; a pipe gives what has arrived, which is
-    /// passed on at once rather than after a full buffer (4 s of 16 kHz mono 16-bit).
-    ///
-    /// The end-of-data rules are those of the per-sample path: EOF before the declared end is
-    /// a truncation, except for a placeholder-length stream that ends on a frame boundary (or
-    /// inside the frame's first sample, where hound too would have read no sample of the
-    /// frame). Bytes left over when the declared data ends are not a whole frame and are
-    /// dropped, as hound's iterator drops them.
-    fn read_block_bulk(&mut self) -> Decoded {
-        let channels = usize::from(self.info.channels);
-        let Samples::Bulk {
-            reader,
-            encoding,
-            remaining,
-            buf,
-            start,
-            filled,
-        } = &mut self.samples
-        else {
-            return Decoded::default();
-        };
-        let frame_bytes = channels * encoding.bytes();
-        let capacity = buf.len() - READ_ALIGN;
-        let mut ended = false;
-        let mut failure = None;
-        while *filled < frame_bytes && *remaining > 0 {
-            let to = read_start(buf.as_ptr().addr(), reader.position, *filled);
-            buf.copy_within(*start..*start + *filled, to);
-            *start = to;
-            let want = ((capacity - *filled) as u64).min(*remaining) as usize;
-            let end = *start + *filled;
-            match reader.read(&mut buf[end..end + want]) {
-                Ok(0) => {
-                    ended = true;
-                    break;
-                }
-                Ok(n) => {
-                    *filled += n;
-                    *remaining -= n as u64;
-                }
-                // `RetryInterrupted` below has already retried interrupted reads.
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        let whole = *filled / frame_bytes * frame_bytes;
-        let mut samples = Decoded::default();
-        samples.decode(*encoding, &buf[*start..*start + whole]);
-        *start += whole;
-        *filled -= whole;
-        self.frames_read += (whole / frame_bytes) as u64;
-        if *remaining == 0 {
+    /// After a bulk block: count its frames, and apply the end-of-data rules of the
+    /// per-sample path: EOF before the declared end is a truncation, except for a
+    /// placeholder-length stream that ends on a frame boundary (or inside the frame's first
+    /// sample, where hound too would have read no sample of the frame). Bytes left over when
+    /// the declared data ends are not a whole frame and are dropped, as hound's iterator drops
+    /// them.
+    fn end_of_bulk_block(&mut self, block: &mut bulk::Block) {
+        self.frames_read += block.frames;
+        if block.exhausted {
             self.done = true;
-        } else if ended || failure.is_some() {
+        } else if block.ended || block.failure.is_some() {
             self.done = true;
             let input = self.name.clone();
-            let mid_frame = *filled >= encoding.bytes();
-            self.pending = match failure {
+            self.pending = match block.failure.take() {
                 Some(reason) => Some(AudioError::Read { input, reason }),
-                None if self.info.total_frames.is_none() && !mid_frame => None,
+                None if self.info.total_frames.is_none() && !block.mid_frame => None,
                 None => Some(AudioError::Truncated {
                     input,
                     frames_read: self.frames_read,
@@ -450,7 +378,6 @@ impl WavSource {
                 }),
             };
         }
-        samples
     }
 
     fn read_block_per_sample(&mut self) -> Vec<f32> {
@@ -489,6 +416,12 @@ impl Source for WavSource {
         &self.info
     }
 
+    fn recycle(&mut self, block: Block) {
+        if let Samples::Bulk(bulk) = &mut self.samples {
+            bulk.recycle(block.pcm16);
+        }
+    }
+
     fn next_block(&mut self) -> Result<Option<Block>, AudioError> {
         if let Some(e) = self.pending.take() {
             return Err(e);
@@ -513,36 +446,6 @@ impl Source for WavSource {
             decoded.into_block(self.info.channels, self.info.sample_rate),
         ))
     }
-}
-
-/// Where in the read buffer (at `buf_addr`) to put the `filled` bytes already read, so that
-/// the next read, into the bytes after them, lands at the same offset within a 64-byte line as
-/// the data has in the input (`position`, the offset of the next byte).
-///
-/// Reading a file is the kernel copying from its page cache, and on the AMD EPYC machine the
-/// benchmarks run on that copy is 3.5 times as slow when the destination sits 1 to 31 bytes
-/// further into its cache line than the source (0.30 s instead of 0.08 s of CPU for 659 MB):
-/// the audio path of an hour of 48 kHz stereo cost half as much again or not, depending on
-/// where the allocator put the buffer and on the length of the WAV header.
-fn read_start(buf_addr: usize, position: u64, filled: usize) -> usize {
-    (position as usize)
-        .wrapping_sub(buf_addr)
-        .wrapping_sub(filled)
-        % READ_ALIGN
-}
-
-/// See [`read_start`]: a cache line.
-const READ_ALIGN: usize = 64;
-
-/// The bulk read buffer for frames of `frame_bytes` at `rate`: [`READ_SECONDS`] of audio
-/// within [`READ_BYTES`]..=[`READ_BYTES_MAX`], rounded down to whole frames, and never less
-/// than one frame.
-fn read_buffer_len(frame_bytes: usize, rate: u32) -> usize {
-    let want = (rate as usize)
-        .saturating_mul(READ_SECONDS)
-        .saturating_mul(frame_bytes);
-    let bytes = want.clamp(READ_BYTES, READ_BYTES_MAX);
-    (bytes / frame_bytes).max(1) * frame_bytes
 }
 
 /// The encoding to decode in bulk, if the data is in a standard layout. hound does not expose
@@ -630,38 +533,43 @@ mod tests {
     }
 
     /// A file comes in blocks of the read buffer (the first is what the header read left
-    /// buffered), whole frames each, and the samples are exactly the file's.
+    /// buffered), whole frames each, and the samples are exactly the file's. 16-bit blocks
+    /// given back (as the session's audio thread does) are read into again: the same vector
+    /// each time, the second block cut by up to a cache line's worth of frames so that every
+    /// later read starts where the input lines up with it, and the samples unchanged.
     #[test]
     fn long_file_comes_in_bounded_blocks() {
         let dir = tempfile::tempdir().unwrap();
-        let block = read_buffer_len(4, 16_000) / 4;
-        let frames = block * 3 + 1234;
+        let block = bulk::read_buffer_len(4, 16_000) / 4;
+        let frames = block * 4 + 1234;
         let values: Vec<i32> = (0..frames * 2).map(|i| (i % 30000) as i32).collect();
-        let path = write_int(dir.path(), "long.wav", spec(2, 16, false), &values);
-        let mut src = WavSource::open(&path).unwrap();
-        let mut sizes = Vec::new();
-        let mut got = Vec::new();
-        while let Some(b) = src.next_block().unwrap() {
-            sizes.push(b.frames());
-            got.extend(b.into_f32().samples);
-        }
-        assert!(sizes.iter().all(|&n| n <= block), "{sizes:?}");
-        assert!(
-            sizes[1..sizes.len() - 1].iter().all(|&n| n == block),
-            "{sizes:?}"
-        );
-        assert_eq!(sizes.iter().sum::<usize>(), frames);
         let want: Vec<f32> = values.iter().map(|&v| v as f32 / 32768.0).collect();
-        assert_eq!(got, want);
-        // The widest frames still make a buffer of whole frames, at most READ_BYTES_MAX;
-        // low rates read at least READ_BYTES, high ones about three seconds.
-        assert_eq!(read_buffer_len(64 * 4, 48_000), READ_BYTES_MAX);
-        assert_eq!(read_buffer_len(3 * 3, 4_000), READ_BYTES / 9 * 9);
-        assert_eq!(read_buffer_len(3 * 3, 8_000), 8_000 * 3 * 9);
-        assert_eq!(read_buffer_len(2, 16_000), READ_BYTES);
-        assert_eq!(read_buffer_len(4, 44_100), READ_BYTES_MAX);
-        assert_eq!(read_buffer_len(4, 22_050), 22_050 * 3 * 4);
-        assert_eq!(read_buffer_len(2, u32::MAX), READ_BYTES_MAX);
+        let path = write_int(dir.path(), "long.wav", spec(2, 16, false), &values);
+        for recycled in [false, true] {
+            let mut src = WavSource::open(&path).unwrap();
+            let (mut sizes, mut got, mut vectors) = (Vec::new(), Vec::new(), Vec::new());
+            while let Some(b) = src.next_block().unwrap() {
+                sizes.push(b.frames());
+                vectors.push(b.pcm16.as_ptr().addr());
+                got.extend(b.clone().into_f32().samples);
+                if recycled {
+                    src.recycle(b);
+                }
+            }
+            let label = if recycled { "recycled" } else { "dropped" };
+            assert_eq!(sizes.iter().sum::<usize>(), frames, "{label}");
+            assert_eq!(got, want, "{label}");
+            assert!(sizes.iter().all(|&n| n <= block), "{label}: {sizes:?}");
+            // The second block may be cut to line the next read up; 16 frames are 64 bytes.
+            assert!(sizes[1] + 16 > block, "{label}: {sizes:?}");
+            if recycled {
+                assert!(
+                    sizes[2..sizes.len() - 1].iter().all(|&n| n == block),
+                    "{sizes:?}"
+                );
+                assert!(vectors[1..].iter().all(|&v| v == vectors[1]), "one vector");
+            }
+        }
     }
 
     /// A reader that gives a few bytes per call (a slow pipe): every block is handed out as

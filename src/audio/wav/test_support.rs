@@ -38,7 +38,8 @@ pub(super) fn write_float(dir: &Path, name: &str, spec: hound::WavSpec, values: 
     path
 }
 
-/// Drain a source, returning all samples and the error it ended with (if any).
+/// Drain a source, giving each block back once read, returning all samples and the error it
+/// ended with (if any).
 pub(super) fn drain(src: &mut dyn Source) -> (Vec<f32>, Option<AudioError>) {
     let mut all = Vec::new();
     loop {
@@ -50,7 +51,9 @@ pub(super) fn drain(src: &mut dyn Source) -> (Vec<f32>, Option<AudioError>) {
                     "one form per block"
                 );
                 assert_eq!(b.len() % usize::from(b.channels), 0);
-                all.extend(b.into_f32().samples);
+                all.extend(b.clone().into_f32().samples);
+                // As the session's audio thread does: the next block may be read into it.
+                src.recycle(b);
             }
             Ok(None) => return (all, None),
             Err(e) => {
