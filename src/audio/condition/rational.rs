@@ -210,14 +210,14 @@ impl Rational {
             };
             let common = (ready - (s + GRID - 1)).div_ceil(up);
             dot_grid(&job, common, &mut self.output[s..]);
-            for i in 0..GRID {
+            for (i, (&coeffs, &start)) in coeffs.iter().zip(&job.starts).enumerate() {
                 let rows = (ready - (s + i)).div_ceil(up);
                 if rows > common {
                     let last = Rows {
-                        coeffs: coeffs[i],
+                        coeffs,
                         unscale: self.unscale,
                         x: &self.buf,
-                        start: job.starts[i] + common * job.step,
+                        start: start + common * job.step,
                         step: job.step,
                         out_step: up,
                     };
