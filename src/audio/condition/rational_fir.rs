@@ -134,15 +134,15 @@ pub(super) fn dot_grid(job: &Grid, rows: usize, out: &mut [i16]) {
     {
         if std::arch::is_x86_feature_detected!("avxvnni") {
             // SAFETY: as in `dot_rows`.
-            unsafe { grid_vnni(job, rows / 8, out) };
-            done = rows / 8 * 8;
+            unsafe { grid_vnni(job, rows, out) };
+            done = rows;
         } else if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: as in `dot_rows`, for AVX2.
-            unsafe { grid_avx2(job, rows / 8, out) };
-            done = rows / 8 * 8;
+            unsafe { grid_avx2(job, rows, out) };
+            done = rows;
         }
     }
-    // The last rows (all of them without AVX2), phase by phase.
+    // Without AVX2, phase by phase.
     if rows == done {
         return;
     }
@@ -165,7 +165,7 @@ pub(super) fn dot_grid(job: &Grid, rows: usize, out: &mut [i16]) {
 /// The two x86 kernels differ only in the multiply-add: `vpmaddwd` + `vpaddd`, or `vpdpwssd`.
 #[cfg(target_arch = "x86_64")]
 macro_rules! x86_rows {
-    ($rows:ident, $grid:ident, $block:ident, $sums:ident, $features:literal, $madd:expr) => {
+    ($rows:ident, $grid:ident, $gridblock:ident, $block:ident, $sums:ident, $features:literal, $madd:expr) => {
         /// Eight rows at a time, then the rest together (one block of one to seven rows).
         #[target_feature(enable = $features)]
         fn $rows(job: &Rows, rows: usize, out: &mut [i16]) {
@@ -210,44 +210,61 @@ macro_rules! x86_rows {
             }
         }
 
-        /// Blocks of eight rows of eight phases: each phase's eight outputs come out of
-        /// [`finish8_avx2`] in one vector; an 8 × 8 transpose turns the eight vectors into
-        /// eight runs of consecutive outputs (one per row, the eight phases side by side),
-        /// each stored at once (eight scattered two-byte stores per block cost more than
-        /// all the arithmetic of its sum-to-i16 tail).
+        /// Blocks of eight rows of the eight phases, then one of the rest (one to seven
+        /// rows): each phase's outputs of a block come out of [`finish8_avx2`] in one
+        /// vector, and an 8 × 8 transpose turns the eight vectors into runs of eight
+        /// consecutive outputs (one per row, the phases side by side), each stored at once.
+        /// Eight two-byte stores `out_step` apart per block, as [`dot_rows`] makes, took
+        /// about a tenth more time per output (docs/performance.md).
         #[target_feature(enable = $features)]
-        fn $grid(job: &Grid, blocks: usize, out: &mut [i16]) {
+        fn $grid(job: &Grid, rows: usize, out: &mut [i16]) {
+            let mut r = 0;
+            while r + 8 <= rows {
+                $gridblock::<8>(job, r, out);
+                r += 8;
+            }
+            match rows - r {
+                0 => {}
+                1 => $gridblock::<1>(job, r, out),
+                2 => $gridblock::<2>(job, r, out),
+                3 => $gridblock::<3>(job, r, out),
+                4 => $gridblock::<4>(job, r, out),
+                5 => $gridblock::<5>(job, r, out),
+                6 => $gridblock::<6>(job, r, out),
+                _ => $gridblock::<7>(job, r, out),
+            }
+        }
+
+        /// `A` rows of the grid's phases from row `first`: `A` runs of eight outputs.
+        #[target_feature(enable = $features)]
+        fn $gridblock<const A: usize>(job: &Grid, first: usize, out: &mut [i16]) {
             use std::arch::x86_64::{__m128i, _mm_setzero_si128, _mm_storeu_si128};
             let taps = job.coeffs[0].len();
-            let last = (blocks * 8).saturating_sub(1);
-            let fits = blocks > 0
-                && job.coeffs.iter().all(|c| c.len() == taps)
+            let last = first + A - 1;
+            let fits = job.coeffs.iter().all(|c| c.len() == taps)
                 && job
                     .starts
                     .iter()
                     .all(|&s| s + last * job.step + taps <= job.x.len())
                 && last * job.out_step + GRID <= out.len();
             if !fits {
-                // `dot_grid` only asks for blocks that fit.
+                // `dot_grid` only asks for rows that fit; this keeps the accesses in bounds.
                 return;
             }
-            for b in 0..blocks {
-                let first = b * 8;
-                let mut y = [_mm_setzero_si128(); GRID];
-                for ((y, coeffs), start) in y.iter_mut().zip(job.coeffs).zip(job.starts) {
-                    let start = start + first * job.step;
-                    // SAFETY: the rows' windows are within `x` (checked above).
-                    let acc = unsafe { $sums::<8>(coeffs, job.x, start, job.step) };
-                    *y = finish8_avx2(&acc, job.unscale);
-                }
-                let o = out.as_mut_ptr();
-                for (k, row) in transpose8_avx2(y).into_iter().enumerate() {
-                    // SAFETY: `(first + k)·out_step + 8 <= last·out_step + 8 <= out.len()`
-                    // (checked above); an unaligned store has no alignment requirement.
-                    unsafe {
-                        _mm_storeu_si128(o.add((first + k) * job.out_step).cast::<__m128i>(), row)
-                    };
-                }
+            let mut y = [_mm_setzero_si128(); GRID];
+            for ((y, coeffs), start) in y.iter_mut().zip(job.coeffs).zip(job.starts) {
+                let start = start + first * job.step;
+                // SAFETY: the rows' windows are within `x` (checked above).
+                let acc = unsafe { $sums::<A>(coeffs, job.x, start, job.step) };
+                *y = finish8_avx2(&acc, job.unscale);
+            }
+            let o = out.as_mut_ptr();
+            for (k, row) in transpose8_avx2(y).into_iter().take(A).enumerate() {
+                // SAFETY: `(first + k)·out_step + 8 <= last·out_step + 8 <= out.len()`
+                // (checked above); an unaligned store has no alignment requirement.
+                unsafe {
+                    _mm_storeu_si128(o.add((first + k) * job.out_step).cast::<__m128i>(), row)
+                };
             }
         }
 
@@ -304,6 +321,7 @@ macro_rules! x86_rows {
 x86_rows!(
     rows_avx2,
     grid_avx2,
+    gridblock_avx2,
     block_avx2,
     sums_avx2,
     "avx2",
@@ -317,6 +335,7 @@ x86_rows!(
 x86_rows!(
     rows_vnni,
     grid_vnni,
+    gridblock_vnni,
     block_vnni,
     sums_vnni,
     "avx2,avxvnni",
@@ -497,19 +516,17 @@ mod tests {
                 assert_eq!(got, want, "{label}: {rows} rows, dispatched");
                 #[cfg(target_arch = "x86_64")]
                 {
-                    let blocks = rows / 8;
-                    let whole = |out: &[i16]| -> Vec<i16> { out[..blocks * 8 * out_step].to_vec() };
                     if std::arch::is_x86_feature_detected!("avx2") {
                         let mut avx2 = vec![i16::MIN; want.len()];
                         // SAFETY: this CPU has AVX2 (checked just above).
-                        unsafe { grid_avx2(&job, blocks, &mut avx2) };
-                        assert_eq!(whole(&avx2), whole(&want), "{label}: {rows} rows, AVX2");
+                        unsafe { grid_avx2(&job, rows, &mut avx2) };
+                        assert_eq!(avx2, want, "{label}: {rows} rows, AVX2");
                     }
                     if std::arch::is_x86_feature_detected!("avxvnni") {
                         let mut vnni = vec![i16::MIN; want.len()];
                         // SAFETY: this CPU has AVX-VNNI (checked just above).
-                        unsafe { grid_vnni(&job, blocks, &mut vnni) };
-                        assert_eq!(whole(&vnni), whole(&want), "{label}: {rows} rows, AVX-VNNI");
+                        unsafe { grid_vnni(&job, rows, &mut vnni) };
+                        assert_eq!(vnni, want, "{label}: {rows} rows, AVX-VNNI");
                     }
                 }
             }
