@@ -1,6 +1,8 @@
 //! The rational resampler's kernels: rows of integer dot products `out[r] = round(Σ_u
 //! coeffs[u] · x[start + r·step + u] / S)`, i16 samples against one set of i16 coefficients
-//! scaled by `S`, windows `step` samples apart. One kernel for AVX2 (`vpmaddwd`: sixteen
+//! scaled by `S`, windows `step` samples apart ([`dot_rows`]), or eight such phases at once
+//! with their outputs side by side, as a polyphase filter's consecutive outputs are
+//! ([`dot_grid`]). One kernel for AVX2 (`vpmaddwd`: sixteen
 //! multiply-adds per instruction pair, where f32 FMA did eight per instruction), one with
 //! AVX-VNNI (`vpdpwssd`, the multiply and the add in one instruction), one portable, chosen at
 //! run time. The arithmetic is exact in i32 (see [`accumulator_fits`]), so every kernel gives
