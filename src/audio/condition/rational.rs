@@ -19,11 +19,11 @@ const MAX_PHASES: usize = 1024;
 const MAX_COEFFS: usize = 1 << 18;
 
 /// Input samples taken at a time (bounds the buffers; the outputs of one chunk are computed
-/// together, eight phases at a time). A file's whole read block (32 768 frames) in one: at 44.1 →
-/// 16 kHz that is about 74 outputs per phase, nine blocks of eight and one short block, where
-/// 8192 gave two and a short one (the short blocks share each coefficient load among fewer
-/// outputs, and every chunk pays a window computation per phase). Live sources deliver far
-/// less at a time, so this changes nothing for them.
+/// together, eight phases at a time). A file's whole read block (32 768 frames) in one: at
+/// 44.1 → 16 kHz that is about 74 outputs per phase, nine blocks of eight and one short
+/// block, where 8192 gave two and a short one (the short blocks share each coefficient load
+/// among fewer outputs, and every chunk pays a window computation per phase). Live sources
+/// deliver far less at a time, so this changes nothing for them.
 const CHUNK: usize = 32768;
 
 /// Resampling by L/M (`out_rate / in_rate` in lowest terms) with a polyphase FIR.

@@ -123,43 +123,43 @@ pub(super) fn dot_grid(job: &Grid, rows: usize, out: &mut [i16]) {
     if !taps.is_multiple_of(DOT_LANES) || job.coeffs.iter().any(|c| c.len() != taps) {
         return;
     }
-    let first_start = job.starts.iter().copied().max().unwrap_or(0);
+    let latest = job.starts.iter().copied().max().unwrap_or(0);
     let fit_x = (job.x.len() + job.step)
-        .checked_sub(first_start + taps)
+        .checked_sub(latest + taps)
         .map_or(0, |room| room / job.step.max(1));
     let fit_out = (out.len() + job.out_step)
         .checked_sub(GRID)
         .map_or(0, |room| room / job.out_step.max(1));
     let rows = rows.min(fit_x).min(fit_out);
-    let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avxvnni") {
             // SAFETY: as in `dot_rows`.
             unsafe { grid_vnni(job, rows, out) };
-            done = rows;
-        } else if std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: as in `dot_rows`, for AVX2.
             unsafe { grid_avx2(job, rows, out) };
-            done = rows;
+            return;
         }
     }
-    // Without AVX2, phase by phase.
-    if rows == done {
-        return;
-    }
-    for (i, &start) in job.starts.iter().enumerate() {
+    grid_by_phase(job, rows, out);
+}
+
+/// [`dot_grid`] without AVX2: [`dot_rows`] of each phase, its outputs `out_step` apart.
+fn grid_by_phase(job: &Grid, rows: usize, out: &mut [i16]) {
+    for (i, (&coeffs, &start)) in job.coeffs.iter().zip(&job.starts).enumerate() {
         let phase = Rows {
-            coeffs: job.coeffs[i],
+            coeffs,
             unscale: job.unscale,
             x: job.x,
-            start: start + done * job.step,
+            start,
             step: job.step,
             out_step: job.out_step,
         };
-        // Within `out`: `(rows − 1)·out_step + GRID <= out.len()` (the fit above).
-        if let Some(out) = out.get_mut(done * job.out_step + i..) {
-            dot_rows(&phase, rows - done, out);
+        if let Some(out) = out.get_mut(i..) {
+            dot_rows(&phase, rows, out);
         }
     }
 }
@@ -167,7 +167,15 @@ pub(super) fn dot_grid(job: &Grid, rows: usize, out: &mut [i16]) {
 /// The two x86 kernels differ only in the multiply-add: `vpmaddwd` + `vpaddd`, or `vpdpwssd`.
 #[cfg(target_arch = "x86_64")]
 macro_rules! x86_rows {
-    ($rows:ident, $grid:ident, $gridblock:ident, $block:ident, $sums:ident, $features:literal, $madd:expr) => {
+    (
+        $rows:ident,
+        $grid:ident,
+        $gridblock:ident,
+        $block:ident,
+        $sums:ident,
+        $features:literal,
+        $madd:expr
+    ) => {
         /// Eight rows at a time, then the rest together (one block of one to seven rows).
         #[target_feature(enable = $features)]
         fn $rows(job: &Rows, rows: usize, out: &mut [i16]) {
@@ -477,9 +485,10 @@ mod tests {
         }
     }
 
-    /// The grid kernels (dispatched, and each x86 one this CPU has) give every phase's exact
-    /// rows, side by side, for every row count (blocks of eight and each remainder), with
-    /// each phase's own coefficients and windows, on random and on full-scale input.
+    /// The grid kernels (dispatched, phase by phase, and each x86 one this CPU has) give every
+    /// phase's exact rows, side by side, for every row count (blocks of eight and each
+    /// remainder), with each phase's own coefficients and windows, on random and on
+    /// full-scale input.
     #[test]
     fn grid_kernels_are_exact() {
         let mut rng = Rng(29);
@@ -516,6 +525,9 @@ mod tests {
                 let mut got = vec![i16::MIN; want.len()];
                 dot_grid(&job, rows, &mut got);
                 assert_eq!(got, want, "{label}: {rows} rows, dispatched");
+                let mut by_phase = vec![i16::MIN; want.len()];
+                grid_by_phase(&job, rows, &mut by_phase);
+                assert_eq!(by_phase, want, "{label}: {rows} rows, phase by phase");
                 #[cfg(target_arch = "x86_64")]
                 {
                     if std::arch::is_x86_feature_detected!("avx2") {
