@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use super::design::{polyphase_prototype, polyphase_taps};
 use super::framer::Framer;
 use super::mix::{downmix_i16, downmix_s16};
-use super::rational_fir::{DOT_LANES, Rows, accumulator_fits, dot_rows};
+use super::rational_fir::{DOT_LANES, GRID, Grid, Rows, accumulator_fits, dot_grid, dot_rows};
 use super::{Frame, expected_output};
 
 /// Most phases (L, the reduced output rate) the rational path takes; beyond, the FFT path.
@@ -19,11 +19,11 @@ const MAX_PHASES: usize = 1024;
 const MAX_COEFFS: usize = 1 << 18;
 
 /// Input samples taken at a time (bounds the buffers; the outputs of one chunk are computed
-/// together, phase by phase). A file's whole read block (32 768 frames) in one: at 44.1 →
-/// 16 kHz that is about 74 outputs per phase, nine blocks of eight and one short block, where
-/// 8192 gave two and a short one (the short blocks share each coefficient load among fewer
-/// outputs, and every chunk pays a window computation per phase). Live sources deliver far
-/// less at a time, so this changes nothing for them.
+/// together, eight phases at a time). A file's whole read block (32 768 frames) in one: at
+/// 44.1 → 16 kHz that is about 74 outputs per phase, nine blocks of eight and one short
+/// block, where 8192 gave two and a short one (the short blocks share each coefficient load
+/// among fewer outputs, and every chunk pays a window computation per phase). Live sources
+/// deliver far less at a time, so this changes nothing for them.
 const CHUNK: usize = 32768;
 
 /// Resampling by L/M (`out_rate / in_rate` in lowest terms) with a polyphase FIR.
@@ -32,8 +32,10 @@ const CHUNK: usize = 32768;
 /// L and lowpassed; output `n` is `Σ_j x[j]·h[c + n·M − j·L]`, centred on input time `n·M/L`,
 /// so nothing needs compensating beyond the lookahead. Output `n` uses phase
 /// `φ = (c + n·M) mod L` of the filter (K taps) against K consecutive inputs, and outputs L
-/// apart use the same phase on inputs M apart: the outputs of a block are computed phase by
-/// phase, each phase's coefficients loaded once for all its outputs ([`dot_rows`]).
+/// apart use the same phase on inputs M apart: the outputs of a block are computed eight
+/// phases at a time (eight consecutive outputs and every L-th after them, [`dot_grid`]), each
+/// phase's coefficients loaded once for eight of its outputs, and eight consecutive outputs
+/// stored at once.
 ///
 /// It runs in integers: the downmix goes straight to i16 into the resampler's buffer
 /// ([`downmix_i16`], rounded as the quantizer rounds, so 16-bit mono input arrives unchanged),
@@ -174,17 +176,59 @@ impl Rational {
         let (up, taps) = (self.up as usize, self.taps);
         self.output.clear();
         self.output.resize(ready, 0);
-        for s in 0..ready.min(up) {
-            let (start, phase) = self.window(self.next + s as u64);
-            let job = Rows {
-                coeffs: &self.coeffs[phase * taps..(phase + 1) * taps],
+        let phases = ready.min(up);
+        let mut s = 0;
+        while s < phases {
+            if s + GRID > phases {
+                // The last few phases (a ratio whose L is not a multiple of eight), or fewer
+                // outputs than phases: each its own.
+                let (start, phase) = self.window(self.next + s as u64);
+                let job = Rows {
+                    coeffs: &self.coeffs[phase * taps..(phase + 1) * taps],
+                    unscale: self.unscale,
+                    x: &self.buf,
+                    start: (start - self.buf_start) as usize,
+                    step: self.down as usize,
+                    out_step: up,
+                };
+                dot_rows(&job, (ready - s).div_ceil(up), &mut self.output[s..]);
+                s += 1;
+                continue;
+            }
+            // Eight consecutive outputs (eight phases), and every L-th after them: the rows
+            // they all have together, then the one more some of the first have.
+            let windows: [(u64, usize); GRID] =
+                std::array::from_fn(|i| self.window(self.next + (s + i) as u64));
+            let coeffs = windows.map(|(_, phase)| &self.coeffs[phase * taps..(phase + 1) * taps]);
+            let job = Grid {
+                coeffs,
                 unscale: self.unscale,
                 x: &self.buf,
-                start: (start - self.buf_start) as usize,
+                starts: windows.map(|(start, _)| (start - self.buf_start) as usize),
                 step: self.down as usize,
                 out_step: up,
             };
-            dot_rows(&job, (ready - s).div_ceil(up), &mut self.output[s..]);
+            let common = (ready - (s + GRID - 1)).div_ceil(up);
+            dot_grid(&job, common, &mut self.output[s..]);
+            for (i, (&coeffs, &start)) in coeffs.iter().zip(&job.starts).enumerate() {
+                let rows = (ready - (s + i)).div_ceil(up);
+                if rows > common {
+                    let last = Rows {
+                        coeffs,
+                        unscale: self.unscale,
+                        x: &self.buf,
+                        start: start + common * job.step,
+                        step: job.step,
+                        out_step: up,
+                    };
+                    dot_rows(
+                        &last,
+                        rows - common,
+                        &mut self.output[s + i + common * up..],
+                    );
+                }
+            }
+            s += GRID;
         }
         self.next = end;
         let (keep_from, _) = self.window(self.next);
