@@ -8,6 +8,7 @@
 //! Client messages are parsed strictly, the way Flux does: the server side (`flux serve`) uses
 //! [`ClientMessage::parse`] to reject what the real service rejects.
 
+use super::read;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -68,40 +69,46 @@ open_enum!(
 
 /// Accepts a JSON number or a string holding one (some generated docs type them as strings).
 fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    match Value::deserialize(d)? {
-        Value::Number(n) => n
-            .as_f64()
-            .ok_or_else(|| serde::de::Error::custom("number out of range")),
-        Value::String(s) => s.trim().parse().map_err(serde::de::Error::custom),
-        Value::Null => Ok(0.0),
-        other => Err(serde::de::Error::custom(format!(
-            "expected a number, got {other}"
-        ))),
-    }
+    lenient_f64_of(&Value::deserialize(d)?).map_err(serde::de::Error::custom)
 }
 
 fn lenient_opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    match Value::deserialize(d)? {
-        Value::Null => Ok(None),
-        Value::Number(n) => Ok(n.as_f64()),
-        Value::String(s) => s.trim().parse().map(Some).map_err(serde::de::Error::custom),
-        other => Err(serde::de::Error::custom(format!(
-            "expected a number, got {other}"
-        ))),
-    }
+    lenient_opt_f64_of(&Value::deserialize(d)?).map_err(serde::de::Error::custom)
 }
 
 fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    match Value::deserialize(d)? {
+    lenient_u64_of(&Value::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
+/// The rules of the lenient fields, shared by the serde derive and `read` (which reads the
+/// parsed JSON without serde).
+pub(super) fn lenient_f64_of(v: &Value) -> Result<f64, String> {
+    match v {
+        Value::Number(n) => n.as_f64().ok_or_else(|| "number out of range".to_string()),
+        Value::String(s) => s.trim().parse().map_err(|e| format!("{e}")),
+        Value::Null => Ok(0.0),
+        other => Err(format!("expected a number, got {other}")),
+    }
+}
+
+pub(super) fn lenient_opt_f64_of(v: &Value) -> Result<Option<f64>, String> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Number(n) => Ok(n.as_f64()),
+        Value::String(s) => s.trim().parse().map(Some).map_err(|e| format!("{e}")),
+        other => Err(format!("expected a number, got {other}")),
+    }
+}
+
+pub(super) fn lenient_u64_of(v: &Value) -> Result<u64, String> {
+    match v {
         Value::Number(n) => n
             .as_u64()
             .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
-            .ok_or_else(|| serde::de::Error::custom("expected a non-negative integer")),
-        Value::String(s) => s.trim().parse().map_err(serde::de::Error::custom),
+            .ok_or_else(|| "expected a non-negative integer".to_string()),
+        Value::String(s) => s.trim().parse().map_err(|e| format!("{e}")),
         Value::Null => Ok(0),
-        other => Err(serde::de::Error::custom(format!(
-            "expected an integer, got {other}"
-        ))),
+        other => Err(format!("expected an integer, got {other}")),
     }
 }
 
@@ -271,7 +278,7 @@ pub enum ServerParseError {
 impl ServerMessage {
     /// Parses one text frame. Fails only on text that is not a JSON object.
     pub fn parse(text: &str) -> Result<Received, ServerParseError> {
-        let value: Value = serde_json::from_str(text).map_err(ServerParseError::NotJson)?;
+        let value = read::value_from_str(text).map_err(ServerParseError::NotJson)?;
         Self::from_value(value)
     }
 
@@ -279,40 +286,33 @@ impl ServerMessage {
         let Value::Object(mut map) = value else {
             return Err(ServerParseError::NotObject);
         };
+        // `type` is looked for along the keys, not hashed: Flux sends it first.
+        fn kind(map: &Map<String, Value>) -> Option<&Value> {
+            map.iter().find(|(k, _)| *k == "type").map(|(_, v)| v)
+        }
         // Cloudflare documents TurnInfo payloads without `type`; give them one so every
         // consumer can dispatch on `type` alone.
-        if !map.contains_key("type") && map.contains_key("event") {
+        if kind(&map).is_none() && map.contains_key("event") {
             let mut normalized = Map::with_capacity(map.len() + 1);
             normalized.insert("type".into(), Value::String("TurnInfo".into()));
             normalized.extend(map);
             map = normalized;
         }
-        let raw = Value::Object(map);
-        let kind = raw.get("type").and_then(Value::as_str).unwrap_or("");
-        // Read straight from the parsed JSON (no copy of it); `type` is the enum tag, not a
-        // field, so it is taken back out of each struct's `extra` (keeping the others' order).
-        fn body<T: serde::de::DeserializeOwned>(
-            raw: &Value,
-            extra: fn(&mut T) -> &mut Map<String, Value>,
-        ) -> Option<T> {
-            let mut body = T::deserialize(raw).ok()?;
-            extra(&mut body).shift_remove("type");
-            Some(body)
-        }
+        let kind = kind(&map).and_then(Value::as_str).unwrap_or("");
+        // Read from the parsed JSON (copying only what the structs keep); `type` is the enum
+        // tag, not a field of any of them.
         let typed = match kind {
-            "Connected" => {
-                body(&raw, |m: &mut Connected| &mut m.extra).map(ServerMessage::Connected)
+            "Connected" => read::connected(&map).map(ServerMessage::Connected),
+            "TurnInfo" => read::turn_info(&map).map(ServerMessage::TurnInfo),
+            "ConfigureSuccess" => {
+                read::configure_success(&map).map(ServerMessage::ConfigureSuccess)
             }
-            "TurnInfo" => body(&raw, |m: &mut TurnInfo| &mut m.extra).map(ServerMessage::TurnInfo),
-            "ConfigureSuccess" => body(&raw, |m: &mut ConfigureSuccess| &mut m.extra)
-                .map(ServerMessage::ConfigureSuccess),
-            "ConfigureFailure" => {
-                body(&raw, |m: &mut Notice| &mut m.extra).map(ServerMessage::ConfigureFailure)
-            }
-            "Warning" => body(&raw, |m: &mut Notice| &mut m.extra).map(ServerMessage::Warning),
-            "Error" => body(&raw, |m: &mut Notice| &mut m.extra).map(ServerMessage::Error),
+            "ConfigureFailure" => read::notice(&map).map(ServerMessage::ConfigureFailure),
+            "Warning" => read::notice(&map).map(ServerMessage::Warning),
+            "Error" => read::notice(&map).map(ServerMessage::Error),
             _ => None,
         };
+        let raw = Value::Object(map);
         let message = typed.unwrap_or_else(|| ServerMessage::Unknown(raw.clone()));
         Ok(Received { message, raw })
     }

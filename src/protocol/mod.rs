@@ -5,6 +5,7 @@
 
 pub mod messages;
 pub mod params;
+mod read;
 pub mod sanitize;
 
 pub use messages::{
