@@ -3,7 +3,8 @@
 //!
 //! `header.rs` walks and checks the header, and hound parses it again for PCM and float (G.711
 //! needs no hound: its header is all `header.rs` reads); the data chunk is then read in bulk
-//! and decoded a block at a time by `audio::pcm`.
+//! (`bulk.rs`: 16-bit samples straight into the block's vector, other encodings decoded a
+//! block at a time by `audio::pcm`).
 //! hound's per-sample iterator costs about 1 CPU-second per hour of 48 kHz stereo (one
 //! `read_exact` and one `Result` per sample), more than the rest of the audio path together;
 //! a bulk read and a tight decode loop cost a few hundredths of that. Sample layouts other than
