@@ -5,9 +5,9 @@
 //!   object's entries are gathered first and its map is made once at its final size, instead
 //!   of growing (and re-hashing) through 4, 8 and 16 entries.
 //! - The typed bodies, read from that tree field by field. The serde derive of these structs
-//!   has `#[serde(flatten)] extra`, which buffers every field of the message as serde
-//!   `Content` (a copy) before it sorts them out; reading the map here copies only what the
-//!   structs keep. The derive stays the definition: the tests check that both read every
+//!   has `#[serde(flatten)] extra`, which buffers the fields the struct does not name (`type`
+//!   among them) as serde `Content` (a copy) on the way; reading the map here copies only what
+//!   the structs keep. The derive stays the definition: the tests check that both read every
 //!   message alike (a field of the wrong type makes the body not fit, and the message
 //!   `Unknown`).
 
@@ -27,6 +27,10 @@ thread_local! {
     static ENTRIES: RefCell<Vec<(String, Value)>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Entries of room [`ENTRIES`] keeps between messages, at most (a TurnInfo with a long
+/// turn's words needs a few hundred).
+const MAX_KEPT_ENTRIES: usize = 1024;
+
 /// Parses JSON text into the tree `serde_json::from_str::<Value>` would give.
 pub(super) fn value_from_str(text: &str) -> Result<Value, serde_json::Error> {
     let mut entries = ENTRIES.with(|e| e.take());
@@ -38,6 +42,10 @@ pub(super) fn value_from_str(text: &str) -> Result<Value, serde_json::Error> {
     .deserialize(&mut de)
     .and_then(|value| de.end().map(|()| value));
     entries.clear();
+    // A huge message once should not pin its room for the thread's life.
+    if entries.capacity() > MAX_KEPT_ENTRIES {
+        entries = Vec::new();
+    }
     ENTRIES.with(|e| *e.borrow_mut() = entries);
     result
 }

@@ -19,9 +19,9 @@ const MAX_PHASES: usize = 1024;
 const MAX_COEFFS: usize = 1 << 18;
 
 /// Input samples taken at a time (bounds the buffers; the outputs of one chunk are computed
-/// together, eight phases at a time). A file's whole read block (32 768 frames) in one: at
-/// 44.1 → 16 kHz that is about 74 outputs per phase, nine blocks of eight and one short
-/// block, where 8192 gave two and a short one (the short blocks share each coefficient load
+/// together, eight phases at a time). A quarter of a 44.1 kHz stereo file's read block
+/// (131 072 frames): at 44.1 → 16 kHz that is about 74 outputs per phase, nine blocks of
+/// eight and one short block, where 8192 gave two and a short one (the short blocks share each coefficient load
 /// among fewer outputs, and every chunk pays a window computation per phase). Live sources
 /// deliver far less at a time, so this changes nothing for them.
 const CHUNK: usize = 32768;
@@ -210,22 +210,11 @@ impl Rational {
             };
             let common = (ready - (s + GRID - 1)).div_ceil(up);
             dot_grid(&job, common, &mut self.output[s..]);
-            for (i, (&coeffs, &start)) in coeffs.iter().zip(&job.starts).enumerate() {
+            for i in 0..GRID {
                 let rows = (ready - (s + i)).div_ceil(up);
                 if rows > common {
-                    let last = Rows {
-                        coeffs,
-                        unscale: self.unscale,
-                        x: &self.buf,
-                        start: start + common * job.step,
-                        step: job.step,
-                        out_step: up,
-                    };
-                    dot_rows(
-                        &last,
-                        rows - common,
-                        &mut self.output[s + i + common * up..],
-                    );
+                    let out = &mut self.output[s + i + common * up..];
+                    dot_rows(&job.phase(i, common), rows - common, out);
                 }
             }
             s += GRID;

@@ -1,9 +1,11 @@
 //! The WAV data chunk read in bulk: large reads of whole frames, decoded a block at a time.
 //!
 //! 16-bit PCM, nearly every recording, is read straight into the block's `Vec<i16>` (its bytes
-//! are the samples on a little-endian machine), and that vector comes back through
-//! [`Source::recycle`](super::super::Source::recycle) to take the next read: no decoding copy,
-//! no allocation per block. Other encodings go through a byte buffer and `audio::pcm`.
+//! are the samples on a little-endian machine): no decoding copy. When the caller gives the
+//! vector back ([`Source::recycle`](super::super::Source::recycle), as the session's audio
+//! thread does) it takes the next read, so there is no allocation or zeroing per block either;
+//! otherwise each block gets a fresh, zeroed vector, which costs about what the copy did.
+//! Other encodings go through a byte buffer and `audio::pcm`.
 //!
 //! Both keep the page-cache copy aligned: on the AMD EPYC machine the benchmarks first ran on,
 //! the kernel's copy is 3.5 times as slow when the destination sits 1 to 31 bytes further into
@@ -34,6 +36,9 @@ const READ_SECONDS: usize = 3;
 /// A cache line: the alignment the page-cache copy wants (see the module's comment).
 const READ_ALIGN: usize = 64;
 
+/// The least a 16-bit read asks for after short reads: a pipe's whole buffer on Linux.
+const ASK_MIN: usize = 64 * 1024;
+
 /// The data chunk read directly, `remaining` bytes still to come: the chunk's declared size in
 /// whole frames, exactly where hound's iterator would stop (chunks after the data are never
 /// read), or for a streamed WAV everything until the input ends.
@@ -55,6 +60,10 @@ pub(super) struct Bulk {
     /// a frame a short read cut in two (less than one frame).
     spare: Vec<i16>,
     carry: Vec<u8>,
+    /// 16-bit: bytes the next read asks for, whole frames up to a block (see
+    /// [`Bulk::next_ask`]); whether no block has been read yet.
+    ask: usize,
+    first: bool,
 }
 
 /// What one block's reading gave: the samples of its whole frames, and how the reading ended.
@@ -98,7 +107,15 @@ impl Bulk {
             filled: 0,
             spare: Vec::new(),
             carry: Vec::new(),
+            ask: block_bytes,
+            first: true,
         }
+    }
+
+    /// What the next 16-bit read asks for, in bytes.
+    #[cfg(test)]
+    pub(super) fn ask(&self) -> usize {
+        self.ask
     }
 
     /// Take back a block's 16-bit samples for the next read, if it is one of ours.
@@ -121,53 +138,44 @@ impl Bulk {
     }
 
     fn read_block_bytes(&mut self) -> Block {
-        let frame_bytes = self.frame_bytes;
-        let (mut ended, mut failure) = (false, None);
-        while self.filled < frame_bytes && self.remaining > 0 {
+        if self.filled < self.frame_bytes {
             let to = read_start(self.buf.as_ptr().addr(), self.reader.position, self.filled);
             self.buf
                 .copy_within(self.start..self.start + self.filled, to);
             self.start = to;
-            let want = ((self.block_bytes - self.filled) as u64).min(self.remaining) as usize;
-            let end = self.start + self.filled;
-            match self.reader.read(&mut self.buf[end..end + want]) {
-                Ok(0) => ended = true,
-                Ok(n) => {
-                    self.filled += n;
-                    self.remaining -= n as u64;
-                    continue;
-                }
-                // `RetryInterrupted` has already retried interrupted reads.
-                Err(e) => failure = Some(e),
-            }
-            break;
         }
-        let whole = self.filled / frame_bytes * frame_bytes;
+        let room = (self.block_bytes - self.filled) as u64;
+        let end = self.filled + room.min(self.remaining) as usize;
+        let buf = &mut self.buf[self.start..self.start + end];
+        let (ended, failure) = fill(
+            &mut self.reader,
+            &mut self.remaining,
+            buf,
+            &mut self.filled,
+            self.frame_bytes,
+        );
+        let whole = self.filled / self.frame_bytes * self.frame_bytes;
         let mut samples = Decoded::default();
         samples.decode(self.encoding, &self.buf[self.start..self.start + whole]);
         self.start += whole;
         self.filled -= whole;
-        Block {
-            samples,
-            frames: (whole / frame_bytes) as u64,
-            exhausted: self.remaining == 0,
-            ended,
-            failure,
-            mid_frame: self.filled >= self.encoding.bytes(),
-        }
+        let leftover = self.filled;
+        self.block(samples, whole, ended, failure, leftover)
     }
 
     /// [`Bulk::read_block_bytes`] for 16-bit samples, read into the vector the block hands out.
     fn read_block_s16(&mut self) -> Block {
         let frame_bytes = self.frame_bytes;
         let mut pcm16 = std::mem::take(&mut self.spare);
-        // Zeroed once per vector: a recycled one is already as long (its last block aside).
-        pcm16.resize(self.block_bytes / 2, 0);
+        // Zeroed as far as this read may fill it: a recycled vector is already that long
+        // when reads come back full (a file).
+        pcm16.resize(self.ask / 2, 0);
         let bytes = as_bytes_mut(&mut pcm16);
-        let mut filled = self.carry.len();
+        let carried = self.carry.len();
+        let mut filled = carried;
         bytes[..filled].copy_from_slice(&self.carry);
         self.carry.clear();
-        let room = self.block_bytes - filled;
+        let room = self.ask - filled;
         // The data's end comes in this read: nothing after it to line up.
         let want = match usize::try_from(self.remaining) {
             Ok(rest) if rest <= room => rest,
@@ -180,20 +188,14 @@ impl Bulk {
             ),
         };
         let end = filled + want;
-        let (mut ended, mut failure) = (false, None);
-        while filled < frame_bytes && self.remaining > 0 && filled < end {
-            match self.reader.read(&mut bytes[filled..end]) {
-                Ok(0) => ended = true,
-                Ok(n) => {
-                    filled += n;
-                    self.remaining -= n as u64;
-                    continue;
-                }
-                // `RetryInterrupted` has already retried interrupted reads.
-                Err(e) => failure = Some(e),
-            }
-            break;
-        }
+        let (ended, failure) = fill(
+            &mut self.reader,
+            &mut self.remaining,
+            &mut bytes[..end],
+            &mut filled,
+            frame_bytes,
+        );
+        self.next_ask(filled - carried, want, ended || failure.is_some());
         let whole = filled / frame_bytes * frame_bytes;
         self.carry.extend_from_slice(&bytes[whole..filled]);
         pcm16.truncate(whole / 2);
@@ -201,15 +203,71 @@ impl Bulk {
         if cfg!(target_endian = "big") {
             pcm16.iter_mut().for_each(|x| *x = i16::from_le(*x));
         }
+        let leftover = self.carry.len();
+        self.block(Decoded::S16(pcm16), whole, ended, failure, leftover)
+    }
+
+    /// The next 16-bit read's request after one that asked for `want` bytes and got `got`:
+    /// after a short read (a pipe gives what it holds, 64 KiB at most on Linux) about what
+    /// came, at least [`ASK_MIN`], so that a vector is zeroed only as far as a read may fill
+    /// it; after a full one twice as much, up to a block. The first read says nothing about
+    /// the input (it returns what the header's reading left buffered), nor does the last.
+    fn next_ask(&mut self, got: usize, want: usize, stopped: bool) {
+        let first = std::mem::replace(&mut self.first, false);
+        if first || stopped {
+            return;
+        }
+        let ask = if got < want {
+            got.max(ASK_MIN)
+        } else {
+            self.ask.saturating_mul(2)
+        };
+        self.ask =
+            (ask / self.frame_bytes * self.frame_bytes).clamp(self.frame_bytes, self.block_bytes);
+    }
+
+    /// What a read gave: `whole` bytes of whole frames as `samples`, `leftover` bytes of a
+    /// frame kept for the next call, and how the reading stopped.
+    fn block(
+        &self,
+        samples: Decoded,
+        whole: usize,
+        ended: bool,
+        failure: Option<io::Error>,
+        leftover: usize,
+    ) -> Block {
         Block {
-            samples: Decoded::S16(pcm16),
-            frames: (whole / frame_bytes) as u64,
+            samples,
+            frames: (whole / self.frame_bytes) as u64,
             exhausted: self.remaining == 0,
             ended,
             failure,
-            mid_frame: self.carry.len() >= 2,
+            mid_frame: leftover >= self.encoding.bytes(),
         }
     }
+}
+
+/// Read into `buf[*filled..]` until at least one frame (`frame_bytes`) is there, `buf` is
+/// full, the data (`remaining`) has all come, the input ends (`true`) or a read fails.
+fn fill(
+    reader: &mut Tracked,
+    remaining: &mut u64,
+    buf: &mut [u8],
+    filled: &mut usize,
+    frame_bytes: usize,
+) -> (bool, Option<io::Error>) {
+    while *filled < frame_bytes && *remaining > 0 && *filled < buf.len() {
+        match reader.read(&mut buf[*filled..]) {
+            Ok(0) => return (true, None),
+            Ok(n) => {
+                *filled += n;
+                *remaining -= n as u64;
+            }
+            // `RetryInterrupted` has already retried interrupted reads.
+            Err(e) => return (false, Some(e)),
+        }
+    }
+    (false, None)
 }
 
 /// The samples' bytes, to read into (any bytes are valid i16s).

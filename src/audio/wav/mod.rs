@@ -608,8 +608,15 @@ mod tests {
             };
             let mut src = WavSource::from_reader("stdin", Box::new(trickle)).unwrap();
             let mut got = Vec::new();
+            let mut blocks = 0;
             while let Some(b) = src.next_block().unwrap() {
-                got.extend(b.into_f32().samples);
+                got.extend(b.clone().into_f32().samples);
+                // Every other block's vector is given back: the cut frames are carried into
+                // a recycled vector and into a fresh one alike.
+                blocks += 1;
+                if blocks % 2 == 0 {
+                    src.recycle(b);
+                }
                 // Not a byte more than the block's last read, beyond the header and the
                 // frames handed out: a frame is 6 bytes, so less than a frame is held back.
                 let held = consumed.load(Ordering::Relaxed) - header - 2 * got.len() as u64;
@@ -617,6 +624,50 @@ mod tests {
                 assert!(held < 6 + last_read, "{sizes:?}: {held} bytes held back");
             }
             assert_eq!(got, whole.0, "{sizes:?}");
+        }
+    }
+
+    /// A pipe's reads come back short (at most its buffer): the 16-bit reads then ask for
+    /// about that much, so a block's vector is zeroed only as far as a read can fill it, not
+    /// a whole 512 KiB block per 64 KiB read; a file's full reads keep asking for whole blocks.
+    #[test]
+    fn short_reads_shrink_the_request_and_full_ones_keep_it() {
+        struct Pipe(Cursor<Vec<u8>>);
+        impl Read for Pipe {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(5000);
+                self.0.read(&mut buf[..n])
+            }
+        }
+        let frames = 400_000;
+        let values: Vec<i16> = (0..frames * 2).map(|i| (i % 20_000) as i16).collect();
+        let mut bytes = header16(2, 44_100, (frames * 4) as u32);
+        bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        let block = bulk::read_buffer_len(4, 44_100);
+        for piped in [true, false] {
+            let reader: Box<dyn Read + Send> = if piped {
+                Box::new(Pipe(Cursor::new(bytes.clone())))
+            } else {
+                Box::new(Cursor::new(bytes.clone()))
+            };
+            let mut src = WavSource::from_reader("in", reader).unwrap();
+            let mut got = Vec::new();
+            let mut asks = Vec::new();
+            while let Some(b) = src.next_block().unwrap() {
+                got.extend_from_slice(&b.pcm16);
+                src.recycle(b);
+                let Samples::Bulk(bulk) = &src.samples else {
+                    panic!("16-bit data is read in bulk")
+                };
+                asks.push(bulk.ask());
+            }
+            assert_eq!(got, values, "piped {piped}");
+            let settled = &asks[2..asks.len() - 1];
+            if piped {
+                assert!(settled.iter().all(|&a| a <= 2 * 64 * 1024), "{asks:?}");
+            } else {
+                assert!(settled.iter().all(|&a| a == block), "{asks:?}");
+            }
         }
     }
 
