@@ -177,6 +177,27 @@ pub struct TurnInfo {
     pub extra: Map<String, Value>,
 }
 
+impl TurnInfo {
+    /// A TurnInfo of `event` with every other field empty (zero, `None`, no words).
+    pub fn empty(event: TurnEvent) -> Self {
+        TurnInfo {
+            request_id: String::new(),
+            sequence_id: 0,
+            event,
+            turn_index: 0,
+            audio_window_start: 0.0,
+            audio_window_end: 0.0,
+            transcript: String::new(),
+            words: Vec::new(),
+            end_of_turn_confidence: 0.0,
+            languages: None,
+            languages_hinted: None,
+            trigger: None,
+            extra: Map::new(),
+        }
+    }
+}
+
 /// The `thresholds` object of `Configure` and `ConfigureSuccess`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Thresholds {

@@ -151,14 +151,25 @@ fn keep(extra: &mut Map<String, Value>, key: &str, value: &Value) {
     extra.insert(key.to_owned(), value.clone());
 }
 
+/// The fields every message body has: `type` (the tag, not a field: skipped), `request_id`
+/// and `sequence_id`. `Some(true)` when `key` is one of them (read into place), `Some(false)`
+/// when it is not, `None` when its value does not fit.
+fn common(key: &str, v: &Value, request_id: &mut String, sequence_id: &mut u64) -> Option<bool> {
+    match key {
+        "type" => {}
+        "request_id" => *request_id = string(v)?,
+        "sequence_id" => *sequence_id = lenient_u64_of(v).ok()?,
+        _ => return Some(false),
+    }
+    Some(true)
+}
+
 /// `Connected` from the message's map (`type` is the tag, not a field).
 pub(super) fn connected(map: &Map<String, Value>) -> Option<Connected> {
     let mut m = Connected::default();
     for (key, v) in map {
         match key.as_str() {
-            "type" => {}
-            "request_id" => m.request_id = string(v)?,
-            "sequence_id" => m.sequence_id = lenient_u64_of(v).ok()?,
+            k if common(k, v, &mut m.request_id, &mut m.sequence_id)? => {}
             _ => keep(&mut m.extra, key, v),
         }
     }
@@ -167,26 +178,11 @@ pub(super) fn connected(map: &Map<String, Value>) -> Option<Connected> {
 
 pub(super) fn turn_info(map: &Map<String, Value>) -> Option<TurnInfo> {
     let mut event = None;
-    let mut m = TurnInfo {
-        request_id: String::new(),
-        sequence_id: 0,
-        event: TurnEvent::Update, // replaced below; a TurnInfo without `event` does not fit
-        turn_index: 0,
-        audio_window_start: 0.0,
-        audio_window_end: 0.0,
-        transcript: String::new(),
-        words: Vec::new(),
-        end_of_turn_confidence: 0.0,
-        languages: None,
-        languages_hinted: None,
-        trigger: None,
-        extra: Map::new(),
-    };
+    // `event` replaced below: a TurnInfo without one does not fit.
+    let mut m = TurnInfo::empty(TurnEvent::Update);
     for (key, v) in map {
         match key.as_str() {
-            "type" => {}
-            "request_id" => m.request_id = string(v)?,
-            "sequence_id" => m.sequence_id = lenient_u64_of(v).ok()?,
+            k if common(k, v, &mut m.request_id, &mut m.sequence_id)? => {}
             "event" => event = Some(TurnEvent::from(v.as_str()?)),
             "turn_index" => m.turn_index = lenient_u64_of(v).ok()?,
             "audio_window_start" => m.audio_window_start = lenient_f64_of(v).ok()?,
@@ -228,9 +224,7 @@ pub(super) fn configure_success(map: &Map<String, Value>) -> Option<ConfigureSuc
     let mut m = ConfigureSuccess::default();
     for (key, v) in map {
         match key.as_str() {
-            "type" => {}
-            "request_id" => m.request_id = string(v)?,
-            "sequence_id" => m.sequence_id = lenient_u64_of(v).ok()?,
+            k if common(k, v, &mut m.request_id, &mut m.sequence_id)? => {}
             "thresholds" => m.thresholds = thresholds(v)?,
             "keyterms" => m.keyterms = plain(v)?,
             "language_hints" => m.language_hints = plain(v)?,
@@ -259,9 +253,7 @@ pub(super) fn notice(map: &Map<String, Value>) -> Option<Notice> {
     let mut m = Notice::default();
     for (key, v) in map {
         match key.as_str() {
-            "type" => {}
-            "request_id" => m.request_id = string(v)?,
-            "sequence_id" => m.sequence_id = lenient_u64_of(v).ok()?,
+            k if common(k, v, &mut m.request_id, &mut m.sequence_id)? => {}
             "code" => m.code = plain(v)?,
             "description" => m.description = plain(v)?,
             _ => keep(&mut m.extra, key, v),

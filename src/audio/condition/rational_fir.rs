@@ -175,6 +175,29 @@ fn grid_by_phase(job: &Grid, rows: usize, out: &mut [i16]) {
 }
 
 /// The two x86 kernels differ only in the multiply-add: `vpmaddwd` + `vpaddd`, or `vpdpwssd`.
+/// `rows` rows through `$block::<A>(job, first_row, out)`: blocks of eight, then one block of
+/// the one to seven left (`A` is a constant, so each size is its own loop).
+#[cfg(target_arch = "x86_64")]
+macro_rules! in_blocks_of_eight {
+    ($block:ident, $job:expr, $rows:expr, $out:expr) => {{
+        let mut r = 0;
+        while r + 8 <= $rows {
+            $block::<8>($job, r, $out);
+            r += 8;
+        }
+        match $rows - r {
+            0 => {}
+            1 => $block::<1>($job, r, $out),
+            2 => $block::<2>($job, r, $out),
+            3 => $block::<3>($job, r, $out),
+            4 => $block::<4>($job, r, $out),
+            5 => $block::<5>($job, r, $out),
+            6 => $block::<6>($job, r, $out),
+            _ => $block::<7>($job, r, $out),
+        }
+    }};
+}
+
 #[cfg(target_arch = "x86_64")]
 macro_rules! x86_rows {
     (
@@ -189,21 +212,7 @@ macro_rules! x86_rows {
         /// Eight rows at a time, then the rest together (one block of one to seven rows).
         #[target_feature(enable = $features)]
         fn $rows(job: &Rows, rows: usize, out: &mut [i16]) {
-            let mut r = 0;
-            while r + 8 <= rows {
-                $block::<8>(job, r, out);
-                r += 8;
-            }
-            match rows - r {
-                0 => {}
-                1 => $block::<1>(job, r, out),
-                2 => $block::<2>(job, r, out),
-                3 => $block::<3>(job, r, out),
-                4 => $block::<4>(job, r, out),
-                5 => $block::<5>(job, r, out),
-                6 => $block::<6>(job, r, out),
-                _ => $block::<7>(job, r, out),
-            }
+            in_blocks_of_eight!($block, job, rows, out);
         }
 
         /// `A` rows from row `first`, their outputs `out_step` apart.
@@ -238,21 +247,7 @@ macro_rules! x86_rows {
         /// about a fifth more time per output (docs/performance.md: 3.03 against 2.58 ns).
         #[target_feature(enable = $features)]
         fn $grid(job: &Grid, rows: usize, out: &mut [i16]) {
-            let mut r = 0;
-            while r + 8 <= rows {
-                $gridblock::<8>(job, r, out);
-                r += 8;
-            }
-            match rows - r {
-                0 => {}
-                1 => $gridblock::<1>(job, r, out),
-                2 => $gridblock::<2>(job, r, out),
-                3 => $gridblock::<3>(job, r, out),
-                4 => $gridblock::<4>(job, r, out),
-                5 => $gridblock::<5>(job, r, out),
-                6 => $gridblock::<6>(job, r, out),
-                _ => $gridblock::<7>(job, r, out),
-            }
+            in_blocks_of_eight!($gridblock, job, rows, out);
         }
 
         /// `A` rows of the grid's phases from row `first`: `A` runs of eight outputs.

@@ -477,21 +477,7 @@ mod tests {
     }
 
     fn info(event: TurnEvent) -> TurnInfo {
-        TurnInfo {
-            request_id: String::new(),
-            sequence_id: 0,
-            event,
-            turn_index: 0,
-            audio_window_start: 0.0,
-            audio_window_end: 0.0,
-            transcript: String::new(),
-            words: Vec::new(),
-            end_of_turn_confidence: 0.0,
-            languages: None,
-            languages_hinted: None,
-            trigger: None,
-            extra: Default::default(),
-        }
+        TurnInfo::empty(event)
     }
 
     fn span(hops: u64, speech_end: u64) -> Span {
